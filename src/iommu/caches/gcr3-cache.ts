@@ -1,0 +1,40 @@
+/**
+ * GCR3-entry cache: the guest CR3 (root of a PASID's long-mode table) found by walking the
+ * GCR3 table of a device (GCR3 table, DTE.GLX levels). Tag: (DeviceID, PASID, DomainID).
+ * Dropped by INVALIDATE_DEVTAB_ENTRY (by DeviceID), by INVALIDATE_IOMMU_PAGES with GN = 1
+ * for (DomainID, PASID) (what Linux relies on after writing a GCR3 entry), and by
+ * INVALIDATE_IOMMU_ALL.
+ */
+import { TagStore, type CacheGeometry } from "./tag-store.js";
+
+export class Gcr3Cache {
+  readonly tags: TagStore;
+  readonly cr3: Float64Array;
+
+  constructor(g: CacheGeometry, seed: number) {
+    this.tags = new TagStore("gcr3Cache", g, seed);
+    this.cr3 = new Float64Array(g.entries);
+  }
+  get enabled(): boolean { return this.tags.entries > 0; }
+  private setOf(deviceId: number, pasid: number): number { return ((pasid * 31) ^ deviceId) & this.tags.setMask; }
+
+  lookup(deviceId: number, pasid: number, domain: number): number {
+    const s = this.tags.find(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
+    if (s >= 0) this.tags.stats.hits++; else this.tags.stats.misses++;
+    return s;
+  }
+  insert(deviceId: number, pasid: number, domain: number, cr3: number): void {
+    if (this.tags.entries === 0) return;
+    const slot = this.tags.allocate(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
+    this.cr3[slot] = cr3;
+  }
+  invalidateDevice(deviceId: number): void {
+    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k0[i] === deviceId) this.tags.invalidateSlot(i);
+  }
+  invalidatePasid(domain: number, pasid: number): void {
+    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k2[i] === domain && this.tags.k1[i] === pasid) this.tags.invalidateSlot(i);
+  }
+  invalidateAll(): void { this.tags.invalidateAll(); }
+  snapshot() { return { tags: this.tags.snapshot(), cr3: [...this.cr3] }; }
+  restore(s: ReturnType<Gcr3Cache["snapshot"]>): void { this.tags.restore(s.tags); this.cr3.set(s.cr3); }
+}

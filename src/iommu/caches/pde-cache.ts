@@ -1,0 +1,90 @@
+/**
+ * Page-directory (walk) cache: non-leaf entries of host (v1) and guest (long-mode) walks.
+ *
+ * Tag: (DomainID, PASID key: -1 for host tables, else the PASID; level L of the cached
+ * entry; VA prefix = address >> shift(L)). Payload: where the walk continues (the next
+ * table's SPA and level) and the permissions accumulated down to that entry. A hit at the
+ * lowest cached level lets the walk skip every level above it. Only entries from
+ * successful walks are filled, so their A bits were already set.
+ * INVALIDATE_IOMMU_PAGES with PDE = 1 drops the entries overlapping the range.
+ */
+import { TagStore, type CacheGeometry } from "./tag-store.js";
+import { HOST_PASID_KEY } from "./iotlb.js";
+
+export interface PdeCacheGeometry extends CacheGeometry {
+  /** Lowest entry level cached (2 = the entry that points at a PT). Default 2. */
+  minLevel?: number;
+}
+
+export class PdeCache {
+  readonly tags: TagStore;
+  /** SPA of the table the cached entry points to. */
+  readonly next: Float64Array;
+  readonly nextLevel: Uint8Array;
+  /** Accumulated permission bits (PERM_* of iotlb.ts), down to and including this entry. */
+  readonly perms: Uint8Array;
+  /** Guest entries built through a nested walk. */
+  readonly nested: Uint8Array;
+  readonly minLevel: number;
+
+  constructor(g: PdeCacheGeometry, seed: number) {
+    this.tags = new TagStore("pdeCache", g, seed);
+    this.next = new Float64Array(g.entries);
+    this.nextLevel = new Uint8Array(g.entries);
+    this.perms = new Uint8Array(g.entries);
+    this.nested = new Uint8Array(g.entries);
+    const m = g.minLevel ?? 2;
+    if (!Number.isInteger(m) || m < 2 || m > 6) throw new RangeError(`pdeCache.minLevel must be 2..6, got ${String(m)}`);
+    this.minLevel = m;
+  }
+
+  get enabled(): boolean { return this.tags.entries > 0; }
+
+  /** VA prefix of a level-L entry (shift = index shift of level L). */
+  static prefix(aHi: number, aLo: number, shift: number): number {
+    return shift < 32 ? aHi * 2 ** (32 - shift) + (aLo >>> shift) : aHi >>> (shift - 32);
+  }
+  private setOf(prefix: number, level: number): number {
+    const x = (prefix % 4294967296) ^ level * 0x9e37;
+    return (x ^ (x >>> 9)) & this.tags.setMask;
+  }
+
+  /** Slot of a cached entry, or -1. */
+  lookup(domain: number, pasidKey: number, level: number, prefix: number): number {
+    const s = this.tags.find(this.setOf(prefix, level), domain, pasidKey, level, prefix);
+    if (s >= 0) this.tags.stats.hits++; else this.tags.stats.misses++;
+    return s;
+  }
+
+  insert(domain: number, pasidKey: number, level: number, prefix: number, next: number, nextLevel: number, perms: number, nested: boolean): void {
+    if (this.tags.entries === 0 || level < this.minLevel) return;
+    const slot = this.tags.allocate(this.setOf(prefix, level), domain, pasidKey, level, prefix);
+    this.next[slot] = next;
+    this.nextLevel[slot] = nextLevel;
+    this.perms[slot] = perms;
+    this.nested[slot] = nested ? 1 : 0;
+  }
+
+  /** Drop entries overlapping [firstPage, firstPage + pages) (4 KiB page numbers); same space rules as the IOTLB. */
+  invalidate(domain: number, gn: boolean, pasid: number, firstPage: number, pages: number, shiftOf: (level: number) => number): number {
+    const t = this.tags;
+    let n = 0;
+    const end = firstPage + pages;
+    for (let i = 0; i < t.entries; i++) {
+      if (t.valid[i] !== 1 || t.k0[i] !== domain) continue;
+      if (gn) { if (t.k1[i] !== pasid) continue; }
+      else if (t.k1[i] !== HOST_PASID_KEY) { if (this.nested[i] === 1) { t.invalidateSlot(i); n++; } continue; }
+      const scale = 2 ** (shiftOf(t.k2[i]!) - 12);
+      const start = t.k3[i]! * scale;
+      if (start < end && firstPage < start + scale) { t.invalidateSlot(i); n++; }
+    }
+    return n;
+  }
+
+  invalidateAll(): void { this.tags.invalidateAll(); }
+
+  snapshot() { return { tags: this.tags.snapshot(), next: [...this.next], nextLevel: [...this.nextLevel], perms: [...this.perms], nested: [...this.nested] }; }
+  restore(s: ReturnType<PdeCache["snapshot"]>): void {
+    this.tags.restore(s.tags); this.next.set(s.next); this.nextLevel.set(s.nextLevel); this.perms.set(s.perms); this.nested.set(s.nested);
+  }
+}

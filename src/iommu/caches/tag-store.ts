@@ -1,0 +1,139 @@
+/**
+ * A set-associative tag array shared by the IOMMU's caches (IOTLB, page-directory cache,
+ * GCR3-entry cache, DTE cache). Struct-of-arrays, no allocation after construction.
+ *
+ * A tag is four numbers: k0 (DomainID or DeviceID), k1 (PASID key: the PASID for GN = 1,
+ * -1 for the host space), k2 (level or log2 page size), k3 (page / prefix number, < 2^53).
+ * The owning cache stores its payload in arrays indexed by the slot this store returns.
+ * Replacement: LRU (default), FIFO, or random from an injected seed (xorshift32).
+ */
+export type ReplacementPolicy = "lru" | "fifo" | "random";
+
+export interface CacheGeometry {
+  /** Total entries; 0 turns the cache off. */
+  entries: number;
+  /** Ways per set; entries / ways sets (a power of two). Defaults to fully associative up to 8 ways. */
+  ways?: number;
+  replacement?: ReplacementPolicy;
+}
+
+export interface CacheStats { hits: number; misses: number; fills: number; evictions: number; invalidations: number }
+
+export class TagStore {
+  readonly entries: number;
+  readonly ways: number;
+  readonly sets: number;
+  readonly setMask: number;
+  readonly policy: ReplacementPolicy;
+  readonly valid: Uint8Array;
+  readonly k0: Int32Array;
+  readonly k1: Int32Array;
+  readonly k2: Int32Array;
+  readonly k3: Float64Array;
+  private readonly stamp: Float64Array;
+  private clock = 0;
+  private rng: number;
+  readonly stats: CacheStats = { hits: 0, misses: 0, fills: 0, evictions: 0, invalidations: 0 };
+  /** Number of valid entries. */
+  occupancy = 0;
+  /** What the last allocate did: 0 refreshed a matching entry, 1 used a free way, 2 evicted. */
+  lastAllocKind = 0;
+  /** k2 of the entry the last allocate evicted (valid when lastAllocKind = 2). */
+  evictedK2 = -1;
+
+  constructor(name: string, g: CacheGeometry, seed: number) {
+    const entries = g.entries;
+    if (!Number.isInteger(entries) || entries < 0 || entries > 1 << 20) {
+      throw new RangeError(`${name}.entries must be an integer from 0 to 1048576, got ${String(entries)}`);
+    }
+    const ways = g.ways ?? Math.min(entries, 8);
+    if (entries > 0 && (!Number.isInteger(ways) || ways < 1 || entries % ways !== 0)) {
+      throw new RangeError(`${name}.ways must divide ${name}.entries (${entries}), got ${String(ways)}`);
+    }
+    const sets = entries === 0 ? 1 : entries / ways;
+    if ((sets & (sets - 1)) !== 0) throw new RangeError(`${name}: entries / ways must be a power of two, got ${sets} sets`);
+    const policy = g.replacement ?? "lru";
+    if (policy !== "lru" && policy !== "fifo" && policy !== "random") {
+      throw new RangeError(`${name}.replacement must be "lru", "fifo" or "random", got ${String(policy)}`);
+    }
+    this.entries = entries;
+    this.ways = entries === 0 ? 0 : ways;
+    this.sets = sets;
+    this.setMask = sets - 1;
+    this.policy = policy;
+    this.valid = new Uint8Array(entries);
+    this.k0 = new Int32Array(entries);
+    this.k1 = new Int32Array(entries);
+    this.k2 = new Int32Array(entries);
+    this.k3 = new Float64Array(entries);
+    this.stamp = new Float64Array(entries);
+    this.rng = (seed | 0) || 0x9e3779b9;
+  }
+
+  /** Slot of a matching valid entry in set `set`, or -1. Updates LRU state on a hit. */
+  find(set: number, k0: number, k1: number, k2: number, k3: number): number {
+    const w = this.ways;
+    const base = set * w;
+    for (let i = base; i < base + w; i++) {
+      if (this.valid[i] === 1 && this.k3[i] === k3 && this.k0[i] === k0 && this.k1[i] === k1 && this.k2[i] === k2) {
+        if (this.policy === "lru") this.stamp[i] = ++this.clock;
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Slot to fill for a tag in `set`: an existing match, else an invalid way, else the policy's victim. */
+  allocate(set: number, k0: number, k1: number, k2: number, k3: number): number {
+    const w = this.ways;
+    const base = set * w;
+    let slot = -1;
+    for (let i = base; i < base + w; i++) {
+      if (this.valid[i] === 1 && this.k3[i] === k3 && this.k0[i] === k0 && this.k1[i] === k1 && this.k2[i] === k2) {
+        this.stamp[i] = ++this.clock;
+        this.stats.fills++;
+        this.lastAllocKind = 0;
+        return i;
+      }
+      if (slot < 0 && this.valid[i] === 0) slot = i;
+    }
+    if (slot < 0) {
+      if (this.policy === "random") {
+        let x = this.rng; x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.rng = x;
+        slot = base + ((x >>> 0) % w);
+      } else {
+        slot = base;
+        for (let i = base + 1; i < base + w; i++) if (this.stamp[i]! < this.stamp[slot]!) slot = i;
+      }
+      this.stats.evictions++;
+      this.lastAllocKind = 2;
+      this.evictedK2 = this.k2[slot]!;
+    } else {
+      this.occupancy++;
+      this.lastAllocKind = 1;
+    }
+    this.valid[slot] = 1;
+    this.k0[slot] = k0; this.k1[slot] = k1; this.k2[slot] = k2; this.k3[slot] = k3;
+    this.stamp[slot] = ++this.clock;
+    this.stats.fills++;
+    return slot;
+  }
+
+  invalidateSlot(i: number): void {
+    if (this.valid[i] === 1) { this.valid[i] = 0; this.occupancy--; this.stats.invalidations++; }
+  }
+
+  invalidateAll(): void {
+    for (let i = 0; i < this.entries; i++) this.invalidateSlot(i);
+  }
+
+  /** Plain-data copy of the tag state (snapshots). */
+  snapshot(): { valid: number[]; k0: number[]; k1: number[]; k2: number[]; k3: number[]; stamp: number[]; clock: number; rng: number; occupancy: number; stats: CacheStats } {
+    return { valid: [...this.valid], k0: [...this.k0], k1: [...this.k1], k2: [...this.k2], k3: [...this.k3], stamp: [...this.stamp],
+      clock: this.clock, rng: this.rng, occupancy: this.occupancy, stats: { ...this.stats } };
+  }
+  restore(s: ReturnType<TagStore["snapshot"]>): void {
+    this.valid.set(s.valid); this.k0.set(s.k0); this.k1.set(s.k1); this.k2.set(s.k2); this.k3.set(s.k3); this.stamp.set(s.stamp);
+    this.clock = s.clock; this.rng = s.rng; this.occupancy = s.occupancy; Object.assign(this.stats, s.stats);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The device table and its cache (spec: "Device Table", DTE bits 255:0;
+ * registers-dte-pagetables.md sections 1.2 and 3).
+ *
+ * lookup(deviceId) fetches the 32-byte DTE at DevTabBase + DeviceID x 32 as one read,
+ * decodes and validates it, and keeps it in the DTE cache until INVALIDATE_DEVTAB_ENTRY or
+ * INVALIDATE_IOMMU_ALL (invalidate / invalidateAll). Outcomes: OK; DEV_TAB_HARDWARE_ERROR
+ * when the entry lies outside memory; ILLEGAL_DEV_TABLE_ENTRY when the DeviceID is beyond
+ * the programmed table size (a named reading), when V = 1 and a reserved bit (or a field of
+ * an absent feature) is set, or for an illegal combination (GLX = 11b, GuestPagingMode
+ * reserved, GV = 1 with a zero GCR3 root, IoCtl = 11b, HAD = 10b, interrupt part when IV = 1).
+ */
+import type { MemoryPort } from "../memory/memory-port.js";
+import {
+  DTE_DWORDS, DTE_RESERVED_INTERRUPT, DTE_RESERVED_TRANSLATION, decodeDte, dteFeatureMask, emptyDte, type DteFields,
+} from "../spec/dte.js";
+import { MMIO_DEVICE_TABLE_BASE } from "../spec/registers.js";
+import { TagStore, type CacheGeometry } from "./caches/tag-store.js";
+import type { MmioRegisters } from "./mmio-registers.js";
+import type { FeatureOptions, QuirkOptions } from "./options.js";
+
+/** A decoded, validated DTE as the translation path uses it. */
+export class Dte {
+  readonly raw = new Uint32Array(DTE_DWORDS);
+  readonly f: DteFields = emptyDte();
+  deviceId = 0;
+  /** ILLEGAL_DEV_TABLE_ENTRY: a reserved bit or illegal combination (with V = 1). */
+  illegal = false;
+  /** Guest table levels (4 or 5). */
+  guestLevels = 4;
+  /** DTE.SE reading: a fault was logged since the DTE was fetched. */
+  faultLogged = false;
+}
+
+export const DTE_OK = 0;
+export const DTE_HARDWARE_ERROR = 1;
+export const DTE_ILLEGAL = 2;
+
+export class DeviceTable {
+  readonly cache: TagStore;
+  private readonly slots: Dte[];
+  private readonly scratch = new Dte();
+  /** Outcome of the last lookup (DTE_OK, DTE_HARDWARE_ERROR, DTE_ILLEGAL). */
+  status = DTE_OK;
+  /** SPA of the DTE of the last lookup (for DEV_TAB_HARDWARE_ERROR). */
+  dteAddress = 0;
+  /** The last lookup was served by the cache. */
+  hit = false;
+  private readonly gatedMasks: { feature: string; mask: Uint32Array }[];
+
+  constructor(
+    private readonly regs: MmioRegisters,
+    private readonly mem: MemoryPort,
+    private readonly features: FeatureOptions,
+    private readonly quirks: QuirkOptions,
+    geometry: CacheGeometry,
+    seed: number,
+    private readonly featurePresent: (name: string) => boolean,
+  ) {
+    this.cache = new TagStore("dteCache", geometry, seed);
+    this.slots = Array.from({ length: geometry.entries }, () => new Dte());
+    this.gatedMasks = ["PPRSup", "GIoSup", "GTSup"].map((f) => ({ feature: f, mask: dteFeatureMask(f) }));
+  }
+
+  /** Number of DTEs the programmed Size field covers. */
+  tableEntries(): number {
+    return ((this.regs.lo(MMIO_DEVICE_TABLE_BASE) & 0x1ff) + 1) * 4096 / 32;
+  }
+
+  /** Fetch (or find cached) the DTE of deviceId; check `status` when it returns null. bypassCache: read memory, touch no cache (peek). */
+  lookup(deviceId: number, bypassCache = false): Dte | null {
+    const set = deviceId & this.cache.setMask;
+    const useCache = this.cache.entries > 0 && !bypassCache;
+    if (useCache) {
+      const s = this.cache.find(set, deviceId, 0, 0, 0);
+      if (s >= 0) {
+        this.cache.stats.hits++;
+        this.hit = true;
+        const d = this.slots[s]!;
+        this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
+        return d.illegal ? null : d;
+      }
+      this.cache.stats.misses++;
+    }
+    this.hit = false;
+    const base = this.regs.base(MMIO_DEVICE_TABLE_BASE);
+    const pa = base + deviceId * 32;
+    this.dteAddress = pa;
+    if (deviceId >= this.tableEntries()) {
+      this.status = this.quirks.deviceIdBeyondTable === "illegal-dte" ? DTE_ILLEGAL : DTE_HARDWARE_ERROR;
+      return null;
+    }
+    if (!this.mem.contains(pa, 32)) { this.status = DTE_HARDWARE_ERROR; return null; }
+    const d = useCache ? this.slots[this.cache.allocate(set, deviceId, 0, 0, 0)]! : this.scratch;
+    for (let i = 0; i < DTE_DWORDS; i++) d.raw[i] = this.mem.load32(pa + 4 * i);
+    d.deviceId = deviceId;
+    decodeDte(d.raw, d.f);
+    d.faultLogged = false;
+    d.guestLevels = d.f.GuestPagingMode === 1 ? 5 : 4;
+    d.illegal = this.isIllegal(d);
+    this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
+    return d.illegal ? null : d;
+  }
+
+  /** The checks of section 3.4 (only when V = 1; interrupt part only when IV = 1). */
+  isIllegal(d: Dte): boolean {
+    const f = d.f;
+    const raw = d.raw;
+    if (f.V) {
+      for (let w = 0; w < 4; w++) if ((raw[w]! & DTE_RESERVED_TRANSLATION[w]!) !== 0) return true;
+      for (const g of this.gatedMasks) {
+        if (this.featurePresent(g.feature)) continue;
+        for (let w = 0; w < 4; w++) if ((raw[w]! & g.mask[w]!) !== 0) return true;
+      }
+      if (f.GLX === 3 || f.GLX > this.features.glxSup) return true;
+      if (f.GV && f.GCR3TableRootPtr === 0) return true;
+      if (f.GuestPagingMode > 1 || (f.GuestPagingMode === 1 && this.features.gats < 1)) return true;
+      if (f.IoCtl === 3) return true;
+      if (f.HAD === 2) return true;
+      if ((f.HAD & 1) && !this.features.hostAccessed) return true;
+      if (f.HAD === 3 && !this.features.hostDirty) return true;
+      if (this.quirks.reservedMode === "illegal-dte" && f.TV && (f.Mode === 7 || f.Mode > this.features.hats + 4)) return true;
+    }
+    if (f.IV) {
+      for (let w = 4; w < 8; w++) if ((raw[w]! & DTE_RESERVED_INTERRUPT[w]!) !== 0) return true;
+      if (f.IntCtl === 3 || f.IntTabLen > 11) return true;
+    }
+    return false;
+  }
+
+  /** INVALIDATE_DEVTAB_ENTRY: drop the cached DTE of deviceId. */
+  invalidate(deviceId: number): void {
+    if (this.cache.entries === 0) return;
+    const s = this.cache.find(deviceId & this.cache.setMask, deviceId, 0, 0, 0);
+    if (s >= 0) this.cache.invalidateSlot(s);
+  }
+
+  invalidateAll(): void { this.cache.invalidateAll(); }
+
+  /** The cached DTE of a device, if any (debugging, peek). */
+  cached(deviceId: number): Dte | null {
+    if (this.cache.entries === 0) return null;
+    for (let i = 0; i < this.cache.entries; i++) if (this.cache.valid[i] === 1 && this.cache.k0[i] === deviceId) return this.slots[i]!;
+    return null;
+  }
+
+  snapshot() {
+    return { tags: this.cache.snapshot(), slots: this.slots.map((d) => ({ raw: [...d.raw], deviceId: d.deviceId, faultLogged: d.faultLogged })) };
+  }
+  restore(s: ReturnType<DeviceTable["snapshot"]>): void {
+    this.cache.restore(s.tags);
+    s.slots.forEach((x, i) => {
+      const d = this.slots[i]!;
+      d.raw.set(x.raw); d.deviceId = x.deviceId; decodeDte(d.raw, d.f);
+      d.guestLevels = d.f.GuestPagingMode === 1 ? 5 : 4; d.illegal = this.isIllegal(d); d.faultLogged = x.faultLogged;
+    });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * A log ring the IOMMU produces into and software consumes from: the event log and the
+ * PPR log (spec: "Event Log", "Peripheral Page Request Log"; commands-events-ppr.md 2.1, 3.1).
+ *
+ * Base and length come from the base register (bits 51:12, Len at 59:56: 2^Len entries of
+ * 16 bytes; a reserved Len below 8 is read as 8). The IOMMU writes the entry at Tail (the
+ * word holding the code last, so a consumer polling the code sees a complete entry), then
+ * advances Tail. When the next Tail would equal Head the log is full: nothing is written or
+ * overwritten, the Overflow status bit is set, the Run bit clears and logging stops until
+ * software restarts it (clear LogEn, write 1 to Overflow, set LogEn).
+ */
+import type { MemoryPort } from "../memory/memory-port.js";
+import { RING_MIN_LEN, STATUS, MMIO_STATUS, MMIO_CONTROL, type BitRef } from "../spec/registers.js";
+import type { MmioRegisters } from "./mmio-registers.js";
+
+export interface LogRingBits {
+  baseReg: number; headReg: number; tailReg: number;
+  logEn: BitRef; intEn: BitRef; run: BitRef; overflow: BitRef; int: BitRef;
+}
+
+export interface LogStats { written: number; overflows: number; dropped: number; writeErrors: number }
+
+export class LogRing {
+  readonly stats: LogStats = { written: 0, overflows: 0, dropped: 0, writeErrors: 0 };
+
+  constructor(
+    private readonly regs: MmioRegisters,
+    private readonly mem: MemoryPort,
+    private readonly bits: LogRingBits,
+    private readonly raise: () => void,
+  ) {}
+
+  /** Ring size in bytes. */
+  sizeBytes(): number {
+    const len = (this.regs.hi(this.bits.baseReg) >>> 24) & 0xf;
+    return 2 ** (Math.max(len, RING_MIN_LEN) + 4);
+  }
+
+  /** Logging is enabled and running (not stopped by an overflow). */
+  running(): boolean {
+    return this.regs.test(MMIO_CONTROL, this.bits.logEn) && this.regs.test(MMIO_STATUS, this.bits.run);
+  }
+
+  /** Free entries left before the log is full. */
+  free(): number {
+    const size = this.sizeBytes();
+    const head = (this.regs.lo(this.bits.headReg) & 0x7fff0) % size;
+    const tail = (this.regs.lo(this.bits.tailReg) & 0x7fff0) % size;
+    return ((head - tail - 16 + size) % size) / 16;
+  }
+
+  /**
+   * Append one 16-byte entry. Returns true when written; false when logging is off, the
+   * log overflowed (Overflow set, Run cleared, interrupt if IntEn), or the ring address is
+   * outside memory.
+   */
+  append(dw: Uint32Array): boolean {
+    if (!this.running()) { this.stats.dropped++; return false; }
+    const size = this.sizeBytes();
+    const head = (this.regs.lo(this.bits.headReg) & 0x7fff0) % size;
+    const tail = (this.regs.lo(this.bits.tailReg) & 0x7fff0) % size;
+    const next = (tail + 16) % size;
+    if (next === head) {
+      this.regs.setBit(MMIO_STATUS, this.bits.overflow, true);
+      this.regs.setBit(MMIO_STATUS, this.bits.run, false);
+      this.stats.overflows++;
+      this.stats.dropped++;
+      if (this.regs.test(MMIO_CONTROL, this.bits.intEn)) this.raise();
+      return false;
+    }
+    const pa = this.regs.base(this.bits.baseReg) + tail;
+    if (!this.mem.contains(pa, 16)) { this.stats.writeErrors++; this.stats.dropped++; return false; }
+    this.mem.store32(pa, dw[0]!);
+    this.mem.store32(pa + 8, dw[2]!);
+    this.mem.store32(pa + 12, dw[3]!);
+    this.mem.store32(pa + 4, dw[1]!);
+    this.regs.setLo(this.bits.tailReg, next);
+    this.regs.setHi(this.bits.tailReg, 0);
+    this.stats.written++;
+    if (this.regs.test(MMIO_CONTROL, this.bits.intEn)) {
+      this.regs.setBit(MMIO_STATUS, this.bits.int, true);
+      this.raise();
+    }
+    return true;
+  }
+
+  /** Control write side effect: LogEn 0->1 starts logging (Run = 1), 1->0 stops it. */
+  onControl(oldEn: boolean): void {
+    const en = this.regs.test(MMIO_CONTROL, this.bits.logEn);
+    if (en && !oldEn) this.regs.setBit(MMIO_STATUS, this.bits.run, true);
+    if (!en) this.regs.setBit(MMIO_STATUS, this.bits.run, false);
+  }
+}
+
+export { STATUS };

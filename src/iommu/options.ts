@@ -1,0 +1,130 @@
+/**
+ * AmdIommu options: memory, features advertised in the Extended Feature Registers, cache
+ * geometry, timing profile, and the named readings of points the spec digests mark
+ * UNCERTAIN (each with the reading chosen by default and where it comes from).
+ */
+import type { MemoryPort } from "../memory/memory-port.js";
+import type { CacheGeometry } from "./caches/tag-store.js";
+import type { PdeCacheGeometry } from "./caches/pde-cache.js";
+import type { TimingProfile, TimingProfileName } from "./timing-profile.js";
+
+export interface FeatureOptions {
+  /** EFR.PreFSup: PREFETCH_IOMMU_PAGES. */ prefetch: boolean;
+  /** EFR.PPRSup: PRI page requests and the PPR log. */ ppr: boolean;
+  /** EFR.NXSup: no-execute and privilege checks in guest tables. */ nx: boolean;
+  /** EFR.GTSup: guest (PASID/GCR3) translation. */ guestTranslation: boolean;
+  /** EFR.IASup: INVALIDATE_IOMMU_ALL. */ invalidateAll: boolean;
+  /** EFR.HATS: 0 = 4 host levels, 1 = 5, 2 = 6. */ hats: 0 | 1 | 2;
+  /** EFR.GATS: 0 = 4-level, 1 = 5-level guest tables. */ gats: 0 | 1;
+  /** EFR.GLXSup: largest DTE.GLX (0..2). */ glxSup: 0 | 1 | 2;
+  /** EFR.PASmax: PASIDs 0 .. 2^(pasMax+1) - 1 (0..19). */ pasMax: number;
+  /** EFR.USSup. */ userSupervisor: boolean;
+  /** EFR.GIoSup: DTE.GIoV. */ guestIo: boolean;
+  /** EFR.HASup: host (v1) Accessed updates. */ hostAccessed: boolean;
+  /** EFR.HDSup: host (v1) Dirty updates. */ hostDirty: boolean;
+  /** EFR.GAUpdateDisSup: Control.GAUpdateDis / GDUpdateDis. */ guestAdUpdateDisable: boolean;
+  /** EFR2.GCR3TRPModeSup: Control.GCR3TRPMode. */ gcr3TrpMode: boolean;
+}
+
+export const DEFAULT_FEATURES: FeatureOptions = {
+  prefetch: true, ppr: true, nx: true, guestTranslation: true, invalidateAll: true,
+  hats: 2, gats: 1, glxSup: 2, pasMax: 15, userSupervisor: true, guestIo: true,
+  hostAccessed: true, hostDirty: true, guestAdUpdateDisable: true, gcr3TrpMode: true,
+};
+
+/** Readings of UNCERTAIN points of the digests. Defaults and sources are in README "Spec readings". */
+export interface QuirkOptions {
+  /** DTE V=1, TV=0 (digest reg 6.4): "io-page-fault" (VBox) or "abort" (QEMU: blocked silently). */
+  tvZero: "io-page-fault" | "abort";
+  /** DTE Mode = 7 or above HATS (digest reg 6.5): "io-page-fault" (VBox) or "illegal-dte". */
+  reservedMode: "io-page-fault" | "illegal-dte";
+  /** PASID-prefixed request with DTE.GV = 0 or Control.GTEn = 0 (digest reg 6.10). */
+  pasidWithoutGuest: "invalid-device-request" | "io-page-fault";
+  /** DeviceID beyond the programmed device-table size: "illegal-dte" or "dev-tab-hardware-error". */
+  deviceIdBeyondTable: "illegal-dte" | "dev-tab-hardware-error";
+  /** Set A in v1 PDEs too (digest reg 6.3; QEMU sets only the leaf). */
+  v1AccessedInPde: boolean;
+  /** A request denied by a cached translation re-walks the tables (x86 behaviour) instead of faulting at once. */
+  rewalkOnCachedPermissionFault: boolean;
+  /** DTE.SE (digest reg 6.7): after one logged IO_PAGE_FAULT, further ones for the device are suppressed until its DTE is invalidated. */
+  seSuppressesRepeats: boolean;
+  /** Status.ComWaitInt is set by COMPLETION_WAIT i=1 even when ComWaitIntEn = 0 (digest reg 6.14). */
+  comWaitIntStatusWithoutEnable: boolean;
+  /** Opcodes of features the EFR does not advertise are ILLEGAL_COMMAND_ERROR (digest cmd 6.2). */
+  unsupportedOpcodeIsIllegal: boolean;
+  /** Writing a ring's base register resets its head and tail to 0 (QEMU); default keeps them (Linux writes both anyway). */
+  baseWriteResetsPointers: boolean;
+  /** Reserved bits of GCR3 entries (11:1, 63:52) fault with RZ (digest reg 6.9). */
+  gcr3ReservedBitsFault: boolean;
+}
+
+export const DEFAULT_QUIRKS: QuirkOptions = {
+  tvZero: "io-page-fault", reservedMode: "io-page-fault", pasidWithoutGuest: "invalid-device-request",
+  deviceIdBeyondTable: "illegal-dte", v1AccessedInPde: false, rewalkOnCachedPermissionFault: true,
+  seSuppressesRepeats: true, comWaitIntStatusWithoutEnable: true, unsupportedOpcodeIsIllegal: true,
+  baseWriteResetsPointers: false, gcr3ReservedBitsFault: true,
+};
+
+export type InterruptSource = "event-log" | "ppr-log" | "completion-wait";
+
+export interface AmdIommuOptions {
+  memory: MemoryPort;
+  /** IOTLB geometry; { entries: 0 } turns it off. Default 64 entries, 4-way (anchors B5). */
+  iotlb?: CacheGeometry;
+  /** Page-directory cache; default 64 entries, 4-way, levels >= 2. */
+  pdeCache?: PdeCacheGeometry;
+  /** DTE cache; default 256 entries, 8-way. */
+  dteCache?: CacheGeometry;
+  /** GCR3-entry cache; default 64 entries, 4-way. */
+  gcr3Cache?: CacheGeometry;
+  features?: Partial<FeatureOptions>;
+  quirks?: Partial<QuirkOptions>;
+  timing?: TimingProfileName | (Partial<TimingProfile> & { profile?: TimingProfileName });
+  /** Seed of every random choice (cache replacement "random"). */
+  seed?: number;
+  /** PCI segment this IOMMU serves (informational; several IOMMUs are independent). */
+  segment?: number;
+  /** Called when the IOMMU raises an interrupt (MSI) with its source. */
+  onInterrupt?: (source: InterruptSource) => void;
+  /**
+   * "single" (default): one agent at a time uses the memory; "shared": other threads may
+   * change tables concurrently, so entries are read low-high-low (ARCHITECTURE.md section 5).
+   */
+  concurrency?: "single" | "shared";
+}
+
+function checkBool(name: string, v: unknown): void {
+  if (typeof v !== "boolean") throw new TypeError(`${name} must be a boolean, got ${typeof v}`);
+}
+
+export function resolveFeatures(f: Partial<FeatureOptions> | undefined): FeatureOptions {
+  if (f !== undefined && (f === null || typeof f !== "object")) throw new TypeError("options.features must be an object");
+  const out = { ...DEFAULT_FEATURES, ...(f ?? {}) };
+  for (const k of Object.keys(f ?? {})) if (!(k in DEFAULT_FEATURES)) throw new RangeError(`options.features.${k} is not a feature (known: ${Object.keys(DEFAULT_FEATURES).join(", ")})`);
+  for (const k of ["prefetch", "ppr", "nx", "guestTranslation", "invalidateAll", "userSupervisor", "guestIo", "hostAccessed", "hostDirty", "guestAdUpdateDisable", "gcr3TrpMode"] as const) checkBool(`options.features.${k}`, out[k]);
+  if (![0, 1, 2].includes(out.hats)) throw new RangeError(`options.features.hats must be 0, 1 or 2, got ${String(out.hats)}`);
+  if (![0, 1].includes(out.gats)) throw new RangeError(`options.features.gats must be 0 or 1, got ${String(out.gats)}`);
+  if (![0, 1, 2].includes(out.glxSup)) throw new RangeError(`options.features.glxSup must be 0, 1 or 2, got ${String(out.glxSup)}`);
+  if (!Number.isInteger(out.pasMax) || out.pasMax < 0 || out.pasMax > 19) throw new RangeError(`options.features.pasMax must be an integer 0..19, got ${String(out.pasMax)}`);
+  return out;
+}
+
+export function resolveQuirks(q: Partial<QuirkOptions> | undefined): QuirkOptions {
+  if (q !== undefined && (q === null || typeof q !== "object")) throw new TypeError("options.quirks must be an object");
+  for (const k of Object.keys(q ?? {})) if (!(k in DEFAULT_QUIRKS)) throw new RangeError(`options.quirks.${k} is not a quirk (known: ${Object.keys(DEFAULT_QUIRKS).join(", ")})`);
+  const out = { ...DEFAULT_QUIRKS, ...(q ?? {}) };
+  for (const [k, v] of Object.entries(out)) {
+    const d = (DEFAULT_QUIRKS as unknown as Record<string, unknown>)[k];
+    if (typeof d === "boolean") checkBool(`options.quirks.${k}`, v);
+    else if (typeof v !== "string") throw new TypeError(`options.quirks.${k} must be a string`);
+  }
+  const enums: Record<string, string[]> = {
+    tvZero: ["io-page-fault", "abort"], reservedMode: ["io-page-fault", "illegal-dte"],
+    pasidWithoutGuest: ["invalid-device-request", "io-page-fault"], deviceIdBeyondTable: ["illegal-dte", "dev-tab-hardware-error"],
+  };
+  for (const [k, allowed] of Object.entries(enums)) {
+    const v = (out as unknown as Record<string, string>)[k]!;
+    if (!allowed.includes(v)) throw new RangeError(`options.quirks.${k} must be one of ${allowed.join(", ")}, got ${v}`);
+  }
+  return out;
+}

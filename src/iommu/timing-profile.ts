@@ -1,0 +1,42 @@
+/**
+ * Latency profiles (spec-tables/timing-profiles.json): every latency and resource count of
+ * the timing model, each with its source. An AmdIommu option picks a profile by name and can
+ * override any value.
+ */
+import table from "../../spec-tables/timing-profiles.json" with { type: "json" };
+
+export interface TimingProfile {
+  clockHz: number; iotlbHit: number; pdeCacheHit: number; dteCacheHit: number; gcr3CacheHit: number;
+  memoryReference: number; memoryReferenceLlc: number; walkOverhead: number; walkers: number; adUpdate: number;
+  commandFetchPerLine: number; commandDecode: number; invalidationBase: number; invalidationPerSet: number;
+  completionWaitStore: number; eventLogWrite: number; pprLogWrite: number; interruptDelivery: number;
+  atsRoundTrip: number; pcieLinkLatency: number; atsInvalidationDevice: number;
+  hostFaultMinor: number; hostFaultMajor: number; hostPprDispatch: number;
+}
+export type TimingProfileName = keyof typeof table.profiles;
+export const TIMING_PROFILE_NAMES = Object.keys(table.profiles) as TimingProfileName[];
+
+type Row = { value: number; source: string };
+/** The profile's values with their sources, for reports. */
+export function profileSources(name: TimingProfileName): Record<string, Row> {
+  const p = table.profiles[name] as unknown as Record<string, Row | string>;
+  return Object.fromEntries(Object.entries(p).filter(([, v]) => typeof v === "object")) as Record<string, Row>;
+}
+
+export function resolveTimingProfile(opt: TimingProfileName | (Partial<TimingProfile> & { profile?: TimingProfileName }) | undefined): TimingProfile {
+  const name = typeof opt === "string" ? opt : opt?.profile ?? "amd-default";
+  if (!(name in table.profiles)) throw new RangeError(`timing: unknown profile "${String(name)}" (known: ${TIMING_PROFILE_NAMES.join(", ")})`);
+  const rows = profileSources(name);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(rows)) out[k] = v.value;
+  if (opt && typeof opt === "object") {
+    for (const [k, v] of Object.entries(opt)) {
+      if (k === "profile") continue;
+      if (!(k in out)) throw new RangeError(`timing.${k} is not a timing parameter (known: ${Object.keys(out).join(", ")})`);
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new RangeError(`timing.${k} must be a non-negative number, got ${String(v)}`);
+      out[k] = v;
+    }
+  }
+  if (!Number.isInteger(out.walkers) || out.walkers! < 1) throw new RangeError(`timing.walkers must be a positive integer, got ${out.walkers}`);
+  return out as unknown as TimingProfile;
+}

@@ -1,0 +1,167 @@
+/**
+ * Host (v1) I/O page-table walk (spec: "I/O Page Tables for Host Translations";
+ * registers-dte-pagetables.md sections 4.1-4.4).
+ *
+ * The DTE root acts as a PDE with NextLevel = Mode. At each level: read the entry; PR = 0 is
+ * a not-present fault; reserved bits give RZ; IR/IW are ANDed along the path (and with
+ * DTE.IR/IW, applied by the caller); NextLevel 1..6 must be below the current level and
+ * skipped levels' index bits must be zero; NextLevel 0 is a leaf of the level's size and 7 a
+ * leaf whose size is encoded by the lowest zero address bit. DTE.HAD sets A (and D for a
+ * write with HAD = 11b) in the leaf with a compare-exchange on the low word. Upper levels
+ * come from the page-directory cache when it holds them.
+ */
+import {
+  V1_ADDR_HI, V1_ADDR_LO, V1_D, V1_IR_HI, V1_IW_HI, V1_A, V1_PDE_RSVD_HI, V1_PR, V1_PTE_RSVD_HI, V1_U_HI, v1LevelShift,
+} from "../../spec/page-tables.js";
+import { EVT_PE } from "../../spec/events.js";
+import type { Dte } from "../device-table.js";
+import { PdeCache } from "../caches/pde-cache.js";
+import { HOST_PASID_KEY, PERM_NO_ATS, PERM_R, PERM_W } from "../caches/iotlb.js";
+import { F_PR, F_RZ, MAX_WALK_RETRIES, WALK_FAULT, WALK_OK, WALK_RETRY, type WalkContext } from "./walk-context.js";
+
+/** Index of level L for the address (hi, lo). */
+export function levelIndex(aHi: number, aLo: number, shift: number): number {
+  if (shift >= 32) return (aHi >>> (shift - 32)) & 0x1ff;
+  if (shift + 9 <= 32) return (aLo >>> shift) & 0x1ff;
+  return ((aLo >>> shift) | (aHi << (32 - shift))) & 0x1ff;
+}
+
+/** Are the address bits at and above `bit` all zero? */
+export function highBitsZero(aHi: number, aLo: number, bit: number): boolean {
+  if (bit >= 64) return true;
+  if (bit >= 32) return (aHi >>> (bit - 32)) === 0 || bit - 32 >= 32;
+  return aHi === 0 && (aLo >>> bit) === 0;
+}
+
+const SHIFT = [0, 12, 21, 30, 39, 48, 57];
+const TWO32 = 4294967296;
+
+export class HostWalker {
+  /** Output: SPA of the page, log2 of its size, table permissions (PERM_R/W, PERM_NO_ATS). */
+  spaBase = 0;
+  log2 = 12;
+  perms = 0;
+  private readonly ePa = new Float64Array(8);
+  private readonly eLo = new Uint32Array(8);
+  private readonly eLevel = new Uint8Array(8);
+  private readonly eNext = new Float64Array(8);
+  private readonly eNextLevel = new Uint8Array(8);
+  private readonly ePerms = new Uint8Array(8);
+
+  constructor(
+    private readonly ctx: WalkContext,
+    private readonly pde: PdeCache,
+    private readonly maxLevels: number,
+    private readonly accessedInPde: boolean,
+  ) {}
+
+  /**
+   * Walk the v1 table of `d` for (aHi, aLo). `write` asks for write access (D update);
+   * `enforce` faults as soon as the needed permission (with the DTE's) is missing; without it
+   * (ATS, table reads of nested walks that check later) permissions are only accumulated.
+   */
+  walk(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): boolean {
+    for (let i = 0; i < MAX_WALK_RETRIES; i++) {
+      const r = this.walkOnce(d, aHi, aLo, write, enforce);
+      if (r !== WALK_RETRY) return r === WALK_OK;
+    }
+    this.ctx.fault("ad-contention", 0);
+    return false;
+  }
+
+  private walkOnce(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): number {
+    const ctx = this.ctx;
+    const mode = d.f.Mode;
+    const dteR = d.f.IR, dteW = d.f.IW;
+    const domain = d.f.DomainID;
+    if (mode < 6 && !highBitsZero(aHi, aLo, SHIFT[mode + 1]!)) return ctx.fault("address-out-of-range", 0);
+    if (enforce && !(write ? dteW : dteR)) return ctx.fault("permission", EVT_PE | F_PR);
+    let r = 1, w = 1;
+    let level = mode;
+    let table = d.f.HostPageTableRootPtr;
+    const pde = this.pde;
+    if (pde.enabled && !ctx.peek) {
+      for (let L = pde.minLevel; L <= mode; L++) {
+        const s = pde.lookup(domain, HOST_PASID_KEY, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
+        if (s < 0) continue;
+        const nl = pde.nextLevel[s]!;
+        let skippedOk = true;
+        for (let l = nl + 1; l < L; l++) if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) { skippedOk = false; break; }
+        if (!skippedOk) break;
+        const p = pde.perms[s]!;
+        r = p & PERM_R ? 1 : 0; w = p & PERM_W ? 1 : 0;
+        table = pde.next[s]!; level = nl;
+        ctx.pdeHits++;
+        break;
+      }
+    }
+    let n = 0;
+    let lo = 0, hi = 0, pa = 0;
+    for (;;) {
+      pa = table + levelIndex(aHi, aLo, SHIFT[level]!) * 8;
+      ctx.walkRefs++;
+      if (!ctx.read(pa, "v1")) return WALK_FAULT;
+      lo = ctx.lo; hi = ctx.hi;
+      if ((lo & V1_PR) === 0) return ctx.fault("not-present", 0);
+      const nl = (lo >>> 9) & 7;
+      if ((hi & V1_IR_HI) === 0) r = 0;
+      if ((hi & V1_IW_HI) === 0) w = 0;
+      this.ePa[n] = pa; this.eLo[n] = lo; this.eLevel[n] = level; this.ePerms[n] = (r ? PERM_R : 0) | (w ? PERM_W : 0);
+      if (nl === 0 || nl === 7) {
+        if (level === 6) return ctx.fault("invalid-level", F_PR | F_RZ);
+        if ((hi & V1_PTE_RSVD_HI) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
+        const shift = SHIFT[level]!;
+        let log2 = shift;
+        if (nl === 7) {
+          let z = 12;
+          while (z < 52 && (z < 32 ? (lo >>> z) & 1 : (hi >>> (z - 32)) & 1) === 1) z++;
+          log2 = z + 1;
+          if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | F_RZ);
+        }
+        const base = (hi & V1_ADDR_HI) * TWO32 + ((lo & V1_ADDR_LO) >>> 0);
+        const size = 2 ** log2;
+        this.spaBase = base - (base % size);
+        this.log2 = log2;
+        n++;
+        break;
+      }
+      if ((hi & V1_PDE_RSVD_HI) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+      if (nl >= level || nl > this.maxLevels) return ctx.fault("invalid-level", F_PR | F_RZ);
+      for (let l = nl + 1; l < level; l++) {
+        if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) return ctx.fault("skipped-level-nonzero", F_PR);
+      }
+      if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
+      table = (hi & V1_ADDR_HI) * TWO32 + ((lo & V1_ADDR_LO) >>> 0);
+      this.eNext[n] = table; this.eNextLevel[n] = nl;
+      n++;
+      level = nl;
+    }
+    // Accessed / Dirty (DTE.HAD), only on success, leaf (and PDEs when the reading says so).
+    const had = d.f.HAD;
+    if (!ctx.peek && (had & 1) !== 0) {
+      const want = V1_A | (write && had === 3 && w && dteW ? V1_D : 0);
+      if ((lo & want) !== want && !ctx.cas(pa, lo, (lo | want) >>> 0, "v1-ad")) return WALK_RETRY;
+      if (this.accessedInPde) {
+        for (let i = 0; i < n - 1; i++) {
+          const el = this.eLo[i]!;
+          if ((el & V1_A) === 0 && !ctx.cas(this.ePa[i]!, el, (el | V1_A) >>> 0, "v1-pde-a")) return WALK_RETRY;
+        }
+      }
+    }
+    if (pde.enabled && !ctx.peek) {
+      for (let i = 0; i < n - 1; i++) {
+        const L = this.eLevel[i]!;
+        if (L >= pde.minLevel) pde.insert(domain, HOST_PASID_KEY, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
+      }
+    }
+    this.perms = (r ? PERM_R : 0) | (w ? PERM_W : 0) | ((hi & V1_U_HI) !== 0 ? PERM_NO_ATS : 0);
+    this.lastLeafDirty = had !== 3 || (lo & V1_D) !== 0 || (write && w === 1 && dteW);
+    return WALK_OK;
+  }
+
+  /** The leaf's D is set (or D is not tracked): writes through a cached copy need no re-walk. */
+  lastLeafDirty = false;
+}
+
+export { SHIFT as V1_SHIFT, v1LevelShift };

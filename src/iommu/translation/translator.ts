@@ -1,0 +1,344 @@
+/**
+ * The translation process of an untranslated DMA request or an ATS translation request
+ * (spec: "Translation", DTE behaviour matrix of registers-dte-pagetables.md section 3.3).
+ *
+ *   IommuEn = 0            -> forwarded untranslated
+ *   DTE fetch              -> DEV_TAB_HARDWARE_ERROR / ILLEGAL_DEV_TABLE_ENTRY
+ *   V = 0                  -> forwarded untranslated, no checks
+ *   exclusion range        -> forwarded (Allow = 1 or DTE.EX = 1)
+ *   TV = 0                 -> IO_PAGE_FAULT (reading: quirks.tvZero)
+ *   PASID present          -> guest (GV = 1, GTEn = 1) or INVALID_DEVICE_REQUEST (quirks.pasidWithoutGuest)
+ *   no PASID, GV and GIoV  -> guest walk through PASID 0, user mode, no sign extension
+ *   no PASID otherwise     -> Mode 0 (IR/IW only), Mode 1-6 v1 walk, Mode 7 / > HATS reserved
+ *
+ * Successful translations fill the IOTLB; faults of untranslated requests write events
+ * (suppressed by DTE.SA, and by DTE.SE after the first one); ATS requests never log page
+ * faults and return the permissions found. No allocation on any path that does not log.
+ */
+import type { MemoryPort } from "../../memory/memory-port.js";
+import {
+  EV_DEV_TAB_HARDWARE_ERROR, EV_ILLEGAL_DEV_TABLE_ENTRY, EV_INVALID_DEVICE_REQUEST, EV_IO_PAGE_FAULT,
+  EV_PAGE_TAB_HARDWARE_ERROR, EVT_GN, EVT_NX, EVT_PE, EVT_PR, EVT_RW, EVT_RZ, EVT_TR, EVT_US, EVT_TYPE_SHIFT,
+  INVALID_DEVICE_REQUEST_TYPE, encodeEvent,
+} from "../../spec/events.js";
+import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT } from "../../spec/registers.js";
+import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
+import { HOST_PASID_KEY, PERM_DIRTY, PERM_NO_ATS, PERM_R, PERM_U, PERM_W, PERM_X, type Iotlb } from "../caches/iotlb.js";
+import type { PdeCache } from "../caches/pde-cache.js";
+import type { Gcr3Cache } from "../caches/gcr3-cache.js";
+import type { LogRing } from "../log-ring.js";
+import type { MmioRegisters } from "../mmio-registers.js";
+import type { FeatureOptions, QuirkOptions } from "../options.js";
+import type { TimingProfile } from "../timing-profile.js";
+import { HostWalker } from "./host-walk.js";
+import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
+import { TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
+import { WalkContext } from "./walk-context.js";
+
+export const KIND_UNTRANSLATED = 0;
+export const KIND_ATS = 1;
+export const KIND_PEEK = 2;
+
+const TWO32 = 4294967296;
+const TWO64 = 1n << 64n;
+
+export interface TranslationStats {
+  requests: number; atsRequests: number; faults: number; walks: number; eventsLogged: number; eventsSuppressed: number;
+  adUpdates: number; walkRetries: number;
+  /** Histogram of memory references per walk (index = references, last bucket = that many or more). */
+  referencesPerWalk: number[];
+}
+
+export class Translator {
+  readonly ctx: WalkContext;
+  readonly host: HostWalker;
+  readonly guest: GuestWalker;
+  readonly stats: TranslationStats = {
+    requests: 0, atsRequests: 0, faults: 0, walks: 0, eventsLogged: 0, eventsSuppressed: 0, adUpdates: 0, walkRetries: 0,
+    referencesPerWalk: new Array<number>(41).fill(0),
+  };
+  private readonly ev = new Uint32Array(4);
+  private readonly gflags: GuestWalkFlags;
+  // request being served
+  private aHi = 0;
+  private aLo = 0;
+
+  constructor(
+    mem: MemoryPort,
+    private readonly regs: MmioRegisters,
+    private readonly features: FeatureOptions,
+    private readonly quirks: QuirkOptions,
+    private readonly deviceTable: DeviceTable,
+    private readonly iotlb: Iotlb,
+    readonly pde: PdeCache,
+    readonly gcr3: Gcr3Cache,
+    private readonly eventLog: LogRing,
+    private readonly profile: TimingProfile,
+    shared: boolean,
+  ) {
+    this.ctx = new WalkContext(mem, shared);
+    this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde);
+    this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
+    this.gflags = {
+      write: false, user: true, execute: false, enforce: true, noSignExtend: false, nx: features.nx,
+      aUpdate: true, dUpdate: true, gcr3IsGpa: false, gcr3RsvdCheck: quirks.gcr3ReservedBitsFault, pasMax: features.pasMax,
+    };
+  }
+
+  /** Split and check the request's address (embedder misuse throws). */
+  private address(a: number | bigint): void {
+    if (typeof a === "number") {
+      if (!(a >= 0 && a <= Number.MAX_SAFE_INTEGER) || Math.floor(a) !== a) {
+        throw new RangeError(`translate: request.address must be a non-negative integer (bigint above 2^53), got ${a}`);
+      }
+      this.aHi = Math.floor(a / TWO32);
+      this.aLo = a >>> 0;
+    } else if (typeof a === "bigint") {
+      if (a < 0n || a >= TWO64) throw new RangeError(`translate: request.address must be below 2^64, got ${a}`);
+      this.aHi = Number(a >> 32n);
+      this.aLo = Number(a & 0xffffffffn);
+    } else {
+      throw new TypeError(`translate: request.address must be a number or bigint, got ${typeof a}`);
+    }
+  }
+
+  translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
+    if (req === null || typeof req !== "object") throw new TypeError("translate: request must be an object { deviceId, address, ... }");
+    const deviceId = req.deviceId;
+    if (typeof deviceId !== "number" || !(deviceId >= 0 && deviceId <= 0xffff) || (deviceId | 0) !== deviceId) {
+      throw new RangeError(`translate: request.deviceId must be an integer 0..65535 (bus << 8 | dev << 3 | fn), got ${String(deviceId)}`);
+    }
+    const pasid = req.pasid;
+    const hasPasid = pasid !== undefined;
+    if (hasPasid && (typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid)) {
+      throw new RangeError(`translate: request.pasid must be an integer 0..1048575, got ${String(pasid)}`);
+    }
+    this.address(req.address);
+    const write = req.write === true;
+    const execute = req.execute === true;
+    const user = !(hasPasid && req.privileged === true);
+    out.reset();
+    const ctx = this.ctx;
+    ctx.reset();
+    ctx.peek = kind === KIND_PEEK;
+    const ats = kind === KIND_ATS;
+    if (!ctx.peek) { this.stats.requests++; if (ats) this.stats.atsRequests++; }
+    const regs = this.regs;
+    if (!regs.test(MMIO_CONTROL, CONTROL.IommuEn)) return this.passthrough(out, "iommu-disabled");
+    // ---- DTE ----
+    const d = this.deviceTable.lookup(deviceId, ctx.peek);
+    out.dteCacheHit = this.deviceTable.hit;
+    if (!this.deviceTable.hit) ctx.refs++;
+    if (d === null) {
+      if (this.deviceTable.status === DTE_HARDWARE_ERROR) {
+        const a = this.deviceTable.dteAddress;
+        return this.fail(out, null, deviceId, "dte-hardware-error", EV_DEV_TAB_HARDWARE_ERROR,
+          (1 << EVT_TYPE_SHIFT) | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0), false, 0, Math.floor(a / TWO32), a >>> 0, false);
+      }
+      return this.fail(out, null, deviceId, "illegal-dte", EV_ILLEGAL_DEV_TABLE_ENTRY,
+        EVT_RZ | (hasPasid ? EVT_GN : 0) | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0), hasPasid, pasid ?? 0, this.aHi, (this.aLo & ~3) >>> 0, false);
+    }
+    const f = d.f;
+    if (!f.V) return this.passthrough(out, "untranslated");
+    // ---- exclusion range ----
+    if (!ats && (regs.lo(MMIO_EXCLUSION_BASE) & 1) !== 0 && ((regs.lo(MMIO_EXCLUSION_BASE) & 2) !== 0 || f.EX)) {
+      const addr = this.aHi * TWO32 + this.aLo;
+      const base = regs.base(MMIO_EXCLUSION_BASE);
+      const limit = regs.base(MMIO_EXCLUSION_LIMIT) + 0xfff;
+      if (!hasPasid && addr >= base && addr <= limit) return this.passthrough(out, "exclusion");
+    }
+    if (!f.TV) {
+      if (this.quirks.tvZero === "abort") { out.fault = "translation-disabled"; return this.price(out, false); }
+      return this.pageFault(out, d, deviceId, "translation-disabled", 0, write, ats, false, 0);
+    }
+    if (ats && !f.I) {
+      return this.fail(out, d, deviceId, "ats-disabled", EV_INVALID_DEVICE_REQUEST,
+        EVT_TR | (INVALID_DEVICE_REQUEST_TYPE.TranslationRequestWithIZero << EVT_TYPE_SHIFT) | (hasPasid ? EVT_GN : 0) | (write ? EVT_RW : 0),
+        hasPasid, pasid ?? 0, this.aHi, this.aLo, false);
+    }
+    const gtOn = this.features.guestTranslation && regs.test(MMIO_CONTROL, CONTROL.GTEn) && f.GV;
+    if (hasPasid) {
+      if (!gtOn) {
+        if (this.quirks.pasidWithoutGuest === "io-page-fault") return this.pageFault(out, d, deviceId, "pasid-not-allowed", 0, write, ats, true, pasid);
+        return this.fail(out, d, deviceId, "pasid-not-allowed", EV_INVALID_DEVICE_REQUEST,
+          (INVALID_DEVICE_REQUEST_TYPE.PasidNotAllowed << EVT_TYPE_SHIFT) | EVT_GN | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0),
+          true, pasid, this.aHi, this.aLo, false);
+      }
+      return this.guestPath(out, d, deviceId, pasid, write, user, execute, ats, false);
+    }
+    if (gtOn && f.GIoV && this.features.guestIo) return this.guestPath(out, d, deviceId, 0, write, true, false, ats, true);
+    return this.hostPath(out, d, deviceId, write, ats);
+  }
+
+  private hostPath(out: TranslationResult, d: Dte, deviceId: number, write: boolean, ats: boolean): TranslationResult {
+    const f = d.f;
+    const mode = f.Mode;
+    if (mode === 0) {
+      const allowed = write ? f.IW : f.IR;
+      if (!ats && !allowed) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, false, 0);
+      out.path = "mode0";
+      return this.success(out, this.aHi * TWO32 + this.aLo, 12, (f.IR ? PERM_R : 0) | (f.IW ? PERM_W : 0) | PERM_U | PERM_X, ats, false);
+    }
+    if (mode === 7 || mode > this.features.hats + 4) return this.pageFault(out, d, deviceId, "reserved-mode", 0, write, ats, false, 0);
+    out.path = "host";
+    const it = this.iotlb;
+    const ctx = this.ctx;
+    if (it.enabled && !ctx.peek) {
+      const s = it.lookup(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo);
+      if (s >= 0) {
+        const p = it.perms[s]!;
+        const granted = (p & (write ? PERM_W : PERM_R)) !== 0 && (write ? f.IW : f.IR) && (!write || (p & PERM_DIRTY) !== 0);
+        if (granted || ats) {
+          out.iotlbHit = true;
+          return this.success(out, it.spa[s]! + this.offset(it.hitLog2), it.hitLog2, p | PERM_U | PERM_X, ats, true, d);
+        }
+        if (!this.quirks.rewalkOnCachedPermissionFault && (p & (write ? PERM_W : PERM_R)) === 0) {
+          return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, false, 0);
+        }
+      }
+    }
+    if (!ctx.peek) this.stats.walks++;
+    if (!this.host.walk(d, this.aHi, this.aLo, write, !ats)) {
+      return this.walkFault(out, d, deviceId, write, ats, false, 0);
+    }
+    const h = this.host;
+    const perms = h.perms | (h.lastLeafDirty ? PERM_DIRTY : 0);
+    if (it.enabled && !ctx.peek) it.insert(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo, h.log2, h.spaBase, perms);
+    return this.success(out, h.spaBase + this.offset(h.log2), h.log2, perms | PERM_U | PERM_X, ats, false, d);
+  }
+
+  private guestPath(out: TranslationResult, d: Dte, deviceId: number, pasid: number, write: boolean, user: boolean,
+    execute: boolean, ats: boolean, giov: boolean): TranslationResult {
+    const f = d.f;
+    out.path = f.Mode !== 0 ? "nested" : "guest";
+    const it = this.iotlb;
+    const ctx = this.ctx;
+    if (it.enabled && !ctx.peek) {
+      const s = it.lookup(f.DomainID, pasid, this.aHi, this.aLo);
+      if (s >= 0) {
+        const p = it.perms[s]!;
+        const permOk = (write ? (p & PERM_W) !== 0 && f.IW : (p & PERM_R) !== 0 && f.IR) && (!user || (p & PERM_U) !== 0) && (!execute || (p & PERM_X) !== 0);
+        if ((permOk && (!write || (p & PERM_DIRTY) !== 0)) || (ats && (!write || (p & PERM_DIRTY) !== 0 || (p & PERM_W) === 0))) {
+          out.iotlbHit = true;
+          return this.success(out, it.spa[s]! + this.offset(it.hitLog2), it.hitLog2, p, ats, true, d);
+        }
+        if (!ats && !permOk && !this.quirks.rewalkOnCachedPermissionFault) {
+          const why: FaultReason = execute && (p & PERM_X) === 0 ? "no-execute" : user && (p & PERM_U) === 0 ? "user-supervisor" : "permission";
+          const fl = EVT_PE | EVT_PR | (why === "no-execute" ? EVT_NX : 0) | (why === "user-supervisor" ? EVT_US : 0);
+          return this.pageFault(out, d, deviceId, why, fl, write, ats, true, pasid);
+        }
+      }
+    }
+    if (!ctx.peek) this.stats.walks++;
+    const g = this.gflags;
+    g.write = write; g.user = user; g.execute = execute; g.enforce = !ats; g.noSignExtend = giov;
+    const regs = this.regs;
+    const adDis = this.features.guestAdUpdateDisable;
+    g.aUpdate = !(adDis && regs.test(MMIO_CONTROL, CONTROL.GAUpdateDis));
+    g.dUpdate = !(adDis && regs.test(MMIO_CONTROL, CONTROL.GDUpdateDis));
+    g.gcr3IsGpa = this.features.gcr3TrpMode && regs.test(MMIO_CONTROL, CONTROL.GCR3TRPMode);
+    const ok = this.guest.walk(d, pasid, this.aHi, this.aLo, g);
+    out.gcr3CacheHit = this.guest.gcr3Hit;
+    if (!ok) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
+    const gw = this.guest;
+    if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
+    if (it.enabled && !ctx.peek) it.insert(f.DomainID, pasid, this.aHi, this.aLo, gw.log2, gw.spaBase, gw.perms);
+    return this.success(out, gw.spaBase + this.offset(gw.log2), gw.log2, gw.perms, ats, false, d);
+  }
+
+  /** Offset of the request address inside a page of 2^log2 bytes. */
+  private offset(log2: number): number {
+    if (log2 < 32) return this.aLo & (2 ** log2 - 1);
+    return (this.aHi & (2 ** (log2 - 32) - 1)) * TWO32 + this.aLo;
+  }
+
+  private passthrough(out: TranslationResult, path: TranslationResult["path"]): TranslationResult {
+    out.path = path;
+    out.ok = true;
+    out.spa = this.aHi * TWO32 + this.aLo;
+    out.pageSize = 4096;
+    out.readable = out.writable = out.executable = out.user = true;
+    return this.price(out, false);
+  }
+
+  private success(out: TranslationResult, spa: number, log2: number, perms: number, ats: boolean, hit: boolean, d?: Dte): TranslationResult {
+    const dr = d ? d.f.IR : true, dw = d ? d.f.IW : true;
+    out.spa = spa;
+    out.pageSize = 2 ** log2;
+    out.readable = (perms & PERM_R) !== 0 && dr;
+    out.writable = (perms & PERM_W) !== 0 && dw;
+    out.executable = (perms & PERM_X) !== 0;
+    out.user = (perms & PERM_U) !== 0;
+    if (ats && (perms & PERM_NO_ATS) !== 0) {
+      out.readable = out.writable = false;
+      out.fault = "untranslated-only";
+    }
+    out.ok = ats ? out.readable || out.writable : true;
+    return this.price(out, !hit);
+  }
+
+  /** A walk failed: log its fault (IO_PAGE_FAULT or PAGE_TAB_HARDWARE_ERROR) as the hardware would. */
+  private walkFault(out: TranslationResult, d: Dte, deviceId: number, write: boolean, ats: boolean, gn: boolean, pasid: number): TranslationResult {
+    const ctx = this.ctx;
+    const reason = ctx.reason ?? "not-present";
+    if (ctx.code === EV_PAGE_TAB_HARDWARE_ERROR) {
+      const g = gn && !ctx.hostFault;
+      return this.fail(out, d, deviceId, reason, EV_PAGE_TAB_HARDWARE_ERROR,
+        ctx.flags | (g ? EVT_GN : 0) | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0), g, pasid, ctx.faultHi, ctx.faultLo, true);
+    }
+    if (ctx.hostFault) {
+      // a host-table fault while walking guest tables or translating the final GPA: GN = 0, GPA (digest 5.6)
+      return this.pageFault(out, d, deviceId, reason, ctx.flags, write, ats, false, 0, ctx.faultHi, ctx.faultLo);
+    }
+    return this.pageFault(out, d, deviceId, reason, ctx.flags, write, ats, gn, pasid);
+  }
+
+  private pageFault(out: TranslationResult, d: Dte, deviceId: number, reason: FaultReason, flags: number, write: boolean,
+    ats: boolean, gn: boolean, pasid: number, addrHi = this.aHi, addrLo = this.aLo): TranslationResult {
+    out.fault = reason;
+    if (ats) return this.price(out, true); // ATS: the completion grants nothing, no event (digest 4.5)
+    const fl = flags | (gn ? EVT_GN : 0) | (write ? EVT_RW : 0) | (gn && this.lastUser ? EVT_US : 0);
+    return this.fail(out, d, deviceId, reason, EV_IO_PAGE_FAULT, fl, gn, pasid, addrHi, addrLo, true);
+  }
+  private get lastUser(): boolean { return this.gflags.user; }
+
+  /** Record a refused request and write its event (unless suppressed). */
+  private fail(out: TranslationResult, d: Dte | null, deviceId: number, reason: FaultReason, code: number, flags: number,
+    gn: boolean, pasid: number, addrHi: number, addrLo: number, walked: boolean): TranslationResult {
+    out.ok = false;
+    out.fault = reason;
+    if (this.ctx.peek) return this.price(out, walked);
+    this.stats.faults++;
+    if (code === EV_IO_PAGE_FAULT && d !== null) {
+      if (d.f.SA || (d.f.SE && this.quirks.seSuppressesRepeats && d.faultLogged)) { this.stats.eventsSuppressed++; return this.price(out, walked); }
+      d.faultLogged = true;
+    }
+    const tag = gn ? pasid & 0xffff : d !== null && code !== EV_ILLEGAL_DEV_TABLE_ENTRY ? d.f.DomainID : pasid & 0xffff;
+    encodeEvent(this.ev, code, deviceId, gn || code === EV_ILLEGAL_DEV_TABLE_ENTRY || code === EV_INVALID_DEVICE_REQUEST ? pasid >>> 16 : 0,
+      tag, flags, addrLo, addrHi);
+    this.ctx.refs++;
+    if (this.eventLog.append(this.ev)) { out.event = code; this.stats.eventsLogged++; }
+    return this.price(out, walked);
+  }
+
+  /** Modelled latency of what the translation touched (functional mode: a sum of profile costs). */
+  private price(out: TranslationResult, walked: boolean): TranslationResult {
+    const ctx = this.ctx;
+    const p = this.profile;
+    out.memoryReferences = ctx.refs;
+    out.walkReferences = ctx.walkRefs;
+    out.pdeHits = ctx.pdeHits;
+    out.adUpdates = ctx.adWrites;
+    let c = out.path === "iommu-disabled" ? 0 : out.dteCacheHit ? p.dteCacheHit : 0;
+    if (out.path === "host" || out.path === "guest" || out.path === "nested") c += p.iotlbHit;
+    if (walked && !out.iotlbHit) c += p.walkOverhead;
+    c += (ctx.refs - ctx.adWrites) * p.memoryReference + ctx.adWrites * p.adUpdate + ctx.pdeHits * p.pdeCacheHit;
+    if (out.gcr3CacheHit) c += p.gcr3CacheHit;
+    out.cycles = c;
+    if (!ctx.peek) {
+      this.stats.adUpdates += ctx.adWrites;
+      if (walked && !out.iotlbHit) this.stats.referencesPerWalk[Math.min(ctx.walkRefs, 40)]!++;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Per-translation scratch state shared by the walkers: table reads with the PTE sharing
+ * protocol of ARCHITECTURE.md section 5, atomic A/D compare-exchanges, reference counts, and
+ * the fault being reported. One instance per IOMMU; nothing is allocated per translation.
+ */
+import type { MemoryPort } from "../../memory/memory-port.js";
+import { EV_IO_PAGE_FAULT, EV_PAGE_TAB_HARDWARE_ERROR, EVT_PR, EVT_RZ } from "../../spec/events.js";
+import type { FaultReason, MemoryAccess } from "./request.js";
+
+/** Walk outcome codes. */
+export const WALK_OK = 0;
+export const WALK_FAULT = 1;
+/** An A/D compare-exchange lost a race: re-read and re-check from the top. */
+export const WALK_RETRY = 2;
+export const MAX_WALK_RETRIES = 64;
+
+export class WalkContext {
+  /** Low and high word of the last entry read. */
+  lo = 0;
+  hi = 0;
+  refs = 0;
+  walkRefs = 0;
+  pdeHits = 0;
+  adWrites = 0;
+  /** No side effects (peek): no A/D writes, no cache fills. */
+  peek = false;
+  // ---- the fault being reported ----
+  reason: FaultReason | null = null;
+  /** Event code to log (IO_PAGE_FAULT, PAGE_TAB_HARDWARE_ERROR, ...). */
+  code = 0;
+  /** Event flag bits decided by the walker (PR, PE, RZ, US, NX, Type). */
+  flags = 0;
+  /** The fault belongs to the host space of a nested walk (GN = 0, address = GPA). */
+  hostFault = false;
+  faultHi = 0;
+  faultLo = 0;
+  /** Memory accesses in order, when enabled. */
+  log: MemoryAccess[] | null = null;
+
+  constructor(private readonly mem: MemoryPort, readonly shared: boolean) {}
+
+  reset(): void {
+    this.refs = 0; this.walkRefs = 0; this.pdeHits = 0; this.adWrites = 0;
+    this.reason = null; this.code = 0; this.flags = 0; this.hostFault = false;
+  }
+
+  /**
+   * Read the 64-bit entry at pa into lo/hi. In shared mode: low, high, low again, retrying
+   * while the low word changed (a writer changing the high word clears P first). Returns
+   * false (PAGE_TAB_HARDWARE_ERROR recorded, master abort) when pa is outside memory.
+   */
+  read(pa: number, what: string): boolean {
+    this.refs++;
+    const mem = this.mem;
+    if (!mem.contains(pa, 8)) return this.hardwareError(pa);
+    let lo = mem.load32(pa);
+    let hi = mem.load32(pa + 4);
+    if (this.shared) {
+      let again = mem.load32(pa);
+      while (again !== lo) { lo = again; hi = mem.load32(pa + 4); again = mem.load32(pa); }
+    }
+    this.lo = lo; this.hi = hi;
+    if (this.log !== null) this.log.push({ kind: "read", pa, what, value: lo });
+    return true;
+  }
+
+  /** Atomically replace the low word `expected` with `value`; false if the entry changed meanwhile. */
+  cas(pa: number, expected: number, value: number, what: string): boolean {
+    this.refs++;
+    this.adWrites++;
+    const found = this.mem.cas32(pa, expected, value);
+    if (this.log !== null) this.log.push({ kind: "cas", pa, what, value: found === (expected >>> 0) ? value >>> 0 : found });
+    return found === (expected >>> 0);
+  }
+
+  hardwareError(pa: number): boolean {
+    this.reason = "page-table-hardware-error";
+    this.code = EV_PAGE_TAB_HARDWARE_ERROR;
+    this.flags = 1 << 25; // Type = 01b master abort (dw1[26:25])
+    this.faultLo = pa % 4294967296;
+    this.faultHi = Math.floor(pa / 4294967296);
+    return false;
+  }
+
+  /** Record an IO_PAGE_FAULT cause; returns WALK_FAULT. */
+  fault(reason: FaultReason, flags: number): number {
+    this.reason = reason;
+    this.code = EV_IO_PAGE_FAULT;
+    this.flags = flags;
+    return WALK_FAULT;
+  }
+}
+
+export const F_PR = EVT_PR;
+export const F_RZ = EVT_RZ;
