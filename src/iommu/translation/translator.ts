@@ -38,6 +38,8 @@ import { WalkContext } from "./walk-context.js";
 export const KIND_UNTRANSLATED = 0;
 export const KIND_ATS = 1;
 export const KIND_PEEK = 2;
+/** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
+export const KIND_PREFETCH = 3;
 
 const TWO32 = 4294967296;
 const TWO64 = 1n << 64n;
@@ -62,6 +64,7 @@ export class Translator {
   // request being served
   private aHi = 0;
   private aLo = 0;
+  private noEvents = false;
 
   constructor(
     mem: MemoryPort,
@@ -121,6 +124,7 @@ export class Translator {
     const ctx = this.ctx;
     ctx.reset();
     ctx.peek = kind === KIND_PEEK;
+    this.noEvents = kind === KIND_PREFETCH;
     const ats = kind === KIND_ATS;
     if (!ctx.peek) { this.stats.requests++; if (ats) this.stats.atsRequests++; }
     const regs = this.regs;
@@ -309,6 +313,7 @@ export class Translator {
     out.fault = reason;
     if (this.ctx.peek) return this.price(out, walked);
     this.stats.faults++;
+    if (this.noEvents) return this.price(out, walked);
     if (code === EV_IO_PAGE_FAULT && d !== null) {
       if (d.f.SA || (d.f.SE && this.quirks.seSuppressesRepeats && d.faultLogged)) { this.stats.eventsSuppressed++; return this.price(out, walked); }
       d.faultLogged = true;

@@ -1,0 +1,275 @@
+/**
+ * AmdIommu: one AMD IOMMU (one PCI segment) with its v2 features, driven through its MMIO
+ * registers and in-memory tables exactly as a driver would (ARCHITECTURE.md section 4).
+ *
+ * It wires the hardware blocks together: the register file, the device table and its
+ * cache, the IOTLB, page-directory and GCR3 caches, the translator (v1, guest, nested),
+ * the command processor, the event and PPR logs, and the downstream endpoints (ATS, PRI).
+ * No global state: everything hangs off the instance.
+ */
+import type { MemoryPort } from "../memory/memory-port.js";
+import {
+  CONTROL, MMIO_COMMAND_BUFFER_BASE, MMIO_COMMAND_BUFFER_HEAD, MMIO_COMMAND_BUFFER_TAIL, MMIO_CONTROL,
+  MMIO_EVENT_LOG_BASE, MMIO_EVENT_LOG_HEAD, MMIO_EVENT_LOG_TAIL, MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL,
+  STATUS,
+} from "../spec/registers.js";
+import { DeviceTable } from "./device-table.js";
+import { Iotlb } from "./caches/iotlb.js";
+import { PdeCache } from "./caches/pde-cache.js";
+import { Gcr3Cache } from "./caches/gcr3-cache.js";
+import { LogRing } from "./log-ring.js";
+import { MmioRegisters } from "./mmio-registers.js";
+import { CommandProcessor, STEP_DONE, STEP_WAIT } from "./command-processor.js";
+import type { EndpointPort } from "./endpoint-port.js";
+import type { InvalidationTarget } from "./invalidation.js";
+import { extendedFeature2Value, extendedFeatureValue, featurePresent } from "./feature-registers.js";
+import {
+  resolveFeatures, resolveQuirks, type AmdIommuOptions, type FeatureOptions, type InterruptSource, type QuirkOptions,
+} from "./options.js";
+import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
+import { KIND_ATS, KIND_PEEK, KIND_PREFETCH, KIND_UNTRANSLATED, Translator } from "./translation/translator.js";
+import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
+import { V1_SHIFT } from "./translation/host-walk.js";
+
+function checkMemory(m: unknown): MemoryPort {
+  const x = m as MemoryPort;
+  if (x === null || typeof x !== "object" || typeof x.load32 !== "function" || typeof x.store32 !== "function" ||
+    typeof x.cas32 !== "function" || typeof x.contains !== "function" || typeof x.bytes !== "number") {
+    throw new TypeError("AmdIommu: options.memory must be a PhysicalMemory (or a MemoryPort with bytes, contains, load32, store32, cas32, storeNotify32)");
+  }
+  return x;
+}
+
+function geometry(name: string, g: unknown, def: { entries: number; ways: number }): { entries: number; ways: number; replacement?: "lru" | "fifo" | "random"; minLevel?: number } {
+  if (g === undefined) return { ...def };
+  if (g === null || typeof g !== "object") throw new TypeError(`options.${name} must be an object like { entries: ${def.entries} }`);
+  const o = g as { entries?: unknown; ways?: unknown };
+  if (typeof o.entries !== "number") throw new TypeError(`options.${name}.entries must be a number, got ${typeof o.entries}`);
+  const entries = o.entries;
+  const ways = o.ways === undefined ? (entries === 0 ? 0 : Math.min(entries, def.ways)) : o.ways;
+  return { ...(g as object), entries, ways: ways as number };
+}
+
+export class AmdIommu implements InvalidationTarget {
+  readonly memory: MemoryPort;
+  readonly features: Readonly<FeatureOptions>;
+  readonly quirks: Readonly<QuirkOptions>;
+  readonly timing: Readonly<TimingProfile>;
+  readonly segment: number;
+  readonly regs: MmioRegisters;
+  readonly deviceTable: DeviceTable;
+  readonly iotlb: Iotlb;
+  readonly pdeCache: PdeCache;
+  readonly gcr3Cache: Gcr3Cache;
+  readonly eventLog: LogRing;
+  readonly pprLog: LogRing;
+  readonly translator: Translator;
+  readonly commands: CommandProcessor;
+  readonly endpoints = new Map<number, EndpointPort>();
+  /** Current cycle of the IOMMU clock. */
+  now = 0;
+  private readonly onInterrupt: ((s: InterruptSource) => void) | undefined;
+  readonly interrupts = { "event-log": 0, "ppr-log": 0, "completion-wait": 0 };
+  private readonly scratch = new TranslationResult();
+
+  constructor(options: AmdIommuOptions) {
+    if (options === null || typeof options !== "object") throw new TypeError("AmdIommu: options must be an object { memory, ... }");
+    this.memory = checkMemory(options.memory);
+    this.features = resolveFeatures(options.features);
+    this.quirks = resolveQuirks(options.quirks);
+    this.timing = resolveTimingProfile(options.timing);
+    const seed = options.seed ?? 1;
+    if (typeof seed !== "number" || !Number.isInteger(seed)) throw new TypeError(`options.seed must be an integer, got ${String(seed)}`);
+    const segment = options.segment ?? 0;
+    if (!Number.isInteger(segment) || segment < 0 || segment > 0xffff) throw new RangeError(`options.segment must be an integer 0..65535, got ${String(segment)}`);
+    this.segment = segment;
+    if (options.onInterrupt !== undefined && typeof options.onInterrupt !== "function") throw new TypeError("options.onInterrupt must be a function");
+    this.onInterrupt = options.onInterrupt;
+    const conc = options.concurrency ?? "single";
+    if (conc !== "single" && conc !== "shared") throw new RangeError(`options.concurrency must be "single" or "shared", got ${String(conc)}`);
+    const f = this.features;
+    const present = (name: string) => featurePresent(f, name);
+    this.regs = new MmioRegisters(present, new Map([["ExtendedFeature", extendedFeatureValue(f)], ["ExtendedFeature2", extendedFeature2Value(f)]]));
+    this.regs.onWrite = (off, lo, hi) => this.afterWrite(off, lo, hi);
+    this.iotlb = new Iotlb(geometry("iotlb", options.iotlb, { entries: 64, ways: 4 }), seed);
+    this.pdeCache = new PdeCache(geometry("pdeCache", options.pdeCache, { entries: 64, ways: 4 }), seed + 1);
+    this.gcr3Cache = new Gcr3Cache(geometry("gcr3Cache", options.gcr3Cache, { entries: 64, ways: 4 }), seed + 2);
+    this.deviceTable = new DeviceTable(this.regs, this.memory, f, this.quirks, geometry("dteCache", options.dteCache, { entries: 256, ways: 8 }), seed + 3, present);
+    this.eventLog = new LogRing(this.regs, this.memory, {
+      baseReg: MMIO_EVENT_LOG_BASE, headReg: MMIO_EVENT_LOG_HEAD, tailReg: MMIO_EVENT_LOG_TAIL,
+      logEn: CONTROL.EventLogEn, intEn: CONTROL.EventIntEn, run: STATUS.EventLogRun, overflow: STATUS.EventOverflow, int: STATUS.EventLogInt,
+    }, () => this.raise("event-log"));
+    this.pprLog = new LogRing(this.regs, this.memory, {
+      baseReg: MMIO_PPR_LOG_BASE, headReg: MMIO_PPR_LOG_HEAD, tailReg: MMIO_PPR_LOG_TAIL,
+      logEn: CONTROL.PPRLogEn, intEn: CONTROL.PprIntEn, run: STATUS.PprLogRun, overflow: STATUS.PprOverflow, int: STATUS.PprInt,
+    }, () => this.raise("ppr-log"));
+    this.translator = new Translator(this.memory, this.regs, f, this.quirks, this.deviceTable, this.iotlb, this.pdeCache,
+      this.gcr3Cache, this.eventLog, this.timing, conc === "shared");
+    this.commands = new CommandProcessor(this.regs, this.memory, f, this.quirks, this.eventLog, this.timing, this,
+      this.endpoints, () => this.raise("completion-wait"));
+  }
+
+  private raise(source: InterruptSource): void {
+    this.interrupts[source]++;
+    if (this.onInterrupt) this.onInterrupt(source);
+  }
+
+  // ---- MMIO ------------------------------------------------------------------------------
+
+  mmioRead32(offset: number): number {
+    this.regs.checkOffset("mmioRead32", offset, 4);
+    return this.regs.read32(offset);
+  }
+  mmioWrite32(offset: number, value: number): void {
+    this.regs.checkOffset("mmioWrite32", offset, 4);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
+      throw new RangeError(`mmioWrite32: value must be a 32-bit integer, got ${String(value)}`);
+    }
+    this.regs.write32(offset, value >>> 0);
+  }
+  mmioRead64(offset: number): bigint {
+    this.regs.checkOffset("mmioRead64", offset, 8);
+    return this.regs.read64(offset);
+  }
+  mmioWrite64(offset: number, value: bigint): void {
+    this.regs.checkOffset("mmioWrite64", offset, 8);
+    if (typeof value !== "bigint") throw new TypeError(`mmioWrite64: value must be a bigint, got ${typeof value}`);
+    this.regs.write64(offset, value);
+  }
+
+  /** Side effects of software register writes (never processes commands inline). */
+  private afterWrite(offset: number, oldLo: number, oldHi: number): void {
+    const r = this.regs;
+    if (offset === MMIO_CONTROL) {
+      const was = (b: { half: 0 | 1; mask: number }) => ((b.half === 0 ? oldLo : oldHi) & b.mask) !== 0;
+      this.commands.onControl(was(CONTROL.CmdBufEn));
+      this.eventLog.onControl(was(CONTROL.EventLogEn));
+      this.pprLog.onControl(was(CONTROL.PPRLogEn));
+    } else if (this.quirks.baseWriteResetsPointers) {
+      const pairs: [number, number, number][] = [
+        [MMIO_COMMAND_BUFFER_BASE, MMIO_COMMAND_BUFFER_HEAD, MMIO_COMMAND_BUFFER_TAIL],
+        [MMIO_EVENT_LOG_BASE, MMIO_EVENT_LOG_HEAD, MMIO_EVENT_LOG_TAIL],
+        [MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL],
+      ];
+      for (const [b, h, t] of pairs) if (offset === b) { r.setLo(h, 0); r.setHi(h, 0); r.setLo(t, 0); r.setHi(t, 0); }
+    }
+  }
+
+  // ---- time ------------------------------------------------------------------------------
+
+  /**
+   * Advance time until the command processor is idle (or blocked forever on a device that
+   * never answers with InvTimeOut = 0). Afterwards every effect of earlier MMIO writes and
+   * requests is visible in memory and registers. Returns the current cycle.
+   */
+  runUntilIdle(): number {
+    const cp = this.commands;
+    for (let guard = 0; guard < 1 << 24; guard++) {
+      const r = cp.step(this.now);
+      if (r === STEP_DONE) { if (cp.freeAt > this.now) this.now = cp.freeAt; continue; }
+      if (r === STEP_WAIT && cp.waitUntil !== Infinity) { this.now = Math.max(this.now, cp.waitUntil); continue; }
+      break;
+    }
+    return this.now;
+  }
+
+  // ---- translation -----------------------------------------------------------------------
+
+  /** Translate an untranslated DMA request (sets A/D, fills caches, logs events). */
+  translate(request: TranslationRequest): TranslationResult {
+    return this.translator.translate(request, new TranslationResult(), KIND_UNTRANSLATED);
+  }
+  /** translate() into a caller-supplied result object: no allocation. */
+  translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult {
+    return this.translator.translate(request, out, KIND_UNTRANSLATED);
+  }
+  /**
+   * An ATS Translation Request: no event for a page fault, the answer carries the
+   * permissions and size found (readable/writable false = "no access"); needs DTE.I = 1.
+   */
+  translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
+    return this.translator.translate(request, out, KIND_ATS);
+  }
+  /**
+   * What the tables say for a request, changing nothing: no A/D update, no cache look-up or
+   * fill, no event, no statistics. Reads memory only (for debuggers, oracles, replays).
+   */
+  peek(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
+    return this.translator.translate(request, out, KIND_PEEK);
+  }
+  /** Record every memory access of the following translations into `log` (null stops). */
+  traceMemoryAccesses(log: MemoryAccess[] | null): void { this.translator.ctx.log = log; }
+
+  // ---- endpoints -------------------------------------------------------------------------
+
+  /** Attach a PCIe function's downstream port (ATS invalidations, PRG responses) at a DeviceID. */
+  attachEndpoint(deviceId: number, port: EndpointPort): void {
+    if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw new RangeError(`attachEndpoint: deviceId must be an integer 0..65535, got ${String(deviceId)}`);
+    if (port === null || typeof port !== "object" || typeof port.atsInvalidate !== "function" || typeof port.prgResponse !== "function") {
+      throw new TypeError("attachEndpoint: port must have atsInvalidate(req) and prgResponse(resp)");
+    }
+    this.endpoints.set(deviceId, port);
+  }
+  detachEndpoint(deviceId: number): void { this.endpoints.delete(deviceId); }
+
+  // ---- InvalidationTarget (called by the command processor) ----------------------------
+
+  invalidateDevtabEntry(deviceId: number): void {
+    this.deviceTable.invalidate(deviceId);
+    this.gcr3Cache.invalidateDevice(deviceId);
+  }
+  invalidatePages(domain: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, pde: boolean): number {
+    const first = all ? 0 : Number(start >> 12n);
+    const pages = all ? Infinity : Number(size >> 12n);
+    this.iotlb.invalidate(domain, gn, pasid, first, pages);
+    let sets = this.iotlb.tags.sets;
+    if (pde) {
+      this.pdeCache.invalidate(domain, gn, pasid, first, pages, (l) => V1_SHIFT[l]!);
+      sets += this.pdeCache.tags.sets;
+      if (gn) this.gcr3Cache.invalidatePasid(domain, pasid);
+    }
+    return sets;
+  }
+  deviceTlbInvalidation(): void {}
+  prefetch(deviceId: number, gn: boolean, pasid: number, start: bigint, count: number, inval: boolean): number {
+    let cycles = 0;
+    const out = this.scratch;
+    for (let i = 0; i < Math.max(count, 1); i++) {
+      const address = start + BigInt(i) * 4096n;
+      if (address >= 1n << 64n) break;
+      if (inval) {
+        const d = this.deviceTable.lookup(deviceId);
+        if (d) this.iotlb.invalidate(d.f.DomainID, gn, pasid, Number(address >> 12n), 1);
+      }
+      this.translator.translate(gn ? { deviceId, address, pasid } : { deviceId, address }, out, KIND_PREFETCH);
+      cycles += out.cycles;
+    }
+    return cycles;
+  }
+  invalidateAll(): number {
+    this.deviceTable.invalidateAll();
+    this.iotlb.invalidateAll();
+    this.pdeCache.invalidateAll();
+    this.gcr3Cache.invalidateAll();
+    return this.iotlb.tags.sets + this.pdeCache.tags.sets + this.gcr3Cache.tags.sets + this.deviceTable.cache.sets;
+  }
+  commandEvent(): void {}
+
+  // ---- statistics ------------------------------------------------------------------------
+
+  /** Counters of every component, as plain data. */
+  stats() {
+    return structuredClone({
+      cycle: this.now,
+      translation: this.translator.stats,
+      iotlb: { ...this.iotlb.tags.stats, occupancy: this.iotlb.tags.occupancy, entries: this.iotlb.tags.entries },
+      pdeCache: { ...this.pdeCache.tags.stats, occupancy: this.pdeCache.tags.occupancy, entries: this.pdeCache.tags.entries },
+      gcr3Cache: { ...this.gcr3Cache.tags.stats, occupancy: this.gcr3Cache.tags.occupancy, entries: this.gcr3Cache.tags.entries },
+      dteCache: { ...this.deviceTable.cache.stats, occupancy: this.deviceTable.cache.occupancy, entries: this.deviceTable.cache.entries },
+      commands: this.commands.stats,
+      eventLog: this.eventLog.stats,
+      pprLog: this.pprLog.stats,
+      interrupts: this.interrupts,
+    });
+  }
+}
