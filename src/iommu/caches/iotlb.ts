@@ -9,7 +9,7 @@
  * re-walks to set D), and whether the entry came from a nested walk (dropped by a GN = 0
  * invalidation of its domain: the safe reading of digest point 9).
  */
-import { TagStore, type CacheGeometry } from "./tag-store.js";
+import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
 
 export const PERM_R = 1;
 export const PERM_W = 2;
@@ -46,7 +46,7 @@ export class Iotlb {
   get enabled(): boolean { return this.tags.entries > 0; }
 
   private static vpn(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aHi * 2 ** (32 - k) + (aLo >>> k) : aHi >>> (k - 32);
+    return k < 32 ? aHi * POW2[32 - k]! + (aLo >>> k) : aHi >>> (k - 32);
   }
   private setOf(aHi: number, aLo: number, k: number): number {
     const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32);

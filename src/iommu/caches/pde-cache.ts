@@ -8,7 +8,7 @@
  * successful walks are filled, so their A bits were already set.
  * INVALIDATE_IOMMU_PAGES with PDE = 1 drops the entries overlapping the range.
  */
-import { TagStore, type CacheGeometry } from "./tag-store.js";
+import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
 import { HOST_PASID_KEY } from "./iotlb.js";
 
 export interface PdeCacheGeometry extends CacheGeometry {
@@ -42,7 +42,7 @@ export class PdeCache {
 
   /** VA prefix of a level-L entry (shift = index shift of level L). */
   static prefix(aHi: number, aLo: number, shift: number): number {
-    return shift < 32 ? aHi * 2 ** (32 - shift) + (aLo >>> shift) : aHi >>> (shift - 32);
+    return shift < 32 ? aHi * POW2[32 - shift]! + (aLo >>> shift) : aHi >>> (shift - 32);
   }
   private setOf(prefix: number, level: number): number {
     const x = (prefix % 4294967296) ^ level * 0x9e37;

@@ -7,6 +7,9 @@
  * The owning cache stores its payload in arrays indexed by the slot this store returns.
  * Replacement: LRU (default), FIFO, or random from an injected seed (xorshift32).
  */
+/** 2^i for i = 0..63: a table load instead of `2 ** i` (Math.pow) on the hot paths. */
+export const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+
 export type ReplacementPolicy = "lru" | "fifo" | "random";
 
 export interface CacheGeometry {

@@ -25,6 +25,7 @@ import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT } from
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
 import { HOST_PASID_KEY, PERM_DIRTY, PERM_NO_ATS, PERM_R, PERM_U, PERM_W, PERM_X, type Iotlb } from "../caches/iotlb.js";
 import type { PdeCache } from "../caches/pde-cache.js";
+import { POW2 } from "../caches/tag-store.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import type { LogRing } from "../log-ring.js";
 import type { MmioRegisters } from "../mmio-registers.js";
@@ -252,8 +253,8 @@ export class Translator {
 
   /** Offset of the request address inside a page of 2^log2 bytes. */
   private offset(log2: number): number {
-    if (log2 < 32) return this.aLo & (2 ** log2 - 1);
-    return (this.aHi & (2 ** (log2 - 32) - 1)) * TWO32 + this.aLo;
+    if (log2 < 32) return (this.aLo & (POW2[log2]! - 1)) >>> 0;
+    return (this.aHi & (POW2[log2 - 32]! - 1)) * TWO32 + this.aLo;
   }
 
   private passthrough(out: TranslationResult, path: TranslationResult["path"]): TranslationResult {
@@ -268,7 +269,7 @@ export class Translator {
   private success(out: TranslationResult, spa: number, log2: number, perms: number, ats: boolean, hit: boolean, d?: Dte): TranslationResult {
     const dr = d ? d.f.IR : true, dw = d ? d.f.IW : true;
     out.spa = spa;
-    out.pageSize = 2 ** log2;
+    out.pageSize = POW2[log2]!;
     out.readable = (perms & PERM_R) !== 0 && dr;
     out.writable = (perms & PERM_W) !== 0 && dw;
     out.executable = (perms & PERM_X) !== 0;
