@@ -89,18 +89,30 @@ export class GuestWalker {
       cr3 = table;
       if (this.gcr3.enabled && !ctx.peek) this.gcr3.insert(d.deviceId, pasid, f.DomainID, cr3);
     }
-    // ---- address width ----
     const levels = d.guestLevels;
-    const vaBits = levels === 5 ? 57 : 48;
-    const top = aHi >>> (vaBits - 1 - 32);
-    if (fl.noSignExtend) {
-      if (top !== 0) { ctx.fault("address-out-of-range", 0); return false; }
-    } else if (top !== 0 && top !== (2 ** (64 - vaBits + 1)) - 1) { ctx.fault("non-canonical", 0); return false; }
     for (let i = 0; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, pasid, cr3, aHi, aLo, fl, nested, levels);
       if (r !== WALK_RETRY) return r === WALK_OK;
     }
     ctx.fault("ad-contention", 0);
+    return false;
+  }
+
+  /**
+   * The GVA width check, done before any cache look-up: with a real PASID the address must be
+   * canonical (sign-extended from bit 47 or 56); through GIoV (PASID 0, no PASID prefix) there
+   * is no sign extension and bits 63:48 (63:57) must be zero (digest 5.3).
+   */
+  addressOk(d: Dte, aHi: number, noSignExtend: boolean): boolean {
+    const vaBits = d.guestLevels === 5 ? 57 : 48;
+    if (noSignExtend) {
+      if ((aHi >>> (vaBits - 32)) === 0) return true;
+      this.ctx.fault("address-out-of-range", 0);
+      return false;
+    }
+    const top = aHi >>> (vaBits - 1 - 32);
+    if (top === 0 || top === 2 ** (64 - vaBits + 1) - 1) return true;
+    this.ctx.fault("non-canonical", 0);
     return false;
   }
 

@@ -218,6 +218,7 @@ export class Translator {
     out.path = f.Mode !== 0 ? "nested" : "guest";
     const it = this.iotlb;
     const ctx = this.ctx;
+    if (!this.guest.addressOk(d, this.aHi, giov)) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
     if (it.enabled && !ctx.peek) {
       const s = it.lookup(f.DomainID, pasid, this.aHi, this.aLo);
       if (s >= 0) {
