@@ -46,11 +46,12 @@ export class LongModeTable {
       const pa = table + LongModeTable.idx(va, L) * 8;
       let lo = this.memory.read32(pa);
       let hi = this.memory.read32(pa + 4);
-      if ((lo & LM_P) === 0) {
+      if ((lo & LM_P) === 0 || (L <= 3 && (lo & LM_PS) !== 0)) { // absent, or a large leaf on the way: replace by a table
         const nextSpa = this.pages.alloc();
         const next = this.fromSpa(nextSpa);
         hi = (Math.floor(next / TWO32) | (up.nx ? LM_NX_HI : 0)) >>> 0;
         lo = ((next % TWO32) | LM_P | (up.writable === false ? 0 : LM_RW) | (up.user === false ? 0 : LM_US) | (o.accessed ? LM_A : 0)) >>> 0;
+        this.memory.write32(pa, 0);
         this.memory.write32(pa + 4, hi);
         this.memory.write32(pa, lo);
       }

@@ -47,10 +47,12 @@ export class V1PageTable {
       const pa = table + V1PageTable.idx(va, L) * 8;
       let lo = this.memory.read32(pa);
       let hi = this.memory.read32(pa + 4);
-      if ((lo & V1_PR) === 0) {
+      const nl = (lo >>> 9) & 7;
+      if ((lo & V1_PR) === 0 || nl === 0 || nl === 7) { // absent, or a leaf on the way: replace by a table
         const next = this.pages.alloc();
         hi = (Math.floor(next / TWO32) | V1_IR_HI | V1_IW_HI) >>> 0;
         lo = ((next % TWO32) | ((L - 1) << 9) | V1_PR) >>> 0;
+        this.memory.write32(pa, 0);
         this.memory.write32(pa + 4, hi);
         this.memory.write32(pa, lo);
       }
