@@ -30,6 +30,8 @@ import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
 import { KIND_ATS, KIND_PEEK, KIND_PREFETCH, KIND_UNTRANSLATED, Translator } from "./translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
 import { V1_SHIFT } from "./translation/host-walk.js";
+import { TimingModel } from "./timing/timing-model.js";
+import type { TraceDocument, TraceOptions } from "./timing/trace-recorder.js";
 
 function checkMemory(m: unknown): MemoryPort {
   const x = m as MemoryPort;
@@ -64,6 +66,10 @@ export class AmdIommu implements InvalidationTarget {
   readonly eventLog: LogRing;
   readonly pprLog: LogRing;
   readonly translator: Translator;
+  /** Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
+  readonly timingModel: TimingModel;
+  /** No command work is possible until the next MMIO write (lets timed requests skip the command processor). */
+  private commandsIdle = false;
   readonly commands: CommandProcessor;
   readonly endpoints = new Map<number, EndpointPort>();
   /** Current cycle of the IOMMU clock. */
@@ -105,8 +111,10 @@ export class AmdIommu implements InvalidationTarget {
     }, () => this.raise("ppr-log"));
     this.translator = new Translator(this.memory, this.regs, f, this.quirks, this.deviceTable, this.iotlb, this.pdeCache,
       this.gcr3Cache, this.eventLog, this.timing, conc === "shared");
+    this.timingModel = new TimingModel(this.timing, this.translator);
     this.commands = new CommandProcessor(this.regs, this.memory, f, this.quirks, this.eventLog, this.timing, this,
       this.endpoints, () => this.raise("completion-wait"));
+    this.commands.onCommand = (_op, addr, dw, start, end) => this.timingModel.command(dw, addr, start, end);
   }
 
   private raise(source: InterruptSource): void {
@@ -139,6 +147,7 @@ export class AmdIommu implements InvalidationTarget {
 
   /** Side effects of software register writes (never processes commands inline). */
   private afterWrite(offset: number, oldLo: number, oldHi: number): void {
+    this.commandsIdle = false;
     const r = this.regs;
     if (offset === MMIO_CONTROL) {
       const was = (b: { half: 0 | 1; mask: number }) => ((b.half === 0 ? oldLo : oldHi) & b.mask) !== 0;
@@ -172,6 +181,43 @@ export class AmdIommu implements InvalidationTarget {
     }
     return this.now;
   }
+
+  /**
+   * Timed mode: advance the clock to `cycle`, running only the commands that start before it
+   * (a command that starts earlier runs to its end, which may lie beyond `cycle`). Returns now.
+   */
+  advanceTo(cycle: number): number {
+    if (typeof cycle !== "number" || !(cycle >= 0) || cycle === Infinity) throw new RangeError(`advanceTo: cycle must be a finite non-negative number, got ${String(cycle)}`);
+    const cp = this.commands;
+    for (let guard = 0; guard < 1 << 24; guard++) {
+      if (Math.max(this.now, cp.freeAt) >= cycle) break;
+      const r = cp.step(this.now);
+      if (r === STEP_DONE) continue;
+      if (r === STEP_WAIT && cp.waitUntil < cycle) { this.now = Math.max(this.now, cp.waitUntil); continue; }
+      if (r !== STEP_WAIT) this.commandsIdle = true;
+      break;
+    }
+    if (cycle > this.now) this.now = cycle;
+    return this.now;
+  }
+
+  /**
+   * Timed mode: translate a request issued at `issueCycle`. The architectural result is the
+   * one translate() gives (same code path); out.completionCycle adds walker queueing. Commands
+   * that start before the issue cycle run first.
+   */
+  translateTimed(request: TranslationRequest, issueCycle: number, out: TranslationResult = new TranslationResult()): TranslationResult {
+    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw new RangeError(`translateTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
+    if (issueCycle > this.now) { if (this.commandsIdle) this.now = issueCycle; else this.advanceTo(issueCycle); }
+    return this.timingModel.translate(request, issueCycle, out);
+  }
+
+  /** Record every timed translation, walk, command and page request until stopTrace(). */
+  startTrace(options?: TraceOptions): void { this.timingModel.startTrace(options); }
+  /** Stop recording; the Chrome trace-event document (JSON.stringify it and open it in Perfetto). */
+  stopTrace(): TraceDocument { return this.timingModel.stopTrace(); }
+  /** COMPLETION_WAIT fence: the latest completion of a timed translation already issued. */
+  translationsInFlightUntil(): number { return this.timingModel.inFlightUntil; }
 
   // ---- translation -----------------------------------------------------------------------
 
@@ -270,6 +316,7 @@ export class AmdIommu implements InvalidationTarget {
       eventLog: this.eventLog.stats,
       pprLog: this.pprLog.stats,
       interrupts: this.interrupts,
+      timing: this.timingModel.snapshot(),
     });
   }
 }

@@ -173,6 +173,9 @@ export class CommandProcessor {
     switch (op) {
       case OP_COMPLETION_WAIT: {
         this.stats.completionWaits++;
+        // "all prior commands" includes translations already in flight (timed mode): wait for them
+        const inFlight = tg.translationsInFlightUntil !== undefined ? tg.translationsInFlightUntil() : 0;
+        if (inFlight > t) t = inFlight;
         const s = (dw[0]! & 1) !== 0;
         const i = (dw[0]! & 2) !== 0;
         if (s) {

@@ -13,6 +13,8 @@ export interface InvalidationTarget {
   prefetch(deviceId: number, gn: boolean, pasid: number, start: bigint, count: number, inval: boolean): number;
   /** INVALIDATE_IOMMU_ALL; returns the number of cache sets probed. */
   invalidateAll(): number;
+  /** Timed mode: the cycle by which every translation issued so far has completed (COMPLETION_WAIT waits for it). */
+  translationsInFlightUntil?(): number;
   /** Other command milestones (traces). */
   commandEvent(kind: "completion-wait" | "complete-ppr", cycle: number): void;
 }

@@ -1,0 +1,87 @@
+/**
+ * A latency histogram in IOMMU clock cycles (ARCHITECTURE.md section 6: "latency histograms
+ * per component"). Log-linear buckets: one per value below 16, then four per power of two
+ * (relative error under 25 %), up to 2^44 cycles; count, sum, min and max are exact.
+ * record() does not allocate, so it can sit on the translation hot path.
+ */
+
+const LINEAR = 16;
+const SUB = 4;
+const MAX_EXP = 44;
+export const HISTOGRAM_BUCKETS = LINEAR + (MAX_EXP - 4) * SUB;
+
+/** Bucket index of a non-negative cycle count. */
+export function bucketOf(v: number): number {
+  if (!(v >= 0)) return 0;
+  if (v < LINEAR) return Math.floor(v);
+  let e: number;
+  let top: number;
+  if (v < 4294967296) {
+    const x = Math.floor(v) >>> 0;
+    e = 31 - Math.clz32(x);
+    top = (x >>> (e - 2)) & 3;
+  } else {
+    e = Math.floor(Math.log2(v));
+    top = Math.floor(v / 2 ** (e - 2)) & 3;
+  }
+  const b = LINEAR + (e - 4) * SUB + top;
+  return b < HISTOGRAM_BUCKETS ? b : HISTOGRAM_BUCKETS - 1;
+}
+
+/** Smallest value that falls in bucket b. */
+export function bucketLow(b: number): number {
+  if (b < LINEAR) return b;
+  const e = 4 + Math.floor((b - LINEAR) / SUB);
+  return 2 ** e + ((b - LINEAR) % SUB) * 2 ** (e - 2);
+}
+
+export interface HistogramSummary {
+  count: number; sum: number; mean: number; min: number; max: number; p50: number; p90: number; p99: number;
+  /** Non-empty buckets as [lowest value of the bucket, count]. */
+  buckets: [number, number][];
+}
+
+export class LatencyHistogram {
+  readonly counts = new Float64Array(HISTOGRAM_BUCKETS);
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = 0;
+
+  record(v: number): void {
+    this.counts[bucketOf(v)]!++;
+    this.count++;
+    this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0; this.sum = 0; this.min = Infinity; this.max = 0;
+  }
+
+  get mean(): number { return this.count === 0 ? 0 : this.sum / this.count; }
+
+  /** Value at quantile q (0..1): the low edge of its bucket, clamped to [min, max]; 0 when empty. */
+  quantile(q: number): number {
+    if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile: q must be in [0, 1], got ${String(q)}`);
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
+      seen += this.counts[b]!;
+      if (seen >= rank) return Math.min(this.max, Math.max(this.min, bucketLow(b)));
+    }
+    return this.max;
+  }
+
+  summary(): HistogramSummary {
+    const buckets: [number, number][] = [];
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) if (this.counts[b]! > 0) buckets.push([bucketLow(b), this.counts[b]!]);
+    return {
+      count: this.count, sum: this.sum, mean: this.mean, min: this.count === 0 ? 0 : this.min, max: this.max,
+      p50: this.quantile(0.5), p90: this.quantile(0.9), p99: this.quantile(0.99), buckets,
+    };
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Timing statistics of the IOMMU (ARCHITECTURE.md section 6): latency histograms per
+ * component and where each translation's cycles went.
+ *
+ * The breakdown prices what a translation recorded (TranslationResult: DTE and GCR3 cache
+ * hits, IOTLB hit, page-directory-cache hits, memory references of the walk, A/D updates,
+ * event write) with the profile, the same way Translator.price() sums them, plus the walker
+ * queueing delay of timed mode. The components always add up to completion - issue.
+ */
+import type { TimingProfile } from "../timing-profile.js";
+import type { TranslationResult } from "../translation/request.js";
+import { LatencyHistogram, type HistogramSummary } from "./latency-histogram.js";
+
+/** Where a translation's cycles go, in this order. */
+export const BREAKDOWN = [
+  "dte", "iotlb", "gcr3", "pdeCache", "walkOverhead", "walkMemory", "adUpdates", "eventLog", "walkerQueue",
+] as const;
+export type BreakdownComponent = (typeof BREAKDOWN)[number];
+export const B_DTE = 0, B_IOTLB = 1, B_GCR3 = 2, B_PDE = 3, B_OVERHEAD = 4, B_MEMORY = 5, B_AD = 6, B_EVENT = 7, B_QUEUE = 8;
+
+/**
+ * Add the breakdown of one translation to `into` (indexed like BREAKDOWN). Cycles that no
+ * recorded item explains (the fixed walk overhead) land in walkOverhead, so the parts sum
+ * to r.cycles + queue exactly. No allocation.
+ */
+export function addBreakdown(r: TranslationResult, p: TimingProfile, queue: number, into: Float64Array): void {
+  const path = r.path;
+  const translated = path !== "iommu-disabled" && path !== "none";
+  const dteRef = translated && !r.dteCacheHit ? 1 : 0;
+  const dte = path === "iommu-disabled" ? 0 : r.dteCacheHit ? p.dteCacheHit : p.memoryReference;
+  const iotlb = path === "host" || path === "guest" || path === "nested" ? p.iotlbHit : 0;
+  const eventRef = r.event !== 0 ? 1 : 0;
+  const otherRefs = Math.max(0, r.memoryReferences - r.walkReferences - r.adUpdates - dteRef - eventRef);
+  const gcr3 = (r.gcr3CacheHit ? p.gcr3CacheHit : 0) + otherRefs * p.memoryReference;
+  const pde = r.pdeHits * p.pdeCacheHit;
+  const mem = r.walkReferences * p.memoryReference;
+  const ad = r.adUpdates * p.adUpdate;
+  const ev = eventRef * p.memoryReference;
+  into[B_DTE]! += dte;
+  into[B_IOTLB]! += iotlb;
+  into[B_GCR3]! += gcr3;
+  into[B_PDE]! += pde;
+  into[B_OVERHEAD]! += r.cycles - dte - iotlb - gcr3 - pde - mem - ad - ev;
+  into[B_MEMORY]! += mem;
+  into[B_AD]! += ad;
+  into[B_EVENT]! += ev;
+  into[B_QUEUE]! += queue;
+}
+
+/** The breakdown of one translation as named cycles (reports, traces, tests). */
+export function explainTranslation(r: TranslationResult, p: TimingProfile, queue = 0): Record<BreakdownComponent, number> {
+  const a = new Float64Array(BREAKDOWN.length);
+  addBreakdown(r, p, queue, a);
+  return Object.fromEntries(BREAKDOWN.map((k, i) => [k, a[i]!])) as Record<BreakdownComponent, number>;
+}
+
+/** Cycles spent before a walker is needed: the DTE and the IOTLB look-up. */
+export function preWalkCycles(r: TranslationResult, p: TimingProfile): number {
+  const path = r.path;
+  return (path === "iommu-disabled" ? 0 : r.dteCacheHit ? p.dteCacheHit : p.memoryReference) + (path === "host" || path === "guest" || path === "nested" ? p.iotlbHit : 0);
+}
+
+export interface TimingStatsSnapshot {
+  /** Translations issued with translateTimed. */
+  timedTranslations: number;
+  walks: number;
+  /** Largest walker queueing delay seen. */
+  maxWalkerQueue: number;
+  /** Sum of walker service cycles. */
+  walkerBusyCycles: number;
+  /** Latest completion of a timed translation (the COMPLETION_WAIT fence). */
+  inFlightUntil: number;
+  histograms: Record<string, HistogramSummary>;
+  /** Total cycles per component over every timed translation. */
+  breakdown: Record<BreakdownComponent, number>;
+  /** Share of the total per component (0..1). */
+  breakdownShare: Record<BreakdownComponent, number>;
+}
+
+export class TimingStatistics {
+  /** Issue to completion of every timed translation. */
+  readonly translation = new LatencyHistogram();
+  /** Translations served by the IOTLB. */
+  readonly iotlbHit = new LatencyHistogram();
+  /** Walks that skipped levels with a page-directory-cache hit (issue to completion). */
+  readonly walkPdeHit = new LatencyHistogram();
+  /** Walks that found nothing in the page-directory cache (issue to completion). */
+  readonly walkPdeMiss = new LatencyHistogram();
+  /** Cycles a walker was busy for one walk. */
+  readonly walkerService = new LatencyHistogram();
+  /** Cycles a walk waited for a free walker. */
+  readonly walkerQueue = new LatencyHistogram();
+  /** Translations that wrote an event-log entry (issue to completion). */
+  readonly eventLog = new LatencyHistogram();
+  /** Command processor: fetch, decode and execution of one command. */
+  readonly command = new LatencyHistogram();
+  /** COMPLETION_WAIT commands alone (they wait for what came before them). */
+  readonly completionWait = new LatencyHistogram();
+  /** Page requests: issue to PPR-log entry (and interrupt, when enabled). */
+  readonly pageRequest = new LatencyHistogram();
+  readonly breakdown = new Float64Array(BREAKDOWN.length);
+  timedTranslations = 0;
+  walks = 0;
+  maxWalkerQueue = 0;
+
+  private histograms(): Record<string, LatencyHistogram> {
+    return {
+      translation: this.translation, iotlbHit: this.iotlbHit, walkPdeHit: this.walkPdeHit, walkPdeMiss: this.walkPdeMiss,
+      walkerService: this.walkerService, walkerQueue: this.walkerQueue, eventLog: this.eventLog, command: this.command,
+      completionWait: this.completionWait, pageRequest: this.pageRequest,
+    };
+  }
+
+  reset(): void {
+    for (const h of Object.values(this.histograms())) h.reset();
+    this.breakdown.fill(0);
+    this.timedTranslations = 0; this.walks = 0; this.maxWalkerQueue = 0;
+  }
+
+  snapshot(walkerBusyCycles: number, inFlightUntil: number): TimingStatsSnapshot {
+    const total = this.breakdown.reduce((a, b) => a + b, 0);
+    const breakdown = Object.fromEntries(BREAKDOWN.map((k, i) => [k, this.breakdown[i]!])) as Record<BreakdownComponent, number>;
+    const breakdownShare = Object.fromEntries(BREAKDOWN.map((k, i) => [k, total === 0 ? 0 : this.breakdown[i]! / total])) as Record<BreakdownComponent, number>;
+    const histograms: Record<string, HistogramSummary> = {};
+    for (const [k, h] of Object.entries(this.histograms())) histograms[k] = h.summary();
+    return {
+      timedTranslations: this.timedTranslations, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
+      walkerBusyCycles, inFlightUntil, histograms, breakdown, breakdownShare,
+    };
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The page-table walkers (ARCHITECTURE.md section 6: "number of concurrent walkers";
+ * profile.walkers, anchors B10/B11). A translation that misses the IOTLB needs one walker
+ * for the whole walk (table reads, A/D updates, the fault report); with every walker busy
+ * it queues for the first one to come free, so misses issued faster than the walkers can
+ * serve them show up as queueing delay. IOTLB hits never take a walker.
+ *
+ * Each slot holds the cycle at which it comes free; acquire() picks the earliest free slot
+ * (lowest index on ties, so runs are deterministic). No allocation.
+ */
+export class WalkerPool {
+  readonly freeAt: Float64Array;
+  /** Slot of the last acquire (trace track). */
+  lastSlot = 0;
+  /** Latest completion of any walk handed out: a COMPLETION_WAIT fence for translations in flight. */
+  latestEnd = 0;
+  /** Sum of walker service cycles (utilisation = busyCycles / (walkers x elapsed)). */
+  busyCycles = 0;
+
+  constructor(readonly walkers: number) {
+    if (!Number.isInteger(walkers) || walkers < 1) throw new RangeError(`WalkerPool: walkers must be a positive integer, got ${String(walkers)}`);
+    this.freeAt = new Float64Array(walkers);
+  }
+
+  /**
+   * Take a walker for `service` cycles for a walk that is ready at cycle `ready`. Returns the
+   * cycle at which the walk starts (>= ready; the difference is the queueing delay).
+   */
+  acquire(ready: number, service: number): number {
+    const f = this.freeAt;
+    let best = 0;
+    let bestAt = f[0]!;
+    if (bestAt > ready) {
+      for (let i = 1; i < f.length; i++) {
+        const t = f[i]!;
+        if (t < bestAt) { best = i; bestAt = t; if (t <= ready) break; }
+      }
+    }
+    const start = bestAt > ready ? bestAt : ready;
+    const end = start + service;
+    f[best] = end;
+    this.lastSlot = best;
+    if (end > this.latestEnd) this.latestEnd = end;
+    this.busyCycles += service;
+    return start;
+  }
+
+  /** Walkers still busy at cycle t. */
+  busyAt(t: number): number {
+    let n = 0;
+    for (let i = 0; i < this.freeAt.length; i++) if (this.freeAt[i]! > t) n++;
+    return n;
+  }
+
+  reset(): void {
+    this.freeAt.fill(0);
+    this.lastSlot = 0; this.latestEnd = 0; this.busyCycles = 0;
+  }
+}
