@@ -22,6 +22,7 @@ import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import { HOST_PASID_KEY, PERM_DIRTY, PERM_NESTED, PERM_R, PERM_U, PERM_W, PERM_X, type Iotlb } from "../caches/iotlb.js";
 import { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
+import { alignDown, alignNumber, offsetIn } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, WALK_FAULT, WALK_OK, WALK_RETRY, type WalkContext } from "./walk-context.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
@@ -123,8 +124,7 @@ export class GuestWalker {
     if (it.enabled && !this.ctx.peek) {
       const s = it.lookup(d.f.DomainID, HOST_PASID_KEY, gHi, gLo);
       if (s >= 0 && (it.perms[s]! & PERM_R) !== 0 && d.f.IR && (!needWrite || ((it.perms[s]! & PERM_W) !== 0 && d.f.IW))) {
-        const size = 2 ** it.hitLog2;
-        this.tSpa = it.spa[s]! + (gpa % size);
+        this.tSpa = it.spa[s]! + offsetIn(gHi, gLo, it.hitLog2);
         this.tW = (it.perms[s]! & PERM_W) !== 0 && d.f.IW;
         return true;
       }
@@ -135,7 +135,7 @@ export class GuestWalker {
     }
     const h = this.host;
     if (it.enabled && !this.ctx.peek) it.insert(d.f.DomainID, HOST_PASID_KEY, gHi, gLo, h.log2, h.spaBase, h.perms | (h.lastLeafDirty ? PERM_DIRTY : 0));
-    this.tSpa = h.spaBase + (gpa % 2 ** h.log2);
+    this.tSpa = h.spaBase + offsetIn(gHi, gLo, h.log2);
     this.tW = (h.perms & PERM_W) !== 0 && d.f.IW;
     return true;
   }
@@ -187,8 +187,7 @@ export class GuestWalker {
         if (level === 3 && ps && (lo & LM_1G_RSVD_LO) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         if (level === 2 && ps && (lo & LM_2M_RSVD_LO) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         log2 = SHIFT[level]!;
-        const base = (hi & LM_ADDR_HI) * TWO32 + ((lo & LM_ADDR_LO) >>> 0);
-        gpaBase = base - (base % 2 ** log2);
+        gpaBase = alignDown(hi & LM_ADDR_HI, lo & LM_ADDR_LO, log2);
         break;
       }
       table = (hi & LM_ADDR_HI) * TWO32 + ((lo & LM_ADDR_LO) >>> 0);
@@ -201,9 +200,7 @@ export class GuestWalker {
       if (fl.execute && nx) return ctx.fault("no-execute", EVT_PE | F_PR | EVT_NX);
     }
     // ---- final GPA -> SPA (nested) ----
-    const offHi = log2 > 32 ? aHi & (2 ** (log2 - 32) - 1) : 0;
-    const off = log2 >= 32 ? offHi * TWO32 + aLo : aLo & (2 ** log2 - 1);
-    let spa = gpaBase + off;
+    let spa = gpaBase + offsetIn(aHi, aLo, log2);
     let outLog2 = log2;
     let hostPerms = PERM_R | PERM_W;
     if (nested) {
@@ -215,12 +212,12 @@ export class GuestWalker {
       }
       const h = this.host;
       hostPerms = h.perms & (PERM_R | PERM_W);
-      spa = h.spaBase + (gpa % 2 ** h.log2);
+      spa = h.spaBase + offsetIn(gHi, gLo, h.log2);
       if (h.log2 < outLog2) outLog2 = h.log2;
     }
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
     const wantD = fl.dUpdate && fl.write && w === 1 && (hostPerms & PERM_W) !== 0;
-    if (!ctx.peek && (fl.aUpdate || wantD)) {
+    if (fl.aUpdate || wantD) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
       for (let i = 0; i < n; i++) {
         const el = this.eLo[i]!;
         let want = fl.aUpdate ? LM_A : 0;
@@ -230,7 +227,7 @@ export class GuestWalker {
           ctx.hostFault = true; ctx.faultHi = Math.floor(this.ePa[i]! / TWO32); ctx.faultLo = this.ePa[i]! >>> 0;
           return ctx.fault("permission", EVT_PE | F_PR);
         }
-        if (!ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return WALK_RETRY;
+        if (!ctx.peek && !ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return WALK_RETRY;
       }
     }
     if (pde.enabled && !ctx.peek) {
@@ -239,8 +236,7 @@ export class GuestWalker {
         if (L >= pde.minLevel) pde.insert(domain, pasid, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNextSpa[i]!, L - 1, this.ePerms[i]!, nested);
       }
     }
-    const size = 2 ** outLog2;
-    this.spaBase = spa - (spa % size);
+    this.spaBase = alignNumber(spa, outLog2);
     this.log2 = outLog2;
     const leafDirty = (lo & LM_D) !== 0 || wantD || !fl.dUpdate;
     this.perms = (hostPerms & PERM_R) | (w && (hostPerms & PERM_W) ? PERM_W : 0) | (u ? PERM_U : 0) | (nx ? 0 : PERM_X) |
