@@ -44,8 +44,21 @@ export class DeviceTable {
   status = DTE_OK;
   /** SPA of the DTE of the last lookup (for DEV_TAB_HARDWARE_ERROR). */
   dteAddress = 0;
+  /** The DTE of the device served last, if it is still cached and legal (fast path; no stats). */
+  peekLast(deviceId: number): Dte | null {
+    const last = this.lastSlot;
+    if (last < 0 || this.lastId !== deviceId || this.cache.kA[last] !== TagStore.key(deviceId, 0, 0) || this.cache.k3[last] !== 0) return null;
+    const d = this.slots[last]!;
+    if (d.illegal) return null;
+    this.cache.stats.hits++;
+    this.hit = true;
+    return d;
+  }
+
   /** The last lookup was served by the cache. */
   hit = false;
+  private lastId = -1;
+  private lastSlot = -1;
   private readonly gatedMasks: { feature: string; mask: Uint32Array }[];
 
   constructor(
@@ -72,11 +85,16 @@ export class DeviceTable {
     const set = deviceId & this.cache.setMask;
     const useCache = this.cache.entries > 0 && !bypassCache;
     if (useCache) {
-      const s = this.cache.find(set, deviceId, 0, 0, 0);
+      // one-entry front cache of the last device served (checked against the tag, so an
+      // invalidated or evicted way never hits)
+      const last = this.lastSlot;
+      const s = last >= 0 && this.lastId === deviceId && this.cache.kA[last] === TagStore.key(deviceId, 0, 0) && this.cache.k3[last] === 0
+        ? last : this.cache.find(set, deviceId, 0, 0, 0);
       if (s >= 0) {
         this.cache.stats.hits++;
         this.hit = true;
         const d = this.slots[s]!;
+        this.lastId = deviceId; this.lastSlot = s;
         this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
         return d.illegal ? null : d;
       }

@@ -13,14 +13,18 @@ export const DTE_FIELDS: readonly DteFieldSpec[] = table.fields;
 export const DTE_BYTES = table.bytes;
 export const DTE_DWORDS = DTE_BYTES / 4;
 
-export interface DteFields {
-  V: boolean; TV: boolean; HAD: number; Mode: number; HostPageTableRootPtr: number;
-  PPR: boolean; GPRP: boolean; GIoV: boolean; GV: boolean; GLX: number;
-  IR: boolean; IW: boolean; DomainID: number; GCR3TableRootPtr: number;
-  I: boolean; SE: boolean; SA: boolean; IoCtl: number; Cache: boolean; SD: boolean; EX: boolean; SysMgt: number;
-  IV: boolean; IntTabLen: number; IG: boolean; IntTableRootPtr: number; GuestPagingMode: number;
-  InitPass: boolean; EIntPass: boolean; NMIPass: boolean; IntCtl: number; Lint0Pass: boolean; Lint1Pass: boolean;
-  AttrV: boolean; Mode0FC: boolean; SnoopAttribute: number;
+/**
+ * Decoded DTE fields. A class with every field declared, so V8 keeps a fast (hidden-class)
+ * layout: the translation path reads these on every request.
+ */
+export class DteFields {
+  V = false; TV = false; HAD = 0; Mode = 0; HostPageTableRootPtr = 0;
+  PPR = false; GPRP = false; GIoV = false; GV = false; GLX = 0;
+  IR = false; IW = false; DomainID = 0; GCR3TableRootPtr = 0;
+  I = false; SE = false; SA = false; IoCtl = 0; Cache = false; SD = false; EX = false; SysMgt = 0;
+  IV = false; IntTabLen = 0; IG = false; IntTableRootPtr = 0; GuestPagingMode = 0;
+  InitPass = false; EIntPass = false; NMIPass = false; IntCtl = 0; Lint0Pass = false; Lint1Pass = false;
+  AttrV = false; Mode0FC = false; SnoopAttribute = 0;
 }
 
 const F = (n: string) => field(DTE_FIELDS, n);
@@ -32,11 +36,7 @@ const INT_ROOT = F("IntTableRootPtr");
 const GCR3_PARTS = table.gcr3RootParts.map((p) => ({ f: F(p.field), shift: p.shift }));
 
 export function emptyDte(): DteFields {
-  const d = {} as Record<string, number | boolean>;
-  for (const n of NUMERIC) d[n] = 0;
-  for (const n of BOOLS) d[n] = false;
-  d.HostPageTableRootPtr = 0; d.GCR3TableRootPtr = 0; d.IntTableRootPtr = 0;
-  return d as unknown as DteFields;
+  return new DteFields();
 }
 
 /** GCR3 table root pointer (SPA or GPA, 4 KiB aligned) reassembled from its three parts. */

@@ -56,12 +56,17 @@ export class Iotlb {
   /** Slot of the entry translating (domain, pasidKey, address), or -1. */
   lookup(domain: number, pasidKey: number, aHi: number, aLo: number): number {
     const act = this.active;
+    const t = this.tags;
+    const kbase = (domain * 2097152 + (pasidKey + 1)) * 64;
     for (let i = 0; i < act.length; i++) {
       const k = act[i]!;
-      const slot = this.tags.find(this.setOf(aHi, aLo, k), domain, pasidKey, k, Iotlb.vpn(aHi, aLo, k));
-      if (slot >= 0) { this.hitLog2 = k; this.tags.stats.hits++; return slot; }
+      let x: number, vpn: number;
+      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * POW2[32 - k]! + (aLo >>> k); }
+      else { x = vpn = aHi >>> (k - 32); }
+      const slot = t.findKey((x ^ (x >>> 7)) & t.setMask, kbase + k, vpn);
+      if (slot >= 0) { this.hitLog2 = k; t.stats.hits++; return slot; }
     }
-    this.tags.stats.misses++;
+    t.stats.misses++;
     return -1;
   }
 

@@ -33,6 +33,8 @@ export class TagStore {
   readonly k1: Int32Array;
   readonly k2: Int32Array;
   readonly k3: Float64Array;
+  /** k0, k1 and k2 folded into one number (-1 when the way is invalid): look-ups compare two numbers per way. */
+  readonly kA: Float64Array;
   private readonly stamp: Float64Array;
   private clock = 0;
   private rng: number;
@@ -69,16 +71,31 @@ export class TagStore {
     this.k1 = new Int32Array(entries);
     this.k2 = new Int32Array(entries);
     this.k3 = new Float64Array(entries);
+    this.kA = new Float64Array(entries).fill(-1);
     this.stamp = new Float64Array(entries);
     this.rng = (seed | 0) || 0x9e3779b9;
   }
 
+  /**
+   * The folded key of (k0, k1, k2): k0 < 2^16 (DomainID / DeviceID), -1 <= k1 < 2^20 (PASID key),
+   * 0 <= k2 < 64 (level / log2 size). Exact in a double (< 2^43).
+   */
+  static key(k0: number, k1: number, k2: number): number {
+    return (k0 * 2097152 + (k1 + 1)) * 64 + k2;
+  }
+
   /** Slot of a matching valid entry in set `set`, or -1. Updates LRU state on a hit. */
   find(set: number, k0: number, k1: number, k2: number, k3: number): number {
+    return this.findKey(set, (k0 * 2097152 + (k1 + 1)) * 64 + k2, k3);
+  }
+
+  /** find() with the folded key already computed. */
+  findKey(set: number, ka: number, k3: number): number {
     const w = this.ways;
     const base = set * w;
+    const kA = this.kA, K3 = this.k3;
     for (let i = base; i < base + w; i++) {
-      if (this.valid[i] === 1 && this.k3[i] === k3 && this.k0[i] === k0 && this.k1[i] === k1 && this.k2[i] === k2) {
+      if (K3[i] === k3 && kA[i] === ka) {
         if (this.policy === "lru") this.stamp[i] = ++this.clock;
         return i;
       }
@@ -117,13 +134,14 @@ export class TagStore {
     }
     this.valid[slot] = 1;
     this.k0[slot] = k0; this.k1[slot] = k1; this.k2[slot] = k2; this.k3[slot] = k3;
+    this.kA[slot] = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
     this.stamp[slot] = ++this.clock;
     this.stats.fills++;
     return slot;
   }
 
   invalidateSlot(i: number): void {
-    if (this.valid[i] === 1) { this.valid[i] = 0; this.occupancy--; this.stats.invalidations++; }
+    if (this.valid[i] === 1) { this.valid[i] = 0; this.kA[i] = -1; this.occupancy--; this.stats.invalidations++; }
   }
 
   invalidateAll(): void {
@@ -138,5 +156,6 @@ export class TagStore {
   restore(s: ReturnType<TagStore["snapshot"]>): void {
     this.valid.set(s.valid); this.k0.set(s.k0); this.k1.set(s.k1); this.k2.set(s.k2); this.k3.set(s.k3); this.stamp.set(s.stamp);
     this.clock = s.clock; this.rng = s.rng; this.occupancy = s.occupancy; Object.assign(this.stats, s.stats);
+    for (let i = 0; i < this.entries; i++) this.kA[i] = this.valid[i] === 1 ? TagStore.key(this.k0[i]!, this.k1[i]!, this.k2[i]!) : -1;
   }
 }

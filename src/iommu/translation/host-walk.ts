@@ -17,6 +17,7 @@ import { EVT_PE } from "../../spec/events.js";
 import type { Dte } from "../device-table.js";
 import { PdeCache } from "../caches/pde-cache.js";
 import { HOST_PASID_KEY, PERM_NO_ATS, PERM_R, PERM_W } from "../caches/iotlb.js";
+import { alignDown } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, WALK_FAULT, WALK_OK, WALK_RETRY, type WalkContext } from "./walk-context.js";
 
 /** Index of level L for the address (hi, lo). */
@@ -119,9 +120,7 @@ export class HostWalker {
           log2 = z + 1;
           if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | F_RZ);
         }
-        const base = (hi & V1_ADDR_HI) * TWO32 + ((lo & V1_ADDR_LO) >>> 0);
-        const size = 2 ** log2;
-        this.spaBase = base - (base % size);
+        this.spaBase = alignDown(hi & V1_ADDR_HI, lo & V1_ADDR_LO, log2);
         this.log2 = log2;
         n++;
         break;

@@ -43,6 +43,9 @@ export const KIND_PEEK = 2;
 export const KIND_PREFETCH = 3;
 
 const TWO32 = 4294967296;
+const CONTROL_WORD = MMIO_CONTROL >>> 2;
+const EXCL_WORD = MMIO_EXCLUSION_BASE >>> 2;
+const GTEN = CONTROL.GTEn.mask;
 const TWO64 = 1n << 64n;
 
 export interface TranslationStats {
@@ -66,6 +69,11 @@ export class Translator {
   private aHi = 0;
   private aLo = 0;
   private noEvents = false;
+  /** The fast path's IOTLB look-up missed: the general path does not look again. */
+  private iotlbMissed = false;
+  private readonly regWords: Uint32Array;
+  private readonly maxHostLevels: number;
+  private readonly hitCycles: number;
 
   constructor(
     mem: MemoryPort,
@@ -81,6 +89,9 @@ export class Translator {
     shared: boolean,
   ) {
     this.ctx = new WalkContext(mem, shared);
+    this.regWords = regs.words;
+    this.maxHostLevels = features.hats + 4;
+    this.hitCycles = profile.dteCacheHit + profile.iotlbHit;
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde);
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
     this.gflags = {
@@ -106,7 +117,72 @@ export class Translator {
     }
   }
 
+  /**
+   * The common case in few loads: an untranslated request (address a number) from the device
+   * served last, whose DTE is cached, that hits the IOTLB with the permissions it needs.
+   * Returns null when any condition fails; the general path then decides everything (and
+   * skips a second IOTLB look-up when this one already missed).
+   */
+  private fastHit(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
+    this.iotlbMissed = false;
+    const a = req.address;
+    const deviceId = req.deviceId;
+    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || typeof deviceId !== "number") return null;
+    const words = this.regWords;
+    if ((words[CONTROL_WORD]! & 1) === 0 || (words[EXCL_WORD]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
+    const d = this.deviceTable.peekLast(deviceId);
+    if (d === null) return null;
+    const f = d.f;
+    if (!f.V || !f.TV) return null;
+    const pasid = req.pasid;
+    let key: number;
+    let perms: number;
+    const write = req.write === true;
+    if (pasid === undefined) {
+      if (f.GV && f.GIoV) return null;
+      if (f.Mode === 0 || f.Mode > this.maxHostLevels) return null;
+      key = HOST_PASID_KEY;
+    } else {
+      if (!f.GV || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid || (words[CONTROL_WORD]! & GTEN) === 0) return null;
+      key = pasid;
+    }
+    const aHi = Math.floor(a / TWO32), aLo = a >>> 0;
+    if (pasid !== undefined) {
+      const vaBits = d.guestLevels === 5 ? 57 : 48; // canonical check before any cache look-up
+      const top = aHi >>> (vaBits - 1 - 32);
+      if (top !== 0 && top !== 2 ** (64 - vaBits + 1) - 1) return null;
+    }
+    const it = this.iotlb;
+    if (it.tags.entries === 0) return null;
+    const s = it.lookup(f.DomainID, key, aHi, aLo);
+    if (s < 0) { this.iotlbMissed = true; return null; }
+    const p = it.perms[s]!;
+    if (write ? (p & (PERM_W | PERM_DIRTY)) !== (PERM_W | PERM_DIRTY) || !f.IW : (p & PERM_R) === 0 || !f.IR) { this.iotlbMissed = false; return null; }
+    if (pasid !== undefined && ((req.privileged !== true && (p & PERM_U) === 0) || (req.execute === true && (p & PERM_X) === 0))) return null;
+    const k = it.hitLog2;
+    this.stats.requests++;
+    out.ok = true;
+    out.spa = it.spa[s]! + (k < 32 ? aLo & (POW2[k]! - 1) : (aHi & (POW2[k - 32]! - 1)) * TWO32 + aLo);
+    out.pageSize = POW2[k]!;
+    out.readable = (p & PERM_R) !== 0 && f.IR;
+    out.writable = (p & PERM_W) !== 0 && f.IW;
+    out.executable = pasid === undefined || (p & PERM_X) !== 0;
+    out.user = pasid === undefined || (p & PERM_U) !== 0;
+    out.fault = null; out.event = 0;
+    out.path = pasid === undefined ? "host" : f.Mode !== 0 ? "nested" : "guest";
+    out.iotlbHit = true; out.dteCacheHit = true; out.gcr3CacheHit = false;
+    out.pdeHits = 0; out.memoryReferences = 0; out.walkReferences = 0; out.adUpdates = 0; out.completionCycle = 0;
+    out.cycles = this.hitCycles;
+    return out;
+  }
+
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
+    if (kind === KIND_UNTRANSLATED && req !== null && typeof req === "object") {
+      const r = this.fastHit(req, out);
+      if (r !== null) return r;
+    } else {
+      this.iotlbMissed = false;
+    }
     if (req === null || typeof req !== "object") throw new TypeError("translate: request must be an object { deviceId, address, ... }");
     const deviceId = req.deviceId;
     if (typeof deviceId !== "number" || !(deviceId >= 0 && deviceId <= 0xffff) || (deviceId | 0) !== deviceId) {
@@ -188,7 +264,8 @@ export class Translator {
     out.path = "host";
     const it = this.iotlb;
     const ctx = this.ctx;
-    if (it.enabled && !ctx.peek) {
+    if (this.iotlbMissed) it.tags.stats.misses--; // counted once: the fast path's look-up already missed
+    if (it.enabled && !ctx.peek && !this.iotlbMissed) {
       const s = it.lookup(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo);
       if (s >= 0) {
         const p = it.perms[s]!;
@@ -219,7 +296,8 @@ export class Translator {
     const it = this.iotlb;
     const ctx = this.ctx;
     if (!this.guest.addressOk(d, this.aHi, giov)) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
-    if (it.enabled && !ctx.peek) {
+    if (this.iotlbMissed) it.tags.stats.misses--;
+    if (it.enabled && !ctx.peek && !this.iotlbMissed) {
       const s = it.lookup(f.DomainID, pasid, this.aHi, this.aLo);
       if (s >= 0) {
         const p = it.perms[s]!;

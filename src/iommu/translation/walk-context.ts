@@ -37,7 +37,15 @@ export class WalkContext {
   /** Memory accesses in order, when enabled. */
   log: MemoryAccess[] | null = null;
 
-  constructor(private readonly mem: MemoryPort, readonly shared: boolean) {}
+  /** The words of the memory when it is a SharedArrayBuffer-backed PhysicalMemory (direct loads), else null. */
+  private readonly u32: Uint32Array | null;
+  private readonly bytes: number;
+
+  constructor(private readonly mem: MemoryPort, readonly shared: boolean) {
+    const m = mem as MemoryPort & { u32?: unknown };
+    this.u32 = m.u32 instanceof Uint32Array && m.u32.byteLength === mem.bytes ? m.u32 : null;
+    this.bytes = mem.bytes;
+  }
 
   reset(): void {
     this.refs = 0; this.walkRefs = 0; this.pdeHits = 0; this.adWrites = 0;
@@ -51,6 +59,15 @@ export class WalkContext {
    */
   read(pa: number, what: string): boolean {
     this.refs++;
+    const u32 = this.u32;
+    if (u32 !== null && !this.shared && this.log === null) {
+      // the common case: plain loads from the typed array
+      if (!(pa >= 0 && pa + 8 <= this.bytes)) return this.hardwareError(pa);
+      const i = pa / 4;
+      this.lo = u32[i]!;
+      this.hi = u32[i + 1]!;
+      return true;
+    }
     const mem = this.mem;
     if (!mem.contains(pa, 8)) return this.hardwareError(pa);
     let lo = mem.load32(pa);
