@@ -1,0 +1,144 @@
+/**
+ * Translation cases outside the per-configuration suite: page-directory cache behaviour and
+ * reference counts, GCR3TRPMode (GCR3 table in guest-physical space), ATS with DTE.I = 0, and
+ * cache geometry options.
+ */
+import { describe, expect, it } from "vitest";
+import { IommuTestbench, LongModeTable, Gcr3Table, V1PageTable } from "../../src/builders/index.js";
+import { spec, AmdIommu, PhysicalMemory } from "../../src/index.js";
+
+const GVA = 0x7000_0000_0000n;
+
+describe("page-directory cache", () => {
+  it("with directory entries cached from level 2 (minLevel 2), a warm walk in the same 2 MiB region reads only the leaf", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 }, pdeCache: { entries: 64, minLevel: 2 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    for (let i = 0; i < 8; i++) t.map(0x4000_0000 + i * 4096, tb.pages.alloc());
+    tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+    const first = tb.iommu.translate({ deviceId: 1, address: 0x4000_0000 });
+    expect(first.walkReferences).toBe(4);
+    const second = tb.iommu.translate({ deviceId: 1, address: 0x4000_1000 });
+    expect([second.walkReferences, second.pdeHits]).toEqual([1, 1]);
+  });
+
+  it("by default (levels >= 3 cached) a streaming workload reads 2 table entries per walk, the PDE and the PTE (anchors B18)", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 64 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    const n = 256;
+    for (let i = 0; i < n; i++) t.map(i * 4096, 0x100_0000 + i * 4096);
+    tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+    tb.iommu.translate({ deviceId: 1, address: 0 });
+    let refs = 0;
+    for (let i = 1; i < n; i++) refs += tb.iommu.translate({ deviceId: 1, address: i * 4096 }).walkReferences;
+    expect(refs / (n - 1)).toBe(2);
+  });
+
+  it("INVALIDATE_IOMMU_PAGES with PDE=1 drops cached directory entries; PDE=0 keeps them", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    t.map(0x1000, tb.pages.alloc());
+    t.map(0x2000, tb.pages.alloc());
+    tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 5 });
+    tb.iommu.translate({ deviceId: 1, address: 0x1000 });
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 5, address: 0x1000, pde: false }));
+    // (default geometry caches levels >= 3)
+    expect(tb.iommu.translate({ deviceId: 1, address: 0x2000 }).pdeHits).toBe(1);
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 5, address: 0x1000, pde: true }));
+    expect(tb.iommu.translate({ deviceId: 1, address: 0x2000 }).pdeHits).toBe(0);
+  });
+
+  it("directory entries of another domain survive an invalidation", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    t.map(0x1000, tb.pages.alloc());
+    tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 5 });
+    tb.iommu.translate({ deviceId: 1, address: 0x1000 });
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 6, address: 0x1000, pde: true, s: true }));
+    expect(tb.iommu.translate({ deviceId: 1, address: 0x1000 }).pdeHits).toBe(1);
+  });
+});
+
+describe("GCR3TRPMode (EFR2.GCR3TRPModeSup)", () => {
+  it("with Control.GCR3TRPMode=1 and Mode != 0 the GCR3 table root is a GPA translated by the host table", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 }, pdeCache: { entries: 0 }, gcr3Cache: { entries: 0 } } });
+    const host = new V1PageTable(tb.memory, tb.pages, 4);
+    const OFFSET = 0x100_0000; // guest RAM: GPA x lives at SPA x + 16 MiB
+    for (let a = 0; a < 0x80_0000; a += 0x20_0000) host.map(a, a + OFFSET, { size: 0x20_0000 });
+    const toSpa = (gpa: number) => gpa + OFFSET, fromSpa = (spa: number) => spa - OFFSET;
+    // allocate guest tables inside guest RAM (SPA >= 16 MiB)
+    while (tb.pages.used < OFFSET) tb.pages.alloc();
+    const g = new LongModeTable(tb.memory, tb.pages, 4, toSpa, fromSpa);
+    g.map(GVA, 0x30_0000);
+    const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0, toSpa, fromSpa);
+    gcr3.set(9, g.root);
+    tb.deviceTable.set(2, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: host.root, IR: true, IW: true, GV: true, GCR3TableRootPtr: gcr3.root, DomainID: 2 });
+    const without = tb.iommu.translate({ deviceId: 2, address: GVA, pasid: 9 });
+    expect(without.ok).toBe(false); // GPA read as an SPA: no valid GCR3 entry there
+    tb.sync(spec.buildInvalidateIommuAll());
+    tb.control(["GCR3TRPMode"]);
+    const r = tb.iommu.translate({ deviceId: 2, address: GVA, pasid: 9 });
+    expect([r.ok, r.spa]).toEqual([true, 0x30_0000 + OFFSET]);
+  });
+});
+
+describe("ATS requests and DTE.I", () => {
+  it("an ATS translation request from a device whose DTE.I=0 is an INVALID_DEVICE_REQUEST with TR=1", () => {
+    const tb = new IommuTestbench();
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    t.map(0x1000, tb.pages.alloc());
+    tb.deviceTable.set(3, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 3, I: false });
+    const r = tb.iommu.translateAts({ deviceId: 3, address: 0x1000 });
+    expect(r.fault).toBe("ats-disabled");
+    const e = tb.events()[0]!;
+    expect(e.code).toBe(spec.EV_INVALID_DEVICE_REQUEST);
+    expect(e.flags.TR).toBe(true);
+  });
+
+  it("a v1 PTE with U=1 (untranslated access only) is never handed out through ATS", () => {
+    const tb = new IommuTestbench();
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    t.map(0x1000, 0x50_0000, { untranslatedOnly: true });
+    tb.deviceTable.set(4, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 4, I: true });
+    const ats = tb.iommu.translateAts({ deviceId: 4, address: 0x1000 });
+    expect([ats.ok, ats.readable, ats.writable, ats.fault]).toEqual([false, false, false, "untranslated-only"]);
+    expect(tb.iommu.translate({ deviceId: 4, address: 0x1000 }).spa).toBe(0x50_0000);
+  });
+});
+
+describe("cache options", () => {
+  it("a cache size or geometry the hardware could not have is an error naming the option", () => {
+    const memory = new PhysicalMemory({ bytes: 1 << 20 });
+    expect(() => new AmdIommu({ memory, iotlb: { entries: 48, ways: 4 } })).toThrow(/iotlb: entries \/ ways must be a power of two/);
+    expect(() => new AmdIommu({ memory, iotlb: { entries: 64, ways: 5 } })).toThrow(/iotlb.ways must divide/);
+    expect(() => new AmdIommu({ memory, pdeCache: { entries: -1 } })).toThrow(/pdeCache.entries/);
+    expect(() => new AmdIommu({ memory, iotlb: { entries: 64, replacement: "mru" as "lru" } })).toThrow(/iotlb.replacement/);
+    expect(() => new AmdIommu({ memory, features: { hats: 3 as 2 } })).toThrow(/options.features.hats/);
+    expect(() => new AmdIommu({ memory, quirks: { tvZero: "x" as "abort" } })).toThrow(/options.quirks.tvZero/);
+    expect(() => new AmdIommu({ memory, timing: { walkers: 0 } })).toThrow(/timing.walkers/);
+  });
+
+  it("a 4-entry direct-mapped IOTLB evicts on a set conflict (tiny caches reach eviction in short tests)", () => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 4, ways: 1 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 4);
+    for (let i = 0; i < 16; i++) t.map(i * 4096, 0x100_0000 + i * 4096);
+    tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+    for (let i = 0; i < 16; i++) tb.iommu.translate({ deviceId: 1, address: i * 4096 });
+    const s = tb.iommu.stats().iotlb;
+    expect(s.evictions).toBe(12);
+    expect(s.occupancy).toBe(4);
+  });
+
+  it("random replacement is reproducible from the seed", () => {
+    const run = (seed: number) => {
+      const tb = new IommuTestbench({ iommu: { seed, iotlb: { entries: 8, ways: 8, replacement: "random" } } });
+      const t = new V1PageTable(tb.memory, tb.pages, 4);
+      for (let i = 0; i < 32; i++) t.map(i * 4096, 0x100_0000 + i * 4096);
+      tb.deviceTable.set(1, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+      const hits: boolean[] = [];
+      for (let i = 0; i < 200; i++) hits.push(tb.iommu.translate({ deviceId: 1, address: ((i * 7) % 32) * 4096 }).iotlbHit);
+      return hits.join("");
+    };
+    expect(run(5)).toBe(run(5));
+    expect(run(5)).not.toBe(run(6));
+  });
+});
