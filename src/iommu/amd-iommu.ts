@@ -98,7 +98,8 @@ export class AmdIommu implements InvalidationTarget {
     this.regs = new MmioRegisters(present, new Map([["ExtendedFeature", extendedFeatureValue(f)], ["ExtendedFeature2", extendedFeature2Value(f)]]));
     this.regs.onWrite = (off, lo, hi) => this.afterWrite(off, lo, hi);
     this.iotlb = new Iotlb(geometry("iotlb", options.iotlb, { entries: 64, ways: 4 }), seed);
-    this.pdeCache = new PdeCache(geometry("pdeCache", options.pdeCache, { entries: 64, ways: 4 }), seed + 1);
+    // default minLevel 3: PDPE/PML4E entries cached, so a warm walk reads the PDE and the PTE (2 references, anchors B3/B18)
+    this.pdeCache = new PdeCache({ minLevel: 3, ...geometry("pdeCache", options.pdeCache, { entries: 64, ways: 4 }) }, seed + 1);
     this.gcr3Cache = new Gcr3Cache(geometry("gcr3Cache", options.gcr3Cache, { entries: 64, ways: 4 }), seed + 2);
     this.deviceTable = new DeviceTable(this.regs, this.memory, f, this.quirks, geometry("dteCache", options.dteCache, { entries: 256, ways: 8 }), seed + 3, present);
     this.eventLog = new LogRing(this.regs, this.memory, {

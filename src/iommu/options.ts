@@ -71,7 +71,7 @@ export interface AmdIommuOptions {
   memory: MemoryPort;
   /** IOTLB geometry; { entries: 0 } turns it off. Default 64 entries, 4-way (anchors B5). */
   iotlb?: CacheGeometry;
-  /** Page-directory cache; default 64 entries, 4-way, levels >= 2. */
+  /** Page-directory cache; default 64 entries, 4-way, levels >= 3 (a warm walk reads 2 entries, anchors B18). */
   pdeCache?: PdeCacheGeometry;
   /** DTE cache; default 256 entries, 8-way. */
   dteCache?: CacheGeometry;

@@ -1,0 +1,53 @@
+/**
+ * `npm start -- experiment NAME|all [--out DIR] [--quick] [--profile NAME] [--json]`: run a
+ * calibration experiment, print its table with the published figure beside the model's,
+ * and write NAME.json and NAME.svg into the output directory.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { EXPERIMENTS, formatReport } from "../experiments/index.js";
+import { TIMING_PROFILE_NAMES, type TimingProfileName } from "../iommu/timing-profile.js";
+
+const HELP = `usage: npm start -- experiment NAME|all [options]
+experiments:
+${EXPERIMENTS.map((e) => `  ${e.name.padEnd(18)} ${e.title}`).join("\n")}
+  all                run every experiment
+options:
+  --out DIR          where NAME.json and NAME.svg go (default experiments-out)
+  --quick            smaller sweeps (seconds instead of tens of seconds)
+  --profile NAME     timing profile (${TIMING_PROFILE_NAMES.join(", ")}; default amd-default)
+  --seed N           seed of the workloads' random addresses
+  -h, --help         this text
+exit code: 0 when every check lands in its published band, 1 otherwise`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { out: { type: "string", default: "experiments-out" }, quick: { type: "boolean" }, profile: { type: "string" }, seed: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help || positionals.length === 0) { console.log(HELP); return values.help ? 0 : 2; }
+  const name = positionals[0]!;
+  const chosen = name === "all" ? EXPERIMENTS : EXPERIMENTS.filter((e) => e.name === name);
+  if (chosen.length === 0) { console.error(`experiment: unknown experiment "${name}" (known: ${EXPERIMENTS.map((e) => e.name).join(", ")}, all)`); return 2; }
+  if (values.profile !== undefined && !(TIMING_PROFILE_NAMES as string[]).includes(values.profile)) {
+    console.error(`experiment: --profile must be one of ${TIMING_PROFILE_NAMES.join(", ")}, got ${values.profile}`); return 2;
+  }
+  const seed = values.seed === undefined ? undefined : Number(values.seed);
+  if (seed !== undefined && !Number.isInteger(seed)) { console.error(`experiment: --seed must be an integer, got ${values.seed}`); return 2; }
+  mkdirSync(values.out, { recursive: true });
+  let allOk = true;
+  for (const e of chosen) {
+    const t0 = performance.now();
+    process.stderr.write(`running ${e.name} ...\n`);
+    const r = e.run({ quick: values.quick === true, timing: values.profile as TimingProfileName | undefined, ...(seed === undefined ? {} : { seed }) });
+    console.log(formatReport(r));
+    const json = join(values.out, `${e.name}.json`), svg = join(values.out, `${e.name}.svg`);
+    const { svg: image, ...rest } = r;
+    writeFileSync(json, JSON.stringify({ ...rest, profile: values.profile ?? "amd-default", quick: values.quick === true }, null, 2) + "\n");
+    writeFileSync(svg, image);
+    console.log(`wrote ${json} and ${svg} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    if (r.checks.some((c) => !c.ok)) allOk = false;
+  }
+  return allOk ? 0 : 1;
+}

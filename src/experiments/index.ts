@@ -1,0 +1,11 @@
+/** The calibration experiments (issue 6; anchors.md section 3), by name. */
+import type { Experiment } from "./experiment.js";
+import { iotlbReach } from "./iotlb-reach.js";
+import { hitRate } from "./hit-rate.js";
+import { walkers } from "./walkers.js";
+import { invalidationCost } from "./invalidation-cost.js";
+import { refsPerWalk } from "./refs-per-walk.js";
+
+export const EXPERIMENTS: readonly Experiment[] = [iotlbReach, hitRate, walkers, invalidationCost, refsPerWalk];
+
+export { formatReport, type Experiment, type ExperimentOptions, type ExperimentReport, type Check } from "./experiment.js";
