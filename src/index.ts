@@ -11,3 +11,11 @@ export type { EndpointPort, AtsInvalidation, PrgResponse } from "./iommu/endpoin
 export { TIMING_PROFILE_NAMES, type TimingProfile, type TimingProfileName } from "./iommu/timing-profile.js";
 export * as spec from "./spec/index.js";
 export * as builders from "./builders/index.js";
+export {
+  InvalidationNotifiers, unmapCovers, WHOLE_SPACE, type Mapping, type MapEvent, type UnmapEvent, type DeviceTlbUnmapEvent,
+  type NotifierEvents, type NotifierKind, type NotifierListener, type UnmapCommand,
+} from "./embedding/invalidation-notifiers.js";
+export type { ReplayOptions } from "./embedding/mapping-replay.js";
+export { SteppedTranslation, type MemoryRequest, type SteppedOptions } from "./embedding/stepped-translation.js";
+export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/callback-memory-port.js";
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";

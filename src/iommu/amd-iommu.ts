@@ -32,6 +32,10 @@ import { TranslationResult, type MemoryAccess, type TranslationRequest } from ".
 import { V1_SHIFT } from "./translation/host-walk.js";
 import { TimingModel } from "./timing/timing-model.js";
 import type { TraceDocument, TraceOptions } from "./timing/trace-recorder.js";
+import { InvalidationNotifiers, notifyMap, type Mapping } from "../embedding/invalidation-notifiers.js";
+import { replayMappings, type ReplayOptions } from "../embedding/mapping-replay.js";
+import { applySnapshot, snapshotOptions, takeSnapshot, type IommuSnapshot } from "../embedding/iommu-snapshot.js";
+import { SteppedTranslation, type SteppedOptions } from "../embedding/stepped-translation.js";
 
 function checkMemory(m: unknown): MemoryPort {
   const x = m as MemoryPort;
@@ -72,6 +76,8 @@ export class AmdIommu implements InvalidationTarget {
   private commandsIdle = false;
   readonly commands: CommandProcessor;
   readonly endpoints = new Map<number, EndpointPort>();
+  /** Invalidation (UNMAP, DEVICE-TLB UNMAP) and MAP notifiers for embedders (embedding/invalidation-notifiers.ts). */
+  readonly notifiers = new InvalidationNotifiers();
   /** Current cycle of the IOMMU clock. */
   now = 0;
   private readonly onInterrupt: ((s: InterruptSource) => void) | undefined;
@@ -210,7 +216,9 @@ export class AmdIommu implements InvalidationTarget {
   translateTimed(request: TranslationRequest, issueCycle: number, out: TranslationResult = new TranslationResult()): TranslationResult {
     if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw new RangeError(`translateTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
     if (issueCycle > this.now) { if (this.commandsIdle) this.now = issueCycle; else this.advanceTo(issueCycle); }
-    return this.timingModel.translate(request, issueCycle, out);
+    this.timingModel.translate(request, issueCycle, out);
+    if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
+    return out;
   }
 
   /** Record every timed translation, walk, command and page request until stopTrace(). */
@@ -224,18 +232,24 @@ export class AmdIommu implements InvalidationTarget {
 
   /** Translate an untranslated DMA request (sets A/D, fills caches, logs events). */
   translate(request: TranslationRequest): TranslationResult {
-    return this.translator.translate(request, new TranslationResult(), KIND_UNTRANSLATED);
+    const out = this.translator.translate(request, new TranslationResult(), KIND_UNTRANSLATED);
+    if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
+    return out;
   }
   /** translate() into a caller-supplied result object: no allocation. */
   translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult {
-    return this.translator.translate(request, out, KIND_UNTRANSLATED);
+    this.translator.translate(request, out, KIND_UNTRANSLATED);
+    if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
+    return out;
   }
   /**
    * An ATS Translation Request: no event for a page fault, the answer carries the
    * permissions and size found (readable/writable false = "no access"); needs DTE.I = 1.
    */
   translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    return this.translator.translate(request, out, KIND_ATS);
+    this.translator.translate(request, out, KIND_ATS);
+    if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
+    return out;
   }
   /**
    * What the tables say for a request, changing nothing: no A/D update, no cache look-up or
@@ -243,6 +257,20 @@ export class AmdIommu implements InvalidationTarget {
    */
   peek(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
     return this.translator.translate(request, out, KIND_PEEK);
+  }
+  /**
+   * A translation driven as memory requests the embedder completes one by one (next() /
+   * complete(value) / result), with the functional call's result (embedding/stepped-translation.ts).
+   */
+  translateStepped(request: TranslationRequest, options?: SteppedOptions): SteppedTranslation {
+    return new SteppedTranslation(this, request, options);
+  }
+  /**
+   * Every valid mapping of a device as the tables in memory say (peek decides each page):
+   * host v1, GCR3 + guest, nested; options.pasid picks one space (null = no PASID).
+   */
+  replay(deviceId: number, options?: ReplayOptions): IterableIterator<Mapping> {
+    return replayMappings(this, deviceId, options);
   }
   /** Record every memory access of the following translations into `log` (null stops). */
   traceMemoryAccesses(log: MemoryAccess[] | null): void { this.translator.ctx.log = log; }
@@ -264,10 +292,12 @@ export class AmdIommu implements InvalidationTarget {
   invalidateDevtabEntry(deviceId: number): void {
     this.deviceTable.invalidate(deviceId);
     this.gcr3Cache.invalidateDevice(deviceId);
+    if (this.notifiers.hasUnmap) this.notifiers.invalidateDevtabEntry(deviceId, Math.max(this.now, this.commands.freeAt));
   }
   invalidatePages(domain: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, pde: boolean): number {
     const first = all ? 0 : Number(start >> 12n);
     const pages = all ? Infinity : Number(size >> 12n);
+    if (this.notifiers.hasUnmap) this.notifiers.invalidatePages(domain, gn, pasid, start, size, all, pde, Math.max(this.now, this.commands.freeAt));
     this.iotlb.invalidate(domain, gn, pasid, first, pages);
     let sets = this.iotlb.tags.sets;
     if (pde) {
@@ -277,7 +307,9 @@ export class AmdIommu implements InvalidationTarget {
     }
     return sets;
   }
-  deviceTlbInvalidation(): void {}
+  deviceTlbInvalidation(deviceId: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, cycle: number): void {
+    if (this.notifiers.hasDeviceTlb) this.notifiers.deviceTlbInvalidation(deviceId, gn, pasid, start, size, all, cycle);
+  }
   prefetch(deviceId: number, gn: boolean, pasid: number, start: bigint, count: number, inval: boolean): number {
     let cycles = 0;
     const out = this.scratch;
@@ -288,12 +320,15 @@ export class AmdIommu implements InvalidationTarget {
         const d = this.deviceTable.lookup(deviceId);
         if (d) this.iotlb.invalidate(d.f.DomainID, gn, pasid, Number(address >> 12n), 1);
       }
-      this.translator.translate(gn ? { deviceId, address, pasid } : { deviceId, address }, out, KIND_PREFETCH);
+      const req = gn ? { deviceId, address, pasid } : { deviceId, address };
+      this.translator.translate(req, out, KIND_PREFETCH);
+      if (this.notifiers.hasMap) notifyMap(this, req, out, "prefetch");
       cycles += out.cycles;
     }
     return cycles;
   }
   invalidateAll(): number {
+    if (this.notifiers.hasUnmap) this.notifiers.invalidateAll(Math.max(this.now, this.commands.freeAt));
     this.deviceTable.invalidateAll();
     this.iotlb.invalidateAll();
     this.pdeCache.invalidateAll();
@@ -301,6 +336,20 @@ export class AmdIommu implements InvalidationTarget {
     return this.iotlb.tags.sets + this.pdeCache.tags.sets + this.gcr3Cache.tags.sets + this.deviceTable.cache.sets;
   }
   commandEvent(): void {}
+
+  // ---- snapshots (embedding/iommu-snapshot.ts) --------------------------------------------
+
+  /** The IOMMU's state (registers, caches, counters, clock, command processor) as plain JSON-able data. */
+  snapshot(): IommuSnapshot { return takeSnapshot(this); }
+  /** Put a snapshot's state into this IOMMU (built with the same cache geometry and features). */
+  restore(snapshot: IommuSnapshot): void { applySnapshot(this, snapshot); this.commandsIdle = false; }
+  /** A new IOMMU with a snapshot's options and state over `memory` (a copy of the memory the snapshot was taken with). */
+  static restore(snapshot: IommuSnapshot, options: { memory: MemoryPort; onInterrupt?: (s: InterruptSource) => void }): AmdIommu {
+    if (options === null || typeof options !== "object") throw new TypeError("AmdIommu.restore: options must be an object { memory }");
+    const io = new AmdIommu({ ...snapshotOptions(snapshot), ...options });
+    applySnapshot(io, snapshot);
+    return io;
+  }
 
   // ---- statistics ------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ import { hitRate } from "../../src/experiments/hit-rate.js";
 import { walkers, missThroughput } from "../../src/experiments/walkers.js";
 import { invalidationCost } from "../../src/experiments/invalidation-cost.js";
 import { refsPerWalk } from "../../src/experiments/refs-per-walk.js";
+import { pprLatency } from "../../src/experiments/ppr-latency.js";
+import { resolveTimingProfile } from "../../src/iommu/timing-profile.js";
 import type { ExperimentReport } from "../../src/experiments/experiment.js";
 
 const failed = (r: ExperimentReport) => r.checks.filter((c) => !c.ok).map((c) => `${c.what}: ${c.model} not in ${c.low}..${c.high}`);
@@ -81,5 +83,19 @@ describe("experiment refs-per-walk", () => {
     expect(failed(r)).toEqual([]);
     expect((r.data.fourLevel as { refs: number }).refs).toBe(4);
     expect((r.data.nested as { refs: number }).refs).toBe(24);
+  });
+});
+
+describe("experiment ppr-latency: fault latency against outstanding faults", () => {
+  const r = pprLatency.run({ quick: true });
+  const runs = r.data.runs as { n: number; meanCycles: number; maxCycles: number }[];
+  it("every default lands in its published band (about 5 us alone, towards 140 us under many)", () => { expect(failed(r)).toEqual([]); });
+  it("mean latency rises with the number of outstanding faults (one serializing host worker)", () => {
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.meanCycles).toBeGreaterThan(runs[i - 1]!.meanCycles);
+    const p = resolveTimingProfile(undefined);
+    const last = runs[runs.length - 1]!;
+    const serial = (last.n - 1) * (p.hostPprDispatch + p.hostFaultMinor); // the last fault waits for every other one
+    expect((last.maxCycles - runs[0]!.maxCycles) / serial).toBeGreaterThan(0.98);
+    expect((last.maxCycles - runs[0]!.maxCycles) / serial).toBeLessThan(1.02);
   });
 });
