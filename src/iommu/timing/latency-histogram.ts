@@ -61,6 +61,15 @@ export class LatencyHistogram {
     this.count = 0; this.sum = 0; this.min = Infinity; this.max = 0;
   }
 
+  /** A new histogram holding this one's samples and `other`'s. */
+  merged(other: LatencyHistogram): LatencyHistogram {
+    const h = new LatencyHistogram();
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) h.counts[b] = this.counts[b]! + other.counts[b]!;
+    h.count = this.count + other.count; h.sum = this.sum + other.sum;
+    h.min = Math.min(this.min, other.min); h.max = Math.max(this.max, other.max);
+    return h;
+  }
+
   get mean(): number { return this.count === 0 ? 0 : this.sum / this.count; }
 
   /** Value at quantile q (0..1): the low edge of its bucket, clamped to [min, max]; 0 when empty. */

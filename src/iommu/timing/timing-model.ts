@@ -66,7 +66,18 @@ export class TimingModel {
       if (out.pdeHits > 0) s.walkPdeHit.record(done - issue); else s.walkPdeMiss.record(done - issue);
     } else {
       done = issue + cycles;
-      if (out.iotlbHit) s.iotlbHit.record(cycles);
+      if (out.iotlbHit && out.event === 0) {
+        // the common case, kept lean: its breakdown (DTE + IOTLB) is summed from counters in snapshot()
+        out.completionCycle = done;
+        this.lastQueue = 0;
+        if (done > this.inFlightUntil) this.inFlightUntil = done;
+        s.timedTranslations++;
+        if (out.dteCacheHit) s.hitsDteCached++; else s.hitsDteFetched++;
+        s.hitCycles += cycles;
+        s.iotlbHit.record(cycles); // also counts in the translation histogram (merged in snapshot)
+        if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
+        return out;
+      }
     }
     out.completionCycle = done;
     this.lastQueue = queue;
@@ -107,7 +118,7 @@ export class TimingModel {
   }
 
   snapshot(): TimingStatsSnapshot {
-    return this.stats.snapshot(this.walkers.busyCycles, this.inFlightUntil);
+    return this.stats.snapshot(this.walkers.busyCycles, this.inFlightUntil, this.profile);
   }
 
   /** Forget queue state and statistics (walkers idle, no translation in flight). */
