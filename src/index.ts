@@ -11,6 +11,12 @@ export type { EndpointPort, AtsInvalidation, PrgResponse } from "./iommu/endpoin
 export { TIMING_PROFILE_NAMES, type TimingProfile, type TimingProfileName } from "./iommu/timing-profile.js";
 export * as spec from "./spec/index.js";
 export * as builders from "./builders/index.js";
+export type { PageRequest, PageRequestOutcome, PprStats } from "./iommu/ppr-log.js";
+export { PcieEndpoint, type PcieEndpointOptions, type EndpointStats } from "./device/pcie-endpoint.js";
+export { DmaEngine, DmaResult, type DmaRequest, type DmaStatus, type StalledAccess } from "./device/dma-engine.js";
+export { AtsDeviceTlb, ATC_R, ATC_W, ATC_X, ATC_U, ATC_NO_PASID, type AtcGeometry, type AtcStats } from "./device/ats-device-tlb.js";
+export { PageRequestInterface, PRG_FREE, PRG_WAITING, PRG_ANSWERED, type PriOptions, type PageRequestPage } from "./device/page-request-interface.js";
+export type { UpstreamPort } from "./device/upstream-port.js";
 export {
   InvalidationNotifiers, unmapCovers, WHOLE_SPACE, type Mapping, type MapEvent, type UnmapEvent, type DeviceTlbUnmapEvent,
   type NotifierEvents, type NotifierKind, type NotifierListener, type UnmapCommand,

@@ -20,6 +20,7 @@ import { Gcr3Cache } from "./caches/gcr3-cache.js";
 import { LogRing } from "./log-ring.js";
 import { MmioRegisters } from "./mmio-registers.js";
 import { CommandProcessor, STEP_DONE, STEP_WAIT } from "./command-processor.js";
+import { PprLog, type PageRequest, type PageRequestOutcome } from "./ppr-log.js";
 import type { EndpointPort } from "./endpoint-port.js";
 import type { InvalidationTarget } from "./invalidation.js";
 import { extendedFeature2Value, extendedFeatureValue, featurePresent } from "./feature-registers.js";
@@ -69,6 +70,8 @@ export class AmdIommu implements InvalidationTarget {
   readonly gcr3Cache: Gcr3Cache;
   readonly eventLog: LogRing;
   readonly pprLog: LogRing;
+  /** The IOMMU side of PRI: page requests into the PPR log (ppr-log.ts). */
+  readonly ppr: PprLog;
   readonly translator: Translator;
   /** Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
   readonly timingModel: TimingModel;
@@ -122,6 +125,7 @@ export class AmdIommu implements InvalidationTarget {
     this.commands = new CommandProcessor(this.regs, this.memory, f, this.quirks, this.eventLog, this.timing, this,
       this.endpoints, () => this.raise("completion-wait"));
     this.commands.onCommand = (_op, addr, dw, start, end) => this.timingModel.command(dw, addr, start, end);
+    this.ppr = new PprLog(this.regs, f, this.deviceTable, this.pprLog, this.eventLog, this.timing, this.endpoints);
   }
 
   private raise(source: InterruptSource): void {
@@ -286,6 +290,8 @@ export class AmdIommu implements InvalidationTarget {
     this.endpoints.set(deviceId, port);
   }
   detachEndpoint(deviceId: number): void { this.endpoints.delete(deviceId); }
+  /** A PCIe PRI Page Request from the function at request.deviceId (PPR log entry or INVALID_PPR_REQUEST; ppr-log.ts). */
+  pageRequest(request: PageRequest): PageRequestOutcome { return this.ppr.pageRequest(request, this.now); }
 
   // ---- InvalidationTarget (called by the command processor) ----------------------------
 
