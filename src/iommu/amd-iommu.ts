@@ -225,6 +225,16 @@ export class AmdIommu implements InvalidationTarget {
     return out;
   }
 
+  /** Timed mode: a PRI page request issued at `issueCycle`; returns the outcome and the cycle the entry (and interrupt) landed. */
+  pageRequestTimed(request: PageRequest, issueCycle: number): { outcome: PageRequestOutcome; completionCycle: number } {
+    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw new RangeError(`pageRequestTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
+    if (issueCycle > this.now) this.advanceTo(issueCycle);
+    const outcome = this.ppr.pageRequest(request, issueCycle);
+    const completionCycle = issueCycle + this.ppr.cycles;
+    this.timingModel.pageRequest(request.deviceId, request.address, request.prgIndex, outcome, issueCycle, completionCycle);
+    return { outcome, completionCycle };
+  }
+
   /** Record every timed translation, walk, command and page request until stopTrace(). */
   startTrace(options?: TraceOptions): void { this.timingModel.startTrace(options); }
   /** Stop recording; the Chrome trace-event document (JSON.stringify it and open it in Perfetto). */
