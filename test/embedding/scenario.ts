@@ -16,6 +16,7 @@ import type { TranslationRequest } from "../../src/index.js";
 export const HOST = 0x0100, GUEST = 0x0200, NESTED = 0x0300, GIOV = 0x0400, MODE0 = 0x0500, BAD = 0x0600;
 export const D_HOST = 1, D_GUEST = 2, D_NESTED = 3, D_GIOV = 4, D_MODE0 = 5;
 const MiB = 1024 * 1024;
+const MiB2 = 2097152 as const;
 /** Guest-physical window of the nested device: GPA [0, 4 MiB) = SPA [8 MiB, 12 MiB). */
 export const GPA_WINDOW = 8 * MiB;
 export const GVA = 0x0000_7f00_0000_0000n;
@@ -36,7 +37,7 @@ export function buildScenario(o: TestbenchOptions = {}): Scenario {
   host.map(0x1000_0000, 0x40_0000);
   host.map(0x1000_1000, 0x40_1000, { write: false });
   host.map(0x1000_2000, 0x40_2000, { read: false });
-  host.map(0x2000_0000, 0x60_0000, { size: 2 * MiB });
+  host.map(0x2000_0000, 0x60_0000, { size: MiB2 });
   host.map(0x3000_0000, 0x41_0000, { size: 16 * 1024 });
   tb.deviceTable.set(HOST, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: host.root, IR: true, IW: true, DomainID: D_HOST, HAD: 3 });
   // ---- guest (GCR3 + long mode) ----
@@ -44,7 +45,7 @@ export function buildScenario(o: TestbenchOptions = {}): Scenario {
   g1.map(GVA, 0x42_0000);
   g1.map(GVA + 0x1000n, 0x42_1000, { user: false });
   g1.map(GVA + 0x2000n, 0x42_2000, { nx: true });
-  g1.map(GVA + 0x20_0000n, 0x60_0000, { size: 2 * MiB });
+  g1.map(GVA + 0x20_0000n, 0x60_0000, { size: MiB2 });
   g1.map(0xffff_8000_0000_0000n, 0x43_0000);
   const g2 = new LongModeTable(mem, tb.pages, 4);
   g2.map(0x5000n, 0x44_0000, { writable: false });
@@ -59,7 +60,7 @@ export function buildScenario(o: TestbenchOptions = {}): Scenario {
   const nestedGuest = new LongModeTable(mem, window, 4, (g) => g + GPA_WINDOW, (s) => s - GPA_WINDOW);
   nestedGuest.map(GVA, 0x30_0000);
   nestedGuest.map(GVA + 0x1000n, 0x30_1000, { writable: false });
-  nestedGuest.map(GVA + 0x20_0000n, 0x20_0000, { size: 2 * MiB });
+  nestedGuest.map(GVA + 0x20_0000n, 0x20_0000, { size: MiB2 });
   const ngcr3 = new Gcr3Table(mem, tb.pages, 0);
   ngcr3.set(1, nestedGuest.root);
   tb.deviceTable.set(NESTED, {
