@@ -77,7 +77,7 @@ export function refGuest(mem: PhysicalMemory, d: RefGuestDte, pasid: number, gva
   if (o.giov) { if (va >> vaBits !== 0n) return FAULT; }
   else { const top = va >> (vaBits - 1n); if (top !== 0n && top !== (1n << (65n - vaBits)) - 1n) return FAULT; }
   let w = true, u = true, nx = false;
-  let level = d.levels;
+  let level: number = d.levels;
   for (;;) {
     const tt = host(t, false);
     if (!tt.ok) return FAULT;

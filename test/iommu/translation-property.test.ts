@@ -64,7 +64,7 @@ for (const caches of [true, false]) {
             for (const m of maps) {
               const size = SIZES_LM[m.sizeIdx % 2]!;
               const gva = BigInt(m.slot) * 0x20_0000n + 0x7000_0000_0000n - (BigInt(m.slot) * 0x20_0000n % BigInt(size));
-              g.map(gva, size * (m.slot % 32 + 1), { size, writable: m.write, user: m.user, nx: m.nx });
+              g.map(gva, size * (m.slot % 32 + 1), { size: size as 4096, writable: m.write, user: m.user, nx: m.nx });
               gvas.push(gva);
             }
             const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);
