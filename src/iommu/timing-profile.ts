@@ -13,7 +13,15 @@ export interface TimingProfile {
   atsRoundTrip: number; pcieLinkLatency: number; atsInvalidationDevice: number;
   hostFaultMinor: number; hostFaultMajor: number; hostPprDispatch: number;
 }
-export type TimingProfileName = keyof typeof table.profiles;
+/**
+ * Names of the profiles in spec-tables/timing-profiles.json. Spelled out so the published
+ * declarations do not import the JSON (declaration emit drops the import attribute, and a
+ * consumer's type check then fails); the check below keeps the two in step.
+ */
+export type TimingProfileName = "amd-default" | "gem5-smmuv3";
+type TableNames = keyof typeof table.profiles;
+const namesMatchTable: [TimingProfileName] extends [TableNames] ? ([TableNames] extends [TimingProfileName] ? true : false) : false = true;
+void namesMatchTable;
 export const TIMING_PROFILE_NAMES = Object.keys(table.profiles) as TimingProfileName[];
 
 type Row = { value: number; source: string };
