@@ -147,6 +147,17 @@ export class DmaEngine {
     return out;
   }
 
+  private readonly treq: TranslationRequest = { deviceId: 0, address: 0, write: false };
+
+  /** A translated request (AT = 10b) with an SPA: the IOMMU checks DTE.I, then memory is accessed. */
+  private translatedAccess(out: DmaResult, spa: number): void {
+    const t = this.treq;
+    t.deviceId = this.req.deviceId; t.address = spa; t.write = this.write;
+    const chk = this.upstream.translatedRequest(t, this.tr);
+    if (!chk.ok) { out.status = "fault"; out.fault = chk.fault; this.stats.faults++; return; }
+    this.memoryAccess(out, spa);
+  }
+
   /** One try of the latched access; on a stall it is queued (or re-queued under `ticket`). */
   private attempt(out: DmaResult, ticket: number): void {
     const q = this.req;
@@ -170,7 +181,7 @@ export class DmaEngine {
       out.atcHit = true;
       this.stats.atcHits++;
       const k = atc.hitLog2;
-      this.memoryAccess(out, atc.spa[s]! + (k < 32 ? this.aLo % 2 ** k : (this.aHi % 2 ** (k - 32)) * TWO32 + this.aLo));
+      this.translatedAccess(out, atc.spa[s]! + (k < 32 ? this.aLo % 2 ** k : (this.aHi % 2 ** (k - 32)) * TWO32 + this.aLo));
       return;
     }
     // ---- ATS Translation Request ----
@@ -185,7 +196,7 @@ export class DmaEngine {
       const spaBase = tr.spa - (tr.spa % size);
       atc.insert(key, this.aHi, this.aLo, Math.log2(size), spaBase, perms);
     }
-    if ((perms & need) === need) { this.memoryAccess(out, tr.spa); return; }
+    if ((perms & need) === need) { this.translatedAccess(out, tr.spa); return; }
     // ---- PRI ----
     const pri = this.pri;
     if (pri === null) { out.status = "fault"; out.fault = tr.fault ?? "permission"; this.stats.faults++; return; }

@@ -19,6 +19,8 @@ export interface UpstreamPort {
   translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult;
   /** An ATS Translation Request (AT = 01b): permissions and size, no event for a missing page. */
   translateAts(request: TranslationRequest, out: TranslationResult): TranslationResult;
+  /** A translated request (AT = 10b) with an SPA from the ATC: the IOMMU checks that DTE.I allows it. */
+  translatedRequest(request: TranslationRequest, out: TranslationResult): TranslationResult;
   /** A PRI Page Request message. */
   pageRequest(request: PageRequest): PageRequestOutcome;
   /** Where the IOMMU sends ATS Invalidate Requests and PRG Responses for a DeviceID. */

@@ -28,7 +28,7 @@ import {
   resolveFeatures, resolveQuirks, type AmdIommuOptions, type FeatureOptions, type InterruptSource, type QuirkOptions,
 } from "./options.js";
 import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
-import { KIND_ATS, KIND_PEEK, KIND_PREFETCH, KIND_UNTRANSLATED, Translator } from "./translation/translator.js";
+import { KIND_ATS, KIND_PEEK, KIND_PREFETCH, KIND_TRANSLATED, KIND_UNTRANSLATED, Translator } from "./translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
 import { V1_SHIFT } from "./translation/host-walk.js";
 import { TimingModel } from "./timing/timing-model.js";
@@ -264,6 +264,14 @@ export class AmdIommu implements InvalidationTarget {
     this.translator.translate(request, out, KIND_ATS);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
     return out;
+  }
+  /**
+   * A translated request (PCIe AT = 10b): the device used a translation from its ATC and
+   * `address` is an SPA. Accepted when the IOMMU is off, DTE.V = 0, or DTE.I = 1; otherwise
+   * refused with INVALID_DEVICE_REQUEST (translated request with I = 0).
+   */
+  translatedRequest(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
+    return this.translator.translate(request, out, KIND_TRANSLATED);
   }
   /**
    * What the tables say for a request, changing nothing: no A/D update, no cache look-up or

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { PcieEndpoint } from "../../src/device/pcie-endpoint.js";
-import { buildInvalidateIommuPages, buildInvalidateIotlbPages } from "../../src/spec/commands.js";
+import { buildInvalidateDevtabEntry, buildInvalidateIommuPages, buildInvalidateIotlbPages } from "../../src/spec/commands.js";
 import { EV_INVALID_DEVICE_REQUEST, EV_IO_PAGE_FAULT } from "../../src/spec/events.js";
 import { DEVICE_ID, DOMAIN_ID, PASID, hostDomain, svaSetup } from "./sva-fixture.js";
 
@@ -44,6 +44,18 @@ describe("DMA with ATS: the device TLB", () => {
     expect(b).toMatchObject({ status: "done", atcHit: true, atsRequests: 0, value: 7 });
     expect(s.tb.iommu.translator.stats.atsRequests).toBe(atsBefore);
     expect(b.cycles).toBeLessThan(a.cycles);
+  });
+
+  it("a translated request from the ATC is refused once the DTE no longer allows ATS (DTE.I = 0 after INVALIDATE_DEVTAB_ENTRY)", () => {
+    const s = svaSetup();
+    const f = s.frame();
+    s.table.map(VA, f);
+    expect(s.ep.write32({ address: VA, pasid: PASID }, 1).status).toBe("done");
+    s.setDte({ I: false });
+    s.tb.sync(buildInvalidateDevtabEntry(DEVICE_ID));
+    const r = s.ep.read32({ address: VA, pasid: PASID });
+    expect(r).toMatchObject({ status: "fault", atcHit: true, fault: "ats-disabled" });
+    expect(s.tb.events().map((e) => e.name)).toEqual(["INVALID_DEVICE_REQUEST"]);
   });
 
   it("the ATC entry has the size of the translation completion (a 2 MiB page is one entry)", () => {

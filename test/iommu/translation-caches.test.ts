@@ -142,3 +142,22 @@ describe("cache options", () => {
     expect(run(5)).not.toBe(run(6));
   });
 });
+
+describe("translated requests (PCIe AT = 10b)", () => {
+  it("with DTE.I=1 a translated request passes to memory unchanged", () => {
+    const tb = new IommuTestbench();
+    tb.deviceTable.set(5, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: tb.pages.alloc(), IR: true, IW: true, DomainID: 5, I: true });
+    const r = tb.iommu.translatedRequest({ deviceId: 5, address: 0x12_3458, write: true });
+    expect([r.ok, r.spa, r.path]).toEqual([true, 0x12_3458, "pretranslated"]);
+  });
+
+  it("a translated request from a device whose DTE.I=0 is refused with INVALID_DEVICE_REQUEST", () => {
+    const tb = new IommuTestbench();
+    tb.deviceTable.set(6, { V: true, TV: true, Mode: 0, IR: true, IW: true, DomainID: 6, I: false });
+    const r = tb.iommu.translatedRequest({ deviceId: 6, address: 0x12_3458, write: true });
+    expect([r.ok, r.fault]).toEqual([false, "ats-disabled"]);
+    const e = tb.events()[0]!;
+    expect(e.code).toBe(spec.EV_INVALID_DEVICE_REQUEST);
+    expect([e.flags.TR, e.flags.RW, e.flags.Type]).toEqual([false, true, spec.INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero]);
+  });
+});

@@ -20,7 +20,7 @@ export interface TranslationRequest {
 }
 
 export type TranslationPath =
-  | "none" | "iommu-disabled" | "untranslated" | "exclusion" | "mode0" | "host" | "guest" | "nested";
+  | "none" | "iommu-disabled" | "untranslated" | "pretranslated" | "exclusion" | "mode0" | "host" | "guest" | "nested";
 
 export type FaultReason =
   | "dte-hardware-error" | "illegal-dte" | "translation-disabled" | "reserved-mode" | "pasid-not-allowed"

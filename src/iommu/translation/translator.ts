@@ -41,6 +41,8 @@ export const KIND_ATS = 1;
 export const KIND_PEEK = 2;
 /** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
 export const KIND_PREFETCH = 3;
+/** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
+export const KIND_TRANSLATED = 4;
 
 const TWO32 = 4294967296;
 const CONTROL_WORD = MMIO_CONTROL >>> 2;
@@ -221,6 +223,12 @@ export class Translator {
     }
     const f = d.f;
     if (!f.V) return this.passthrough(out, "untranslated");
+    if (kind === KIND_TRANSLATED) {
+      // pre-translated requests are accepted only from a device whose DTE allows ATS (DTE.I = 1)
+      if (f.I) return this.passthrough(out, "pretranslated");
+      return this.fail(out, d, deviceId, "ats-disabled", EV_INVALID_DEVICE_REQUEST,
+        (INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero << EVT_TYPE_SHIFT) | (write ? EVT_RW : 0), false, 0, this.aHi, this.aLo, false);
+    }
     // ---- exclusion range ----
     if (!ats && (regs.lo(MMIO_EXCLUSION_BASE) & 1) !== 0 && ((regs.lo(MMIO_EXCLUSION_BASE) & 2) !== 0 || f.EX)) {
       const addr = this.aHi * TWO32 + this.aLo;
