@@ -34,7 +34,7 @@ import type { AmdIommu } from "../iommu/amd-iommu.js";
 import { KIND_ATS, KIND_PEEK, KIND_UNTRANSLATED } from "../iommu/translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "../iommu/translation/request.js";
 import { notifyMap } from "./invalidation-notifiers.js";
-import { applyScalars, scalars } from "./iommu-snapshot.js";
+import { TranslationCheckpoint } from "./translation-checkpoint.js";
 
 export type MemoryRequest =
   | { kind: "read"; pa: number; bytes: 8 | 32 }
@@ -119,63 +119,6 @@ function redirect(io: AmdIommu, port: MemoryPort): () => void {
   return () => { for (const [h, k, v] of undo) h[k] = v; };
 }
 
-/** What one translation may change, captured before an attempt and put back when it stops. */
-class Checkpoint {
-  private words = new Uint32Array(0);
-  private stats: unknown = null;
-  private logStats = { written: 0, overflows: 0, dropped: 0, writeErrors: 0 };
-  private interrupts: Record<string, number> = {};
-  private iotlb: ReturnType<AmdIommu["iotlb"]["snapshot"]> | null = null;
-  private pde: ReturnType<AmdIommu["pdeCache"]["snapshot"]> | null = null;
-  private gcr3: ReturnType<AmdIommu["gcr3Cache"]["snapshot"]> | null = null;
-  private dteTags: ReturnType<AmdIommu["deviceTable"]["cache"]["snapshot"]> | null = null;
-  private dteFull: ReturnType<AmdIommu["deviceTable"]["snapshot"]> | null = null;
-  private dte: { faultLogged: boolean } | null = null;
-  private dtScalars: Record<string, number | boolean> = {};
-  private faultLogged = false;
-
-  constructor(private readonly io: AmdIommu) {}
-
-  take(deviceId: number): void {
-    const io = this.io;
-    this.words = io.regs.words.slice();
-    this.stats = structuredClone(io.translator.stats);
-    this.logStats = { ...io.eventLog.stats };
-    this.interrupts = { ...io.interrupts };
-    this.iotlb = io.iotlb.enabled ? io.iotlb.snapshot() : null;
-    this.pde = io.pdeCache.enabled ? io.pdeCache.snapshot() : null;
-    this.gcr3 = io.gcr3Cache.enabled ? io.gcr3Cache.snapshot() : null;
-    // DTE cache: a hit changes LRU state and the fault flag; a miss allocates a way, evicting when its set is full.
-    const dt = io.deviceTable;
-    const t = dt.cache;
-    this.dteTags = t.entries > 0 ? t.snapshot() : null;
-    this.dtScalars = scalars(dt);
-    this.dte = dt.cached(deviceId);
-    this.faultLogged = this.dte?.faultLogged ?? false;
-    let full = t.entries > 0 && this.dte === null;
-    if (full) {
-      const set = deviceId & t.setMask;
-      for (let i = set * t.ways; i < (set + 1) * t.ways; i++) if (t.valid[i] === 0) { full = false; break; }
-    }
-    this.dteFull = full ? dt.snapshot() : null;
-  }
-
-  restore(): void {
-    const io = this.io;
-    io.regs.words.set(this.words);
-    Object.assign(io.translator.stats, structuredClone(this.stats));
-    Object.assign(io.eventLog.stats, this.logStats);
-    Object.assign(io.interrupts, this.interrupts);
-    if (this.iotlb) io.iotlb.restore(this.iotlb);
-    if (this.pde) io.pdeCache.restore(this.pde);
-    if (this.gcr3) io.gcr3Cache.restore(this.gcr3);
-    if (this.dteFull) io.deviceTable.restore(this.dteFull);
-    else if (this.dteTags) io.deviceTable.cache.restore(this.dteTags);
-    if (this.dte) this.dte.faultLogged = this.faultLogged;
-    applyScalars(io.deviceTable, this.dtScalars);
-  }
-}
-
 export class SteppedTranslation {
   /** The translation's result; valid once done is true. */
   readonly result = new TranslationResult();
@@ -188,7 +131,7 @@ export class SteppedTranslation {
   private readonly request: TranslationRequest;
   private readonly kind: number;
   private readonly port: StepPort;
-  private readonly checkpoint: Checkpoint;
+  private readonly checkpoint: TranslationCheckpoint;
 
   constructor(private readonly io: AmdIommu, request: TranslationRequest, options: SteppedOptions = {}) {
     if (request === null || typeof request !== "object") throw new TypeError("translateStepped: request must be an object { deviceId, address, ... }");
@@ -198,7 +141,7 @@ export class SteppedTranslation {
     this.kind = k === "ats" ? KIND_ATS : k === "peek" ? KIND_PEEK : KIND_UNTRANSLATED;
     this.request = { ...request };
     this.port = new StepPort(io.memory);
-    this.checkpoint = new Checkpoint(io);
+    this.checkpoint = new TranslationCheckpoint(io);
     this.attempt();
   }
 
