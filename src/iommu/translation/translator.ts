@@ -180,8 +180,11 @@ export class Translator {
 
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
     if (kind === KIND_UNTRANSLATED && req !== null && typeof req === "object") {
+      const dteHits = this.deviceTable.cache.stats.hits, tlbHits = this.iotlb.tags.stats.hits;
       const r = this.fastHit(req, out);
       if (r !== null) return r;
+      // the general path counts its own DTE and IOTLB look-ups (a fast-path IOTLB miss stays counted: it is not looked up again)
+      this.deviceTable.cache.stats.hits = dteHits; this.iotlb.tags.stats.hits = tlbHits;
     } else {
       this.iotlbMissed = false;
     }
@@ -272,7 +275,6 @@ export class Translator {
     out.path = "host";
     const it = this.iotlb;
     const ctx = this.ctx;
-    if (this.iotlbMissed) it.tags.stats.misses--; // counted once: the fast path's look-up already missed
     if (it.enabled && !ctx.peek && !this.iotlbMissed) {
       const s = it.lookup(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo);
       if (s >= 0) {
@@ -304,7 +306,6 @@ export class Translator {
     const it = this.iotlb;
     const ctx = this.ctx;
     if (!this.guest.addressOk(d, this.aHi, giov)) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
-    if (this.iotlbMissed) it.tags.stats.misses--;
     if (it.enabled && !ctx.peek && !this.iotlbMissed) {
       const s = it.lookup(f.DomainID, pasid, this.aHi, this.aLo);
       if (s >= 0) {
