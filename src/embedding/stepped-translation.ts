@@ -19,7 +19,7 @@
  *
  * Requests: "read" of a whole entry (8 bytes; a DTE is one 32-byte read), "cas" of the low
  * word of an entry for A/D (answer the value found), "write" of one 32-bit word of an event
- * log entry (posted; answer with no value). Cost: a translation of n requests runs n + 1
+ * log entry (answer with no value once it is performed). Cost: a translation of n requests runs n + 1
  * attempts, each with a checkpoint of the caches — slower than translate(), use it where
  * memory latency must come from the host.
  *
