@@ -1,0 +1,166 @@
+/**
+ * The driver's side of the command buffer (spec: "Command Buffer"; commands-events-ppr.md
+ * 1.1 and 4.3; Linux drivers/iommu/amd/iommu.c __iommu_queue_command_sync,
+ * iommu_completion_wait, wait_on_sem).
+ *
+ * Software is the producer: it writes a 16-byte command at Tail, then writes the new Tail
+ * (the doorbell). It never fills the last two slots; when the ring is that full it re-reads
+ * Head while the IOMMU runs. A sync point is a COMPLETION_WAIT with s = 1 storing an
+ * incrementing 64-bit counter into a semaphore (Linux since about v5.11), then polling that
+ * semaphore with 1 us delays for at most 100,000 iterations (about 100 ms), as wait_on_sem.
+ * A `need_sync` flag skips the wait when nothing was queued since the last one.
+ *
+ * Time: the host clock is the one clock. Before the doorbell the IOMMU clock is brought up
+ * to host time; the IOMMU then runs until idle (iommu.runUntilIdle()), and the host clock
+ * advances by whole poll intervals until the first poll that sees the store. A wait that
+ * never sees its store (a halted command buffer, a device that never answers) costs the
+ * full poll budget and is counted, as Linux logs "Completion-Wait loop timed out".
+ */
+import type { AmdIommu } from "../../iommu/amd-iommu.js";
+import type { PhysicalMemory } from "../../memory/physical-memory.js";
+import { buildCompletionWait, COMMAND_BYTES, commandSpec, opcodeOf } from "../../spec/commands.js";
+import { MMIO_COMMAND_BUFFER_HEAD, MMIO_COMMAND_BUFFER_TAIL } from "../../spec/registers.js";
+import type { HostClock } from "../host-clock.js";
+
+/** Host-side costs of the driver, in cycles of the model clock (1 GHz: 1 cycle = 1 ns). */
+export interface DriverCost {
+  /** Writing one 16-byte command into the ring (cacheable stores). No anchor found: a placeholder. */
+  commandWrite: number;
+  /** The uncached MMIO write of Tail (the doorbell). No anchor found: a placeholder. */
+  doorbell: number;
+  /** One wait_on_sem iteration: udelay(1) (anchors A13). */
+  pollInterval: number;
+  /** Iterations before "Completion-Wait loop timed out" (commands-events-ppr.md 4.3: 100,000). */
+  pollLimit: number;
+  /** One MMIO register read (Head re-read, log pointers). No anchor found: a placeholder. */
+  mmioRead: number;
+}
+
+export const DEFAULT_DRIVER_COST: Readonly<DriverCost> = Object.freeze({
+  commandWrite: 10,
+  doorbell: 100,
+  pollInterval: 1000,
+  pollLimit: 100_000,
+  mmioRead: 100,
+});
+
+export interface CommandQueueStats {
+  /** Commands written to the ring, by spec name. */
+  byName: Record<string, number>;
+  /** Commands written to the ring. */
+  commands: number;
+  /** COMPLETION_WAITs issued by sync(). */
+  syncs: number;
+  /** sync() calls skipped because nothing was queued since the last one (need_sync). */
+  syncsSkipped: number;
+  /** Waits whose store never arrived within the poll budget. */
+  waitTimeouts: number;
+  /** Host cycles spent polling semaphores. */
+  waitCycles: number;
+  /** Times the ring was full and the driver had to wait for Head to move. */
+  ringFullWaits: number;
+  /** Commands not written because the ring stayed full (the command processor had halted). */
+  dropped: number;
+}
+
+export interface CommandQueueOptions {
+  iommu: AmdIommu;
+  memory: PhysicalMemory;
+  clock: HostClock;
+  /** Ring base (4 KiB aligned, physically contiguous) and its log2 entry count (Linux: 9). */
+  base: number;
+  lenLog2: number;
+  /** Physical address of the 8-byte completion-wait semaphore. */
+  semaphore: number;
+  cost: DriverCost;
+}
+
+export class CommandQueue {
+  readonly stats: CommandQueueStats = { byName: {}, commands: 0, syncs: 0, syncsSkipped: 0, waitTimeouts: 0, waitCycles: 0, ringFullWaits: 0, dropped: 0 };
+  readonly ringBytes: number;
+  private tail = 0;
+  private semValue = 0n;
+  private needSync = false;
+  private readonly o: CommandQueueOptions;
+
+  constructor(options: CommandQueueOptions) {
+    this.o = options;
+    this.ringBytes = 2 ** (options.lenLog2 + 4);
+  }
+
+  /** Reset the producer pointer (after the driver zeroed Head and Tail at init). */
+  resetPointers(): void { this.tail = 0; }
+
+  /** Free slots as the driver sees them (re-reads Head). */
+  private freeSlots(): number {
+    const head = Number(this.o.iommu.mmioRead64(MMIO_COMMAND_BUFFER_HEAD) & 0x7fff0n) % this.ringBytes;
+    this.o.clock.advance(this.o.cost.mmioRead);
+    return ((head - this.tail - COMMAND_BYTES + this.ringBytes) % this.ringBytes) / COMMAND_BYTES;
+  }
+
+  /** Bring the IOMMU clock up to host time and let it run until idle; returns the IOMMU cycle reached. */
+  runIommu(): number {
+    const io = this.o.iommu;
+    if (io.now < this.o.clock.now()) io.now = this.o.clock.now();
+    return io.runUntilIdle();
+  }
+
+  /** Write commands at Tail and ring the doorbell once (a batch, as one queue_command each without sync). */
+  queue(...cmds: Uint32Array[]): void {
+    const { memory, clock, cost, base } = this.o;
+    for (const c of cmds) {
+      // Linux keeps at least two slots free; when it cannot, it waits for the IOMMU to consume.
+      if (this.freeSlots() < 2) {
+        this.stats.ringFullWaits++;
+        this.doorbell();
+        this.runIommu();
+        clock.advance(cost.pollInterval);
+        if (this.freeSlots() < 2) { this.stats.dropped++; continue; } // halted processor: the command is lost
+      }
+      for (let i = 0; i < 4; i++) memory.write32(base + this.tail + 4 * i, c[i]!);
+      this.tail = (this.tail + COMMAND_BYTES) % this.ringBytes;
+      clock.advance(cost.commandWrite);
+      const name = commandSpec(opcodeOf(c))?.name ?? `UNKNOWN_${opcodeOf(c)}`;
+      this.stats.byName[name] = (this.stats.byName[name] ?? 0) + 1;
+      this.stats.commands++;
+      this.needSync = true;
+    }
+    this.doorbell();
+  }
+
+  private doorbell(): void {
+    this.o.iommu.mmioWrite64(MMIO_COMMAND_BUFFER_TAIL, BigInt(this.tail));
+    this.o.clock.advance(this.o.cost.doorbell);
+  }
+
+  /**
+   * iommu_completion_wait: queue COMPLETION_WAIT (s = 1, next counter value) and poll the
+   * semaphore like wait_on_sem. Returns true when the store was seen, false on timeout.
+   * `force` issues the wait even if nothing was queued since the last one.
+   */
+  sync(force = false): boolean {
+    if (!this.needSync && !force) { this.stats.syncsSkipped++; return true; }
+    this.semValue++;
+    const want = this.semValue;
+    this.queue(buildCompletionWait({ store: true, address: this.o.semaphore, data: want }));
+    this.stats.syncs++;
+    this.needSync = false;
+    return this.waitOnSem(want);
+  }
+
+  private waitOnSem(want: bigint): boolean {
+    const { memory, clock, cost, semaphore } = this.o;
+    const t0 = clock.now();
+    const done = this.runIommu();
+    if (memory.read64(semaphore) === want) {
+      const polls = Math.max(0, Math.ceil((done - t0) / cost.pollInterval));
+      clock.advance(polls * cost.pollInterval);
+      this.stats.waitCycles += clock.now() - t0;
+      return true;
+    }
+    clock.advance(cost.pollLimit * cost.pollInterval);
+    this.stats.waitCycles += clock.now() - t0;
+    this.stats.waitTimeouts++;
+    return false;
+  }
+}
