@@ -17,8 +17,6 @@ import type { AmdIommu } from "../iommu/amd-iommu.js";
 import type { AtsInvalidation, EndpointPort, PrgResponse } from "../iommu/endpoint-port.js";
 import { TranslationResult } from "../iommu/translation/request.js";
 import type { PhysicalMemory } from "../memory/physical-memory.js";
-import { CONTROL, MMIO_CONTROL } from "../spec/registers.js";
-import { encodePprEntry, PPR_CODE_PAGE_SERVICE_REQUEST } from "../spec/ppr.js";
 import type { Provenance, RaceChecker } from "./race-checker.js";
 
 const PAGE = 4096;
@@ -51,9 +49,6 @@ export interface RaceDeviceOptions {
   priBudget?: number;
 }
 
-/** The IOMMU's PRI entry point, when the model has one (iommu.pageRequest). */
-type PageRequestPort = { pageRequest?: (r: { deviceId: number; pasid?: number; address: number; prgIndex: number; last: boolean; read?: boolean; write?: boolean }) => string };
-
 export class RaceDevice implements EndpointPort {
   readonly deviceId: number;
   readonly ats: boolean;
@@ -70,7 +65,6 @@ export class RaceDevice implements EndpointPort {
   private readonly pending = new Map<number, { page: number; sent: number }>();
   private nextPrg = 0;
   private readonly result = new TranslationResult();
-  private readonly ppr = new Uint32Array(4);
   private token = 0;
 
   constructor(private readonly iommu: AmdIommu, private readonly memory: PhysicalMemory, private readonly checker: RaceChecker,
@@ -96,6 +90,9 @@ export class RaceDevice implements EndpointPort {
       const e = this.atc.get(page);
       if (e && (!write || e.writable)) {
         this.stats.atcHits++;
+        // a translated request (AT = 10b): the IOMMU only checks that the DTE allows ATS
+        const tr = this.iommu.translatedRequest({ deviceId: this.deviceId, address: e.spa + (va % PAGE), write }, this.result);
+        if (!tr.ok) { this.stats.faults++; return; }
         prov = e.prov;
         spa = e.spa + (va % PAGE);
       } else {
@@ -139,21 +136,8 @@ export class RaceDevice implements EndpointPort {
     if (this.pending.size >= this.priBudget) return;
     const prgIndex = this.nextPrg;
     this.nextPrg = (this.nextPrg + 1) % 512;
-    const req = { deviceId: this.deviceId, pasid, address: page * PAGE, prgIndex, last: true, read: !write, write };
-    const port = this.iommu as unknown as PageRequestPort;
-    let logged: boolean;
-    if (typeof port.pageRequest === "function") {
-      logged = port.pageRequest(req) === "logged";
-    } else {
-      // until the IOMMU has its own PRI entry point: what it does for an accepted request
-      const io = this.iommu;
-      const dte = io.deviceTable.lookup(this.deviceId, true);
-      logged = io.regs.test(MMIO_CONTROL, CONTROL.PPREn) && dte !== null && dte.f.PPR &&
-        io.pprLog.append(encodePprEntry(this.ppr, PPR_CODE_PAGE_SERVICE_REQUEST, {
-          deviceId: this.deviceId, pasid, prgIndex, last: true, exec: false, read: !write, write, user: true, rz: false, gn: true,
-          addrLo: (page * PAGE) >>> 0, addrHi: Math.floor((page * PAGE) / 4294967296),
-        }));
-    }
+    const outcome = this.iommu.pageRequest({ deviceId: this.deviceId, pasid, address: page * PAGE, prgIndex, last: true, read: !write, write });
+    const logged = outcome === "logged";
     this.stats.pageRequests++;
     if (logged) this.pending.set(prgIndex, { page, sent: this.now() });
     else this.stats.pageRequestsRejected++;
