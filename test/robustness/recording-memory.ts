@@ -1,0 +1,117 @@
+/**
+ * A MemoryPort around PhysicalMemory that checks every access the IOMMU makes, for the
+ * fuzz suite. The model may
+ * - read only aligned words inside memory;
+ * - write a log entry only into the 16-byte slot at the Tail of the event or PPR log as
+ *   programmed at that moment (commands-events-ppr.md 2.1, 3.1);
+ * - store a completion-wait semaphore only at the address of the COMPLETION_WAIT (s = 1) it
+ *   has just fetched from its command buffer (1.3, 4.3);
+ * - compare-exchange only the low word of a table entry it read during the same operation,
+ *   and only to set A and/or D (ARCHITECTURE.md section 5).
+ * Anything else is recorded as a violation (never thrown: the model must not see it).
+ */
+import type { MemoryPort } from "../../src/memory/memory-port.js";
+import type { PhysicalMemory } from "../../src/memory/physical-memory.js";
+import type { AmdIommu } from "../../src/iommu/amd-iommu.js";
+import { OP_COMPLETION_WAIT, opcodeOf } from "../../src/spec/commands.js";
+import {
+  MMIO_COMMAND_BUFFER_BASE, MMIO_EVENT_LOG_BASE, MMIO_EVENT_LOG_TAIL, MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_TAIL, RING_MIN_LEN,
+} from "../../src/spec/registers.js";
+import { LM_A, LM_D, V1_A, V1_D } from "../../src/spec/page-tables.js";
+
+const AD = (V1_A | V1_D | LM_A | LM_D) >>> 0;
+
+export class RecordingMemory implements MemoryPort {
+  readonly bytes: number;
+  /** Set after the IOMMU is built (the checks read its registers). */
+  iommu: AmdIommu | null = null;
+  readonly violations: string[] = [];
+  readonly counts = { reads: 0, logWrites: 0, semaphoreStores: 0, adUpdates: 0 };
+  private readonly readSet = new Set<number>();
+  /** The last four words loaded, as (address, value) pairs: a command fetch. */
+  private readonly lastPa = new Float64Array(4);
+  private readonly lastVal = new Uint32Array(4);
+  private n = 0;
+
+  constructor(readonly inner: PhysicalMemory) { this.bytes = inner.bytes; }
+
+  /** A new operation starts: entries read before it are no longer "read during it". */
+  mark(): void { this.readSet.clear(); }
+
+  private bad(what: string): void { if (this.violations.length < 20) this.violations.push(what); }
+
+  private checkWord(kind: string, pa: number): boolean {
+    if (typeof pa !== "number" || !Number.isInteger(pa) || pa % 4 !== 0 || !this.inner.contains(pa, 4)) {
+      this.bad(`${kind} at ${String(pa)}: not an aligned word inside memory (${this.bytes} bytes)`);
+      return false;
+    }
+    return true;
+  }
+  private checkValue(kind: string, v: number): void {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < -0x80000000 || v > 0xffffffff) this.bad(`${kind}: value ${String(v)} is not a 32-bit word`);
+  }
+
+  contains(pa: number, length: number): boolean { return this.inner.contains(pa, length); }
+
+  load32(pa: number): number {
+    if (!this.checkWord("load32", pa)) return 0;
+    this.counts.reads++;
+    this.readSet.add(pa);
+    const v = this.inner.load32(pa);
+    const i = this.n++ & 3;
+    this.lastPa[i] = pa; this.lastVal[i] = v;
+    return v;
+  }
+
+  store32(pa: number, value: number): void { this.store("store32", pa, value, false); }
+  storeNotify32(pa: number, value: number): void { this.store("storeNotify32", pa, value, true); }
+
+  private store(kind: string, pa: number, value: number, notify: boolean): void {
+    if (!this.checkWord(kind, pa)) return;
+    this.checkValue(kind, value);
+    if (this.inLogSlot(pa, MMIO_EVENT_LOG_BASE, MMIO_EVENT_LOG_TAIL) || this.inLogSlot(pa, MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_TAIL)) this.counts.logWrites++;
+    else if (this.isSemaphore(pa)) this.counts.semaphoreStores++;
+    else this.bad(`${kind} at 0x${pa.toString(16)}: not the Tail slot of a log nor the store address of the COMPLETION_WAIT just fetched`);
+    if (notify) this.inner.storeNotify32(pa, value); else this.inner.store32(pa, value);
+  }
+
+  cas32(pa: number, expected: number, replacement: number): number {
+    if (!this.checkWord("cas32", pa)) return ~expected >>> 0;
+    this.checkValue("cas32", replacement);
+    if (pa % 8 !== 0) this.bad(`cas32 at 0x${pa.toString(16)}: not the low word of an entry`);
+    if (!this.readSet.has(pa)) this.bad(`cas32 at 0x${pa.toString(16)}: an entry the operation did not read`);
+    if (((expected ^ replacement) & ~AD) !== 0 || (expected & ~replacement & AD) !== 0) {
+      this.bad(`cas32 at 0x${pa.toString(16)}: 0x${(expected >>> 0).toString(16)} -> 0x${(replacement >>> 0).toString(16)} changes more than setting A/D`);
+    }
+    this.counts.adUpdates++;
+    return this.inner.cas32(pa, expected, replacement);
+  }
+
+  private ringBytes(baseReg: number): number {
+    const io = this.iommu!;
+    return 2 ** (Math.max((io.regs.hi(baseReg) >>> 24) & 0xf, RING_MIN_LEN) + 4);
+  }
+
+  private inLogSlot(pa: number, baseReg: number, tailReg: number): boolean {
+    const io = this.iommu;
+    if (io === null) return false;
+    const size = this.ringBytes(baseReg);
+    const slot = io.regs.base(baseReg) + ((io.regs.lo(tailReg) & 0x7fff0) % size);
+    return pa >= slot && pa < slot + 16;
+  }
+
+  private isSemaphore(pa: number): boolean {
+    const io = this.iommu;
+    if (io === null) return false;
+    // the last four loads must be one 16-byte command inside the command ring
+    const first = this.n & 3;
+    const a = this.lastPa[first]!;
+    for (let k = 1; k < 4; k++) if (this.lastPa[(first + k) & 3] !== a + 4 * k) return false;
+    const base = io.regs.base(MMIO_COMMAND_BUFFER_BASE);
+    if (a % 16 !== 0 || a < base || a >= base + this.ringBytes(MMIO_COMMAND_BUFFER_BASE)) return false;
+    const dw = [0, 1, 2, 3].map((k) => this.lastVal[(first + k) & 3]!);
+    if (opcodeOf(dw) !== OP_COMPLETION_WAIT || (dw[0]! & 1) === 0) return false;
+    const sa = (dw[1]! & 0xfffff) * 4294967296 + ((dw[0]! & 0xfffffff8) >>> 0);
+    return pa === sa || pa === sa + 4;
+  }
+}
