@@ -57,6 +57,12 @@ export interface TranslationStats {
   referencesPerWalk: number[];
 }
 
+/** write / execute / privileged are absent or booleans (a truthy string must not silently read as false). */
+function flagsOk(req: TranslationRequest): boolean {
+  const w = req.write, x = req.execute, p = req.privileged;
+  return (w === undefined || w === true || w === false) && (x === undefined || x === true || x === false) && (p === undefined || p === true || p === false);
+}
+
 export class Translator {
   readonly ctx: WalkContext;
   readonly host: HostWalker;
@@ -129,7 +135,7 @@ export class Translator {
     this.iotlbMissed = false;
     const a = req.address;
     const deviceId = req.deviceId;
-    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || typeof deviceId !== "number") return null;
+    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || typeof deviceId !== "number" || !flagsOk(req)) return null;
     const words = this.regWords;
     if ((words[CONTROL_WORD]! & 1) === 0 || (words[EXCL_WORD]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
     const d = this.deviceTable.peekLast(deviceId);
@@ -199,6 +205,11 @@ export class Translator {
       throw new RangeError(`translate: request.pasid must be an integer 0..1048575, got ${String(pasid)}`);
     }
     this.address(req.address);
+    if (!flagsOk(req)) {
+      for (const k of ["write", "execute", "privileged"] as const) {
+        if (req[k] !== undefined && typeof req[k] !== "boolean") throw new TypeError(`translate: request.${k} must be a boolean, got ${typeof req[k]}`);
+      }
+    }
     const write = req.write === true;
     const execute = req.execute === true;
     const user = !(hasPasid && req.privileged === true);
