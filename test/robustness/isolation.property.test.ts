@@ -6,7 +6,9 @@
  * with every permission the request needed, in a frame that device's tables map; no request
  * of one device reaches a frame mapped only for another. With entries of the tables
  * corrupted afterwards (random values, entries pointing at their own table, at another
- * device's tables), the model still never grants more than the tables say.
+ * device's tables), the model still never grants more than the tables say (for an IOTLB hit:
+ * than they say for some address of the cached page, since corrupted copies of an encoded
+ * large page may disagree).
  * IOMMU_FUZZ_LONG=1 runs 20x more cases.
  */
 import { afterAll, describe, expect, it } from "vitest";
@@ -86,8 +88,12 @@ function build(devs: DevSpec[], caches: boolean): Built {
     const gcr3Pages = new TrackedPages(tb.pages);
     const gcr3 = dv.kind !== "v1" ? new Gcr3Table(tb.memory, gcr3Pages, dv.glx) : null;
     const lms = new Map<number, LongModeTable>();
+    // one page size per 2 MiB slot: the copies of an encoded (NextLevel 7) page stay identical,
+    // as the format requires; overlapping pages of different sizes are for the corrupted variant
+    const slotSize = new Map<number, number>();
     for (const m of dv.maps) {
-      const size = dv.kind === "v1" ? m.size : m.size === 8192 ? 4096 : m.size;
+      if (!slotSize.has(m.slot)) slotSize.set(m.slot, dv.kind === "v1" ? m.size : m.size === 8192 ? 4096 : m.size);
+      const size = slotSize.get(m.slot)!;
       const frames = REGION / size;
       const spa = DATA_BASE + k * REGION + (m.frame % frames) * size;
       const va = VA_BASE + m.slot * 2 * MiB + (size < 2 * MiB ? (m.frame % 8) * size : 0);
@@ -136,6 +142,22 @@ afterAll(() => {
   console.log(`[isolation] cases ${totals.cases}, requests ${totals.requests}, granted ${totals.granted} (${JSON.stringify(grantedBy)}), isolation violations ${totals.violations}`);
 });
 
+/**
+ * A cached translation covers its whole page: with corrupted tables the copies of an encoded
+ * large page may disagree, and the IOTLB entry filled through one copy serves the others.
+ * Such a grant is what the tables said for some address of the same page.
+ */
+function justifiedByPage(b: Built, req: { deviceId: number; write: boolean; execute: boolean; privileged: boolean }, pasid: number | undefined,
+  va: number, spa: number, pageSize: number, r: ReqSpec, needUser: boolean, needExec: boolean): boolean {
+  const first = va - (va % pageSize);
+  for (let k = 0; k < Math.min(pageSize / 4096, 512); k++) {
+    const v = first + k * 4096;
+    const ref = refTranslate(b.tb.memory, b.cfg, { ...req, address: BigInt(v), pasid });
+    if (ref.ok && (r.write ? ref.write : ref.read) && (!needUser || ref.user) && (!needExec || ref.exec) && ref.spa - BigInt(v) === BigInt(spa) - BigInt(va)) return true;
+  }
+  return false;
+}
+
 function exercise(b: Built, reqs: ReqSpec[], wellFormed: boolean): Tally {
   const t: Tally = { requests: 0, granted: 0, violations: [], misses: 0 };
   for (const r of reqs) {
@@ -157,6 +179,7 @@ function exercise(b: Built, reqs: ReqSpec[], wellFormed: boolean): Tally {
     if (res.ok) {
       t.granted++;
       grantedBy[res.path] = (grantedBy[res.path] ?? 0) + 1;
+      if (!wellFormed && res.iotlbHit && !(allowed && BigInt(res.spa) === ref.spa) && justifiedByPage(b, req, pasid, va, res.spa, res.pageSize, r, needUser, needExec)) continue;
       const where = `dev ${k} (${dv.kind}) ${r.write ? "write" : "read"}${needExec ? "+exec" : ""} va 0x${va.toString(16)} pasid ${String(pasid)}`;
       if (!allowed) t.violations.push(`${where}: granted spa 0x${res.spa.toString(16)} but the tables say ${ref.why} r${+ref.read} w${+ref.write} x${+ref.exec} u${+ref.user}`);
       else if (BigInt(res.spa) !== ref.spa) t.violations.push(`${where}: spa 0x${res.spa.toString(16)}, tables say 0x${ref.spa.toString(16)}`);
