@@ -5,9 +5,10 @@
  * Requests, answering INVALIDATE_IOTLB_PAGES) and PRI (a page request when a translation
  * grants too little; the access is retried after the PRG Response).
  *
- * Every completed access is judged by the RaceChecker before it touches memory, which is why
- * this device is separate from the general endpoint model in src/device: the checker needs
- * the translation's provenance at the moment of the access.
+ * Every completed access is judged by the RaceChecker before it touches memory. The scenario
+ * uses it for its untranslated devices; its ATS devices are the src/device endpoint behind a
+ * bus analyser (race-endpoint.ts), and this device's small ATC remains as an option
+ * (WorldOptions.atsModel "race-device") for comparison.
  *
  * Stall cycles: what a DMA waits for beyond a TLB hit: the walk of an IOTLB miss, the ATS
  * round trip of an ATC miss, and a page request until its PRG Response arrives.

@@ -9,7 +9,8 @@
  * Result keys (also the `--json` output of `npm start`): policy, staleAccesses,
  * stalePermissionAccesses, deviceFaults, pageRequests, commands (driver commands issued
  * during the workload), flushCycles (host cycles in the policy's flushes and GCR3 swaps),
- * deviceStallCycles (RaceDevice: walks of IOTLB misses, ATS round trips, PRI waits).
+ * deviceStallCycles (walks of IOTLB misses, ATS round trips, and host cycles an access waited
+ * on a page request).
  */
 import { NOTIFIER_POLICY_NAMES, notifierPolicy, type NotifierPolicyName } from "../host/driver/notifier-policy.js";
 import { checkRangePolicy, type RangePolicy } from "../host/driver/range-policy.js";
