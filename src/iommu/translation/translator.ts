@@ -161,9 +161,22 @@ export class Translator {
       if (top !== 0 && top !== 2 ** (64 - vaBits + 1) - 1) return null;
     }
     const it = this.iotlb;
-    if (it.tags.entries === 0) return null;
-    const s = it.lookup(f.DomainID, key, aHi, aLo);
-    if (s < 0) { this.iotlbMissed = true; return null; }
+    const s = it.tags.entries === 0 ? -1 : it.lookup(f.DomainID, key, aHi, aLo);
+    if (s < 0) {
+      this.iotlbMissed = it.tags.entries !== 0;
+      if (pasid !== undefined) return null;
+      // a host-path miss continues here: every check of the general path for this case is done
+      out.reset();
+      const ctx = this.ctx;
+      ctx.reset();
+      ctx.peek = false;
+      this.noEvents = false;
+      this.stats.requests++;
+      this.aHi = aHi; this.aLo = aLo;
+      out.dteCacheHit = true;
+      out.path = "host";
+      return this.hostWalk(out, d, deviceId, write, false);
+    }
     const p = it.perms[s]!;
     if (write ? (p & (PERM_W | PERM_DIRTY)) !== (PERM_W | PERM_DIRTY) || !f.IW : (p & PERM_R) === 0 || !f.IR) { this.iotlbMissed = false; return null; }
     if (pasid !== undefined && ((req.privileged !== true && (p & PERM_U) === 0) || (req.execute === true && (p & PERM_X) === 0))) return null;
@@ -300,13 +313,20 @@ export class Translator {
         }
       }
     }
+    return this.hostWalk(out, d, deviceId, write, ats);
+  }
+
+  /** The v1 walk of an IOTLB miss, the fill, and the answer (host path after the look-up). */
+  private hostWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, ats: boolean): TranslationResult {
+    const ctx = this.ctx;
     if (!ctx.peek) this.stats.walks++;
     if (!this.host.walk(d, this.aHi, this.aLo, write, !ats)) {
       return this.walkFault(out, d, deviceId, write, ats, false, 0);
     }
     const h = this.host;
     const perms = h.perms | (h.lastLeafDirty ? PERM_DIRTY : 0);
-    if (it.enabled && !ctx.peek) it.insert(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo, h.log2, h.spaBase, perms);
+    const it = this.iotlb;
+    if (it.enabled && !ctx.peek) it.insert(d.f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo, h.log2, h.spaBase, perms);
     return this.success(out, h.spaBase + this.offset(h.log2), h.log2, perms | PERM_U | PERM_X, ats, false, d);
   }
 
