@@ -201,7 +201,7 @@ export class DmaEngine {
     const pri = this.pri;
     if (pri === null) { out.status = "fault"; out.fault = tr.fault ?? "permission"; this.stats.faults++; return; }
     if (!pri.usable) { out.status = "pri-failure"; out.fault = tr.fault ?? "permission"; this.stats.faults++; return; }
-    const prg = pri.request(this.pasid, this.aHi, this.aLo & ~0xfff, !this.write, this.write, this.execute, this.privileged);
+    const prg = pri.request(this.pasid, this.aHi, (this.aLo & ~0xfff) >>> 0, !this.write, this.write, this.execute, this.privileged);
     if (prg >= 0) out.pageRequests++;
     out.status = "stalled";
     this.stats.stalls++;

@@ -47,6 +47,13 @@ describe("PRI round trip", () => {
     expect(s.ep.dma.stalled).toEqual([]);
   });
 
+  it("a page request for an address with bit 31 set carries that page address in the PPR entry", () => {
+    const s = svaSetup();
+    const high = 0x7f12_8000_3000;
+    expect(s.ep.read32({ address: high + 0x24, pasid: PASID }).status).toBe("stalled");
+    expect(s.tb.pprEntries().map((e) => e.address)).toEqual([BigInt(high)]);
+  });
+
   it("a read of a missing page sets A but not D in the guest PTE after the round trip", () => {
     const s = svaSetup();
     const r = s.ep.read32({ address: VA, pasid: PASID });
