@@ -7,8 +7,11 @@ import { IommuTestbench, LongModeTable, V1PageTable, Gcr3Table } from "../builde
 import { buildInvalidateIommuPages } from "../spec/commands.js";
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" } } });
-  if (values.help) { console.log("usage: npm start -- demo\n  programs an IOMMU, translates a few requests and prints the results"); return 0; }
+  const { values } = parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" }, stats: { type: "boolean" } } });
+  if (values.help) {
+    console.log("usage: npm start -- demo [--stats]\n  programs an IOMMU, translates a few requests and prints the results\n  --stats  also print iommu.stats() (counters and latency histograms of every component) as JSON");
+    return 0;
+  }
   const tb = new IommuTestbench();
   const v1 = new V1PageTable(tb.memory, tb.pages, 4);
   v1.map(0x1000_0000, 0x40_0000, { write: false });
@@ -30,5 +33,6 @@ export async function main(argv: string[]): Promise<number> {
   tb.sync(buildInvalidateIommuPages({ domainId: 2, pasid: 1, gn: true, address: 0x7f00_0000_0000n }));
   show("guest read after INVALIDATE_IOMMU_PAGES", tb.iommu.translate({ deviceId: 0x0200, address: 0x7f00_0000_0010n, pasid: 1 }));
   for (const e of tb.events()) console.log(`event: ${e.name} device ${e.deviceId.toString(16)} address 0x${e.address.toString(16)} flags ${Object.entries(e.flags).filter(([, v]) => v === true).map(([k]) => k).join(",")}`);
+  if (values.stats) console.log(JSON.stringify(tb.iommu.stats(), (_k, v) => (v === Infinity ? "Infinity" : v), 2));
   return 0;
 }
