@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   console.log(table(rows));
   const safe = rows.filter(isSafe).map((r) => r.policy);
   const unsafe = rows.filter((r) => !isSafe(r)).map((r) => r.policy);
-  console.log(`\nsafe (no stale or stale-permission DMA): ${safe.length > 0 ? safe.join(", ") : "none"}` + (unsafe.length > 0 ? `; unsafe: ${unsafe.join(", ")}` : ""));
+  console.log(`\nsafe (no stale or stale-permission DMA): ${safe.length > 0 ? safe.join(", ") : "(no policy)"}` + (unsafe.length > 0 ? `; unsafe: ${unsafe.join(", ")}` : ""));
   if (policies.length === 1) {
     const p = NOTIFIER_POLICIES.find((x) => x.name === policies[0])!;
     console.log(`${p.name}: ${p.era}; flushes ${p.flushes}`);
