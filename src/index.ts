@@ -25,3 +25,5 @@ export type { ReplayOptions } from "./embedding/mapping-replay.js";
 export { SteppedTranslation, type MemoryRequest, type SteppedOptions } from "./embedding/stepped-translation.js";
 export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/callback-memory-port.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";
+export * as host from "./host/index.js";
+export * as scenarios from "./scenarios/index.js";

@@ -17,3 +17,9 @@ it("the README's usage example runs as written and prints what its comments clai
   const claims = [...block.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((m) => m[1]!.trim());
   expect(printed).toEqual(claims);
 });
+
+it("the package root exports the host side (with the six notifier policies) and the race scenario", () => {
+  expect(typeof api.host.Mm).toBe("function");
+  expect(api.host.NOTIFIER_POLICY_NAMES).toEqual(["none", "start-end", "empty-table", "invalidate-range", "invalidate-range-fast-mode", "secondary-tlbs"]);
+  expect(typeof api.scenarios.runRace).toBe("function");
+});
