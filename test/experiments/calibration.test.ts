@@ -75,6 +75,13 @@ describe("experiment invalidation-cost", () => {
     expect(total(rng, last) / total(rng, 0)).toBeLessThan(1.5);
     expect(total(full, last) / total(full, 0)).toBeLessThan(1.5);
   });
+  it("the RFC scenario's flush cost is reported per policy: none spends nothing, secondary-tlbs less than invalidate-range", () => {
+    const pol = new Map((r.data.policies as { policy: string; flushCycles: number; commands: number }[]).map((x) => [x.policy, x]));
+    expect([...pol.keys()]).toEqual(["none", "start-end", "empty-table", "invalidate-range", "invalidate-range-fast-mode", "secondary-tlbs"]);
+    expect(pol.get("none")!.flushCycles).toBe(0);
+    expect(pol.get("secondary-tlbs")!.flushCycles).toBeLessThan(pol.get("invalidate-range")!.flushCycles);
+    expect(r.svg).toContain("notifier policy");
+  });
 });
 
 describe("experiment refs-per-walk", () => {
