@@ -44,15 +44,14 @@ export class DeviceTable {
   status = DTE_OK;
   /** SPA of the DTE of the last lookup (for DEV_TAB_HARDWARE_ERROR). */
   dteAddress = 0;
-  /** The DTE of the device served last, if it is still cached and legal (fast path; no stats). */
+  /** The DTE of the device served last, if it is still cached and legal (fast path; not counted here). */
   peekLast(deviceId: number): Dte | null {
     const last = this.lastSlot;
     if (last < 0 || this.lastId !== deviceId || this.cache.kA[last] !== TagStore.key(deviceId, 0, 0) || this.cache.k3[last] !== 0) return null;
     const d = this.slots[last]!;
     if (d.illegal) return null;
-    this.cache.stats.hits++;
     this.hit = true;
-    return d;
+    return d; // the caller counts the hit once it uses the DTE
   }
 
   /** The last lookup was served by the cache. */

@@ -172,16 +172,21 @@ export class Translator {
       ctx.peek = false;
       this.noEvents = false;
       this.stats.requests++;
+      this.deviceTable.cache.stats.hits++;
       this.aHi = aHi; this.aLo = aLo;
       out.dteCacheHit = true;
       out.path = "host";
       return this.hostWalk(out, d, deviceId, write, false);
     }
     const p = it.perms[s]!;
-    if (write ? (p & (PERM_W | PERM_DIRTY)) !== (PERM_W | PERM_DIRTY) || !f.IW : (p & PERM_R) === 0 || !f.IR) { this.iotlbMissed = false; return null; }
-    if (pasid !== undefined && ((req.privileged !== true && (p & PERM_U) === 0) || (req.execute === true && (p & PERM_X) === 0))) return null;
+    if ((write ? (p & (PERM_W | PERM_DIRTY)) !== (PERM_W | PERM_DIRTY) || !f.IW : (p & PERM_R) === 0 || !f.IR) ||
+      (pasid !== undefined && ((req.privileged !== true && (p & PERM_U) === 0) || (req.execute === true && (p & PERM_X) === 0)))) {
+      it.tags.stats.hits--; // the general path looks up (and counts) again
+      return null;
+    }
     const k = it.hitLog2;
     this.stats.requests++;
+    this.deviceTable.cache.stats.hits++;
     out.ok = true;
     out.spa = it.spa[s]! + (k < 32 ? aLo & (POW2[k]! - 1) : (aHi & (POW2[k - 32]! - 1)) * TWO32 + aLo);
     out.pageSize = POW2[k]!;
@@ -199,11 +204,10 @@ export class Translator {
 
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
     if (kind === KIND_UNTRANSLATED && req !== null && typeof req === "object") {
-      const dteHits = this.deviceTable.cache.stats.hits, tlbHits = this.iotlb.tags.stats.hits;
+      // the fast path counts a DTE and an IOTLB look-up only when it serves the request; when it
+      // falls back the general path counts its own (a fast-path IOTLB miss stays counted: it is not looked up again)
       const r = this.fastHit(req, out);
       if (r !== null) return r;
-      // the general path counts its own DTE and IOTLB look-ups (a fast-path IOTLB miss stays counted: it is not looked up again)
-      this.deviceTable.cache.stats.hits = dteHits; this.iotlb.tags.stats.hits = tlbHits;
     } else {
       this.iotlbMissed = false;
     }
