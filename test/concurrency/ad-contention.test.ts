@@ -10,7 +10,7 @@ import { LongModeTable } from "../../src/builders/long-mode-table.js";
 import { Gcr3Table } from "../../src/builders/gcr3-table.js";
 import { startAgent } from "../../src/shared/agent-worker.js";
 import { LM_A, LM_D, V1_A, V1_D } from "../../src/spec/page-tables.js";
-import { buildAgents, type Mutation } from "./agent-build.js";
+import { buildAgents, removeBuiltAgents, type Mutation } from "./agent-build.js";
 import { CONTROL_WORDS, NP, STRIDE, entryFor, type AdData, type deviceAgent, type hostAgent } from "./ad-agents.js";
 import { LONG, sharedRig } from "./shared-setup.js";
 
@@ -77,20 +77,25 @@ function lostAd(maxSaw: Int32Array, lastT: Int32Array, finalLo: (key: number) =>
 
 const totals = { deviceOps: 0, hostOps: 0, lost: 0, torn: 0 };
 afterAll(() => {
+  removeBuiltAgents();
   // eslint-disable-next-line no-console
   console.log(`[ad-contention] device translations ${totals.deviceOps}, host PTE updates ${totals.hostOps}, lost updates ${totals.lost}, torn reads ${totals.torn}`);
 });
 
 const WALK = "src/iommu/translation/walk-context.ts";
 /**
- * Slow walker memory: a pause before and after the read of the high word, as when the two
- * 32-bit reads are separate bus transactions with memory latency between them. It changes
- * no result, but widens every race window from nanoseconds to a few hundred, so that the
- * races the protocol guards against happen thousands of times per run.
+ * Slow walker memory: a pause before and after the read of the high word and before each
+ * compare-exchange, as when the 32-bit accesses are separate bus transactions with memory
+ * latency between them, and a host that pauses between the two stores of a remap (an
+ * interrupt). It changes no result, but widens every race window from nanoseconds to a few
+ * hundred, so that the races the protocol guards against happen thousands of times per run.
  */
 const SLOW_MEMORY: Mutation[] = [
   { file: WALK, find: "export const WALK_OK = 0;", replace: "const SLOW = new Int32Array(new SharedArrayBuffer(4)); function pause() { for (let s = 0; s < 40; s++) Atomics.load(SLOW, 0); }\nexport const WALK_OK = 0;" },
   { file: WALK, find: "let hi = mem.load32(pa + 4);", replace: "pause(); let hi = mem.load32(pa + 4); pause();" },
+  { file: WALK, find: "this.adWrites++;", replace: "this.adWrites++; pause();" }, // latency before the locked update
+  // and a host interrupted between the two stores of a remap
+  { file: "src/shared/pte-protocol.ts", find: "Atomics.store(memory.u32, pa / 4 + 1, hi >>> 0);", replace: "Atomics.store(memory.u32, pa / 4 + 1, hi >>> 0); for (let s = 0; s < 40; s++) Atomics.load(memory.u32, 0);" },
 ];
 
 interface Run { h: HostResult; dv: DeviceResult; lostD: number; lostA: number; finalMismatch: number }
@@ -180,7 +185,7 @@ describe("mutation checks: the checker catches each protecting mechanism removed
       const url = buildAgents([AGENTS], [...SLOW_MEMORY, ...m.mutations])[AGENTS]!;
       const r = await run(url, 0xbad, m.ops ?? 2_000_000, 4, 4, m.ops === undefined);
       // eslint-disable-next-line no-console
-      console.log(`[mutant] ${m.name}: lostUpdates ${r.h.lostUpdates} final ${r.finalMismatch} torn ${r.dv.torn} perm ${r.dv.permViolations} lostA ${r.lostA} lostD ${r.lostD}`);
+      console.log(`[mutant] ${m.name}: after ${r.dv.ops} translations: lostUpdates ${r.h.lostUpdates} final ${r.finalMismatch} torn ${r.dv.torn} perm ${r.dv.permViolations} lostA ${r.lostA} lostD ${r.lostD}`);
       expect(m.caught(r)).toBeGreaterThan(0);
     }, 60_000);
   }

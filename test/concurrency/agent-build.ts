@@ -5,13 +5,19 @@
  * (no type check: `npm test` runs tsc on the whole project anyway), JSON imports copied,
  * and a package.json that marks the .js files as ES modules. Takes well under a second.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import ts from "typescript";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+const built: string[] = [];
+/** Remove every directory buildAgents made in this process (call in afterAll, once the agents have ended). */
+export function removeBuiltAgents(): void {
+  for (const dir of built.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * A deliberate bug planted in the transpiled copy only (the working tree is never touched):
@@ -22,6 +28,7 @@ export interface Mutation { file: string; find: string; replace: string }
 /** Transpile `entries` (paths relative to the repository root) and their imports; returns entry -> file URL of the .js. */
 export function buildAgents(entries: string[], mutations: Mutation[] = []): Record<string, string> {
   const out = mkdtempSync(join(tmpdir(), "iommu-agents-"));
+  built.push(out);
   writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
   const seen = new Set<string>();
   const queue = entries.map((e) => resolve(ROOT, e));

@@ -11,7 +11,7 @@ import { V1PageTable } from "../../src/builders/v1-page-table.js";
 import { LongModeTable } from "../../src/builders/long-mode-table.js";
 import { Gcr3Table } from "../../src/builders/gcr3-table.js";
 import { startAgent } from "../../src/shared/agent-worker.js";
-import { buildAgents, type Mutation } from "./agent-build.js";
+import { buildAgents, removeBuiltAgents, type Mutation } from "./agent-build.js";
 import { CONTROL_WORDS, C_MIN, NP, leafFor, type InvalidationData, type deviceAgent, type hostAgent } from "./invalidation-agents.js";
 import { LONG, sharedRig } from "./shared-setup.js";
 
@@ -62,6 +62,7 @@ async function run(url: string, seed: number, rounds: number, stopWhenCaught = f
 
 const totals = { roundTrips: 0, translations: 0, stale: 0 };
 afterAll(() => {
+  removeBuiltAgents();
   // eslint-disable-next-line no-console
   console.log(`[invalidation] remap + invalidate + completion-wait round trips ${totals.roundTrips}, concurrent translations ${totals.translations}, stale translations ${totals.stale}`);
 });
@@ -98,9 +99,9 @@ describe("mutation checks: the invalidation checker catches a broken mechanism",
   for (const m of mutants) {
     it(m.name, async () => {
       const url = buildAgents([AGENTS], m.mutations)[AGENTS]!;
-      const { dv } = await run(url, 0xbad, 200_000, true); // stops at the first stale translation
+      const { h, dv } = await run(url, 0xbad, 200_000, true); // stops at the first stale translation
       // eslint-disable-next-line no-console
-      console.log(`[mutant] ${m.name}: stale ${dv.stale} after ${dv.ops} translations`);
+      console.log(`[mutant] ${m.name}: stale ${dv.stale} after ${dv.ops} translations, ${h.completionWaits} host round trips`);
       expect(dv.stale).toBeGreaterThan(0);
     }, 60_000);
   }

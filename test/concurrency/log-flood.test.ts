@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent } from "../../src/shared/agent-worker.js";
-import { buildAgents, type Mutation } from "./agent-build.js";
+import { buildAgents, removeBuiltAgents, type Mutation } from "./agent-build.js";
 import { CONTROL_WORDS, DEVICES, DOMAIN_BASE, FIRST_DEVICE, type LogData, type deviceAgent, type hostAgent } from "./log-agents.js";
 import { LONG, sharedRig } from "./shared-setup.js";
 
@@ -40,6 +40,7 @@ function missing(seen: number[][], n: number): number {
 
 const totals = { requests: 0, entries: 0, dropped: 0, lostOrTorn: 0 };
 afterAll(() => {
+  removeBuiltAgents();
   // eslint-disable-next-line no-console
   console.log(`[log-flood] requests ${totals.requests}, entries read by the host ${totals.entries}, dropped under overflow ${totals.dropped}, lost or torn ${totals.lostOrTorn}`);
 });
