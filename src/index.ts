@@ -27,3 +27,4 @@ export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/call
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";
 export * as host from "./host/index.js";
 export * as scenarios from "./scenarios/index.js";
+export * as shared from "./shared/index.js";

@@ -154,6 +154,10 @@ export class PprLog {
     f.pasid = pasid ?? 0;
     f.prgIndex = prgIndex;
     f.last = req.last;
+    for (const k of ["read", "write", "execute", "privileged", "last"] as const) {
+      const v = (req as unknown as Record<string, unknown>)[k];
+      if (v !== undefined && typeof v !== "boolean") throw new TypeError(`pageRequest: request.${k} must be a boolean, got ${typeof v}`);
+    }
     f.read = req.read === true;
     f.write = req.write === true;
     f.exec = req.execute === true;

@@ -73,6 +73,9 @@ export class PhysicalMemory implements MemoryPort {
     if (typeof bytes !== "number" || !Number.isInteger(bytes)) {
       throw new TypeError(`PhysicalMemory: options.bytes must be an integer number of bytes, got ${String(bytes)}`);
     }
+    if (buffer !== undefined && (bytes === 0 || bytes % PAGE !== 0)) {
+      throw new RangeError(`PhysicalMemory: options.buffer.byteLength must be a positive multiple of 4096, got ${bytes}`);
+    }
     if (bytes <= 0 || bytes % PAGE !== 0) {
       throw new RangeError(`PhysicalMemory: options.bytes must be a positive multiple of 4096, got ${bytes}`);
     }

@@ -27,6 +27,7 @@ const cases: Record<string, Case[]> = {
     ["a fractional size", () => new PhysicalMemory({ bytes: 8192.5 }), /options\.bytes.*integer/],
     ["a size given as a string", () => new PhysicalMemory({ bytes: "4096" as never }), /options\.bytes.*integer/],
     ["a size above the supported maximum", () => new PhysicalMemory({ bytes: 2 ** 40 }), /options\.bytes.*maximum/],
+    ["a shared buffer whose size is not a multiple of 4 KiB", () => new PhysicalMemory({ buffer: new SharedArrayBuffer(5000) }), /options\.buffer\.byteLength.*multiple of 4096/],
     ["an ArrayBuffer instead of a SharedArrayBuffer", () => new PhysicalMemory({ buffer: new ArrayBuffer(4096) as never }), /options\.buffer.*SharedArrayBuffer/],
     ["options that are not an object", () => new PhysicalMemory(null as never), /options must be an object/],
     ["a fractional physical address", () => memory.read32(1.5), /read32: physical address must be an integer/],
@@ -73,6 +74,7 @@ const cases: Record<string, Case[]> = {
     ["a privileged flag given as a string", () => iommu.translate({ deviceId: 1, address: 0, pasid: 1, privileged: "true" as never }), /request\.privileged must be a boolean/],
     ["an ATS request with a PASID out of range", () => iommu.translateAts({ deviceId: 1, address: 0, pasid: -1 }), /request\.pasid/],
     ["a page request with a PRG Index of 512", () => iommu.pageRequest({ deviceId: 1, address: 0, prgIndex: 512, last: true }), /request\.prgIndex/],
+    ["a page request whose write flag is not a boolean", () => iommu.pageRequest({ deviceId: 1, address: 0, prgIndex: 0, last: true, write: "yes" as never }), /request\.write must be a boolean/],
     ["a page request with a DeviceID out of range", () => iommu.pageRequest({ deviceId: 70000, address: 0, prgIndex: 0, last: true }), /request\.deviceId/],
   ],
   "registers": [
