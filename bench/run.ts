@@ -7,7 +7,7 @@
  * modelled IOMMU cycles per operation. --json writes the results with the environment (Node
  * version, CPU model) and an SVG report (host time and modelled cycles per case) beside it.
  */
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -133,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(formatTable(results));
   if (values.json !== undefined) {
     const env = environment(quick);
+    mkdirSync(dirname(values.json), { recursive: true });
     writeFileSync(values.json, JSON.stringify({ environment: env, results }, null, 2) + "\n");
     const svg = values.json.replace(/\.json$/i, "") + ".svg";
     writeFileSync(svg, reportSvg(results, env));
