@@ -83,7 +83,7 @@ export class TimingModel {
     this.lastQueue = queue;
     if (done > this.inFlightUntil) this.inFlightUntil = done;
     s.timedTranslations++;
-    s.translation.record(done - issue);
+    if (walker < 0) s.translation.record(done - issue); // a walk is already in walkPdeHit/walkPdeMiss (merged in snapshot)
     if (out.event !== 0) s.eventLog.record(done - issue);
     addBreakdown(out, p, queue, s.breakdown);
     if (this.trace !== null) {

@@ -78,7 +78,7 @@ export interface TimingStatsSnapshot {
 }
 
 export class TimingStatistics {
-  /** Issue to completion of every timed translation but the plain IOTLB hits (snapshot() merges those in). */
+  /** Issue to completion of every timed translation but the plain IOTLB hits and the walks (snapshot() merges those in). */
   readonly translation = new LatencyHistogram();
   /** Translations served by the IOTLB. */
   readonly iotlbHit = new LatencyHistogram();
@@ -134,7 +134,7 @@ export class TimingStatistics {
     const breakdownShare = Object.fromEntries(BREAKDOWN.map((k, i) => [k, total === 0 ? 0 : b[i]! / total])) as Record<BreakdownComponent, number>;
     const histograms: Record<string, HistogramSummary> = {};
     for (const [k, h] of Object.entries(this.histograms())) histograms[k] = h.summary();
-    histograms.translation = this.translation.merged(this.iotlbHit).summary();
+    histograms.translation = this.translation.merged(this.iotlbHit).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
     return {
       timedTranslations: this.timedTranslations, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
       walkerBusyCycles, inFlightUntil, histograms, breakdown, breakdownShare,
