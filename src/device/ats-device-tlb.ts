@@ -12,7 +12,8 @@
  * safe reading used when software changes a DTE) or only the entries fetched without a
  * PASID (`"untagged-only"`). No allocation on look-up, fill or invalidation.
  */
-import { TagStore, type ReplacementPolicy } from "../iommu/caches/tag-store.js";
+import type { ReplacementPolicy } from "../iommu/caches/tag-store.js";
+import { PageTagCache } from "../iommu/caches/page-tag-cache.js";
 
 export const ATC_R = 1;
 export const ATC_W = 2;
@@ -36,80 +37,31 @@ export interface AtcGeometry {
 
 export interface AtcStats { hits: number; misses: number; fills: number; evictions: number; invalidations: number; invalidateRequests: number }
 
-export class AtsDeviceTlb {
-  readonly tags: TagStore;
-  readonly spa: Float64Array;
-  readonly perms: Uint8Array;
+export class AtsDeviceTlb extends PageTagCache {
   /** "every-pasid": an invalidation without a PASID drops matching entries of every space. */
   untaggedScope: "every-pasid" | "untagged-only" = "every-pasid";
-  private readonly sizeCount = new Int32Array(64);
-  private readonly active = new Int32Array(64);
-  private activeCount = 0;
-  /** log2 page size of the last hit. */
-  hitLog2 = 12;
-  readonly stats: AtcStats = { hits: 0, misses: 0, fills: 0, evictions: 0, invalidations: 0, invalidateRequests: 0 };
+  private invalidateRequests = 0;
 
   constructor(g: AtcGeometry) {
     if (g === null || typeof g !== "object") throw new TypeError("AtsDeviceTlb: geometry must be an object like { entries: 32 }");
     const seed = g.seed ?? 1;
     if (!Number.isInteger(seed)) throw new TypeError(`AtsDeviceTlb: geometry.seed must be an integer, got ${String(seed)}`);
-    this.tags = new TagStore("ats", { entries: g.entries, ...(g.ways !== undefined ? { ways: g.ways } : {}), ...(g.replacement ? { replacement: g.replacement } : {}) }, seed);
-    this.spa = new Float64Array(g.entries);
-    this.perms = new Uint8Array(g.entries);
+    super("ats", { entries: g.entries, ...(g.ways !== undefined ? { ways: g.ways } : {}), ...(g.replacement ? { replacement: g.replacement } : {}) }, seed);
   }
 
-  get enabled(): boolean { return this.tags.entries > 0; }
   get capacity(): number { return this.tags.entries; }
   get occupancy(): number { return this.tags.occupancy; }
-
-  private static vpn(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aHi * 2 ** (32 - k) + (aLo >>> k) : aHi >>> (k - 32);
-  }
-  private setOf(aHi: number, aLo: number, k: number, pasidKey: number): number {
-    const x = (k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32)) ^ (pasidKey * 0x9e37);
-    return (x ^ (x >>> 7)) & this.tags.setMask;
-  }
+  /** Hits, misses, fills, evictions, invalidated entries and ATS Invalidate Requests received. */
+  get stats(): AtcStats { return { ...this.tags.stats, invalidateRequests: this.invalidateRequests }; }
 
   /** Slot of the entry translating (pasidKey, address), or -1. */
   lookup(pasidKey: number, aHi: number, aLo: number): number {
-    const t = this.tags;
-    for (let i = 0; i < this.activeCount; i++) {
-      const k = this.active[i]!;
-      const s = t.find(this.setOf(aHi, aLo, k, pasidKey), 0, pasidKey, k, AtsDeviceTlb.vpn(aHi, aLo, k));
-      if (s >= 0) { this.hitLog2 = k; this.stats.hits++; return s; }
-    }
-    this.stats.misses++;
-    return -1;
+    return this.lookupPage(0, pasidKey, aHi, aLo);
   }
 
   /** Fill from a translation completion: page of 2^log2 bytes at spaBase with ATC_* perms. */
   insert(pasidKey: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): void {
-    const t = this.tags;
-    if (t.entries === 0) return;
-    const slot = t.allocate(this.setOf(aHi, aLo, log2, pasidKey), 0, pasidKey, log2, AtsDeviceTlb.vpn(aHi, aLo, log2));
-    if (t.lastAllocKind === 2) { this.stats.evictions++; this.dropSize(t.evictedK2); this.addSize(log2); }
-    else if (t.lastAllocKind === 1) this.addSize(log2);
-    this.stats.fills++;
-    this.spa[slot] = spaBase;
-    this.perms[slot] = perms;
-  }
-
-  private addSize(k: number): void {
-    if (this.sizeCount[k]!++ !== 0) return;
-    let i = this.activeCount++;
-    while (i > 0 && this.active[i - 1]! > k) { this.active[i] = this.active[i - 1]!; i--; }
-    this.active[i] = k;
-  }
-  private dropSize(k: number): void {
-    if (--this.sizeCount[k]! !== 0) return;
-    let j = 0;
-    for (let i = 0; i < this.activeCount; i++) if (this.active[i] !== k) this.active[j++] = this.active[i]!;
-    this.activeCount = j;
-  }
-  private drop(slot: number): void {
-    this.dropSize(this.tags.k2[slot]!);
-    this.tags.invalidateSlot(slot);
-    this.stats.invalidations++;
+    this.insertPage(0, pasidKey, aHi, aLo, log2, spaBase, perms);
   }
 
   /**
@@ -119,22 +71,16 @@ export class AtsDeviceTlb {
    */
   invalidate(gn: boolean, pasid: number, firstPage: number, pages: number): number {
     const t = this.tags;
-    this.stats.invalidateRequests++;
+    this.invalidateRequests++;
     const end = firstPage + pages;
     const onlyUntagged = !gn && this.untaggedScope === "untagged-only";
     let n = 0;
     for (let i = 0; i < t.entries; i++) {
       if (t.valid[i] !== 1) continue;
       if (gn ? t.k1[i] !== pasid : onlyUntagged && t.k1[i] !== ATC_NO_PASID) continue;
-      const scale = 2 ** (t.k2[i]! - 12);
-      const start = t.k3[i]! * scale;
-      if (start < end && firstPage < start + scale) { this.drop(i); n++; }
+      if (this.overlaps(i, firstPage, end)) { this.drop(i); n++; }
     }
     return n;
-  }
-
-  invalidateAll(): void {
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.drop(i);
   }
 
   /** Every valid entry (tests, debugging). */
@@ -142,8 +88,7 @@ export class AtsDeviceTlb {
     const t = this.tags;
     for (let i = 0; i < t.entries; i++) {
       if (t.valid[i] !== 1) continue;
-      const k = t.k2[i]!;
-      yield { pasid: t.k1[i] === ATC_NO_PASID ? null : t.k1[i]!, address: BigInt(t.k3[i]!) << BigInt(k), pageSize: 2 ** k, spa: this.spa[i]!, perms: this.perms[i]! };
+      yield { pasid: t.k1[i] === ATC_NO_PASID ? null : t.k1[i]!, ...this.pageOf(i), spa: this.spa[i]!, perms: this.perms[i]! };
     }
   }
 }

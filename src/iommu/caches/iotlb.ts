@@ -9,7 +9,8 @@
  * re-walks to set D), and whether the entry came from a nested walk (dropped by a GN = 0
  * invalidation of its domain: the safe reading of digest point 9).
  */
-import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
+import type { CacheGeometry } from "./tag-store.js";
+import { PageTagCache } from "./page-tag-cache.js";
 
 export const PERM_R = 1;
 export const PERM_W = 2;
@@ -26,70 +27,18 @@ export const PERM_NO_ATS = 64;
 
 export const HOST_PASID_KEY = -1;
 
-export class Iotlb {
-  readonly tags: TagStore;
-  readonly spa: Float64Array;
-  readonly perms: Uint8Array;
-  /** How many valid entries hold each log2 page size. */
-  private readonly sizeCount = new Int32Array(64);
-  /** log2 sizes currently present, ascending. */
-  private active: number[] = [];
-  /** log2 size of the last hit. */
-  hitLog2 = 12;
-
+export class Iotlb extends PageTagCache {
   constructor(g: CacheGeometry, seed: number) {
-    this.tags = new TagStore("iotlb", g, seed);
-    this.spa = new Float64Array(g.entries);
-    this.perms = new Uint8Array(g.entries);
-  }
-
-  get enabled(): boolean { return this.tags.entries > 0; }
-
-  private static vpn(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aHi * POW2[32 - k]! + (aLo >>> k) : aHi >>> (k - 32);
-  }
-  private setOf(aHi: number, aLo: number, k: number): number {
-    const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32);
-    return (x ^ (x >>> 7)) & this.tags.setMask;
+    super("iotlb", g, seed);
   }
 
   /** Slot of the entry translating (domain, pasidKey, address), or -1. */
   lookup(domain: number, pasidKey: number, aHi: number, aLo: number): number {
-    const act = this.active;
-    const t = this.tags;
-    const kbase = (domain * 2097152 + (pasidKey + 1)) * 64;
-    for (let i = 0; i < act.length; i++) {
-      const k = act[i]!;
-      let x: number, vpn: number;
-      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * POW2[32 - k]! + (aLo >>> k); }
-      else { x = vpn = aHi >>> (k - 32); }
-      const slot = t.findKey((x ^ (x >>> 7)) & t.setMask, kbase + k, vpn);
-      if (slot >= 0) { this.hitLog2 = k; t.stats.hits++; return slot; }
-    }
-    t.stats.misses++;
-    return -1;
+    return this.lookupPage(domain, pasidKey, aHi, aLo);
   }
 
   insert(domain: number, pasidKey: number, aHi: number, aLo: number, log2Size: number, spaBase: number, perms: number): void {
-    const t = this.tags;
-    if (t.entries === 0) return;
-    const slot = t.allocate(this.setOf(aHi, aLo, log2Size), domain, pasidKey, log2Size, Iotlb.vpn(aHi, aLo, log2Size));
-    if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2Size); }
-    else if (t.lastAllocKind === 1) this.addSize(log2Size);
-    this.spa[slot] = spaBase;
-    this.perms[slot] = perms;
-  }
-
-  private addSize(k: number): void {
-    if (this.sizeCount[k]!++ === 0) { this.active.push(k); this.active.sort((a, b) => a - b); }
-  }
-  private dropSize(k: number): void {
-    if (--this.sizeCount[k]! === 0) this.active = this.active.filter((x) => x !== k);
-  }
-
-  private drop(slot: number): void {
-    this.dropSize(this.tags.k2[slot]!);
-    this.tags.invalidateSlot(slot);
+    this.insertPage(domain, pasidKey, aHi, aLo, log2Size, spaBase, perms);
   }
 
   /**
@@ -110,9 +59,7 @@ export class Iotlb {
         if ((this.perms[i]! & PERM_NESTED) === 0) continue;
         this.drop(i); dropped++; continue; // a host change may stale any nested entry of the domain
       }
-      const scale = 2 ** (t.k2[i]! - 12);
-      const start = t.k3[i]! * scale;
-      if (start < end && firstPage < start + scale) { this.drop(i); dropped++; }
+      if (this.overlaps(i, firstPage, end)) { this.drop(i); dropped++; }
     }
     return dropped;
   }
@@ -124,25 +71,13 @@ export class Iotlb {
     return n;
   }
 
-  invalidateAll(): void {
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.drop(i);
-  }
-
   /** Every valid entry, for replay, debugging and tests. */
   *entries(): Generator<{ domain: number; pasid: number | null; address: bigint; pageSize: number; spa: number; perms: number }> {
     const t = this.tags;
     for (let i = 0; i < t.entries; i++) {
       if (t.valid[i] !== 1) continue;
-      const k = t.k2[i]!;
-      yield { domain: t.k0[i]!, pasid: t.k1[i] === HOST_PASID_KEY ? null : t.k1[i]!, address: BigInt(t.k3[i]!) << BigInt(k),
-        pageSize: 2 ** k, spa: this.spa[i]!, perms: this.perms[i]! };
+      yield { domain: t.k0[i]!, pasid: t.k1[i] === HOST_PASID_KEY ? null : t.k1[i]!, ...this.pageOf(i), spa: this.spa[i]!, perms: this.perms[i]! };
     }
   }
 
-  snapshot() { return { tags: this.tags.snapshot(), spa: [...this.spa], perms: [...this.perms] }; }
-  restore(s: ReturnType<Iotlb["snapshot"]>): void {
-    this.tags.restore(s.tags); this.spa.set(s.spa); this.perms.set(s.perms);
-    this.sizeCount.fill(0); this.active = [];
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.addSize(this.tags.k2[i]!);
-  }
 }

@@ -1,0 +1,110 @@
+/**
+ * A cache of translations of pages of mixed sizes, shared by the IOMMU's IOTLB and an
+ * endpoint's ATS device TLB (the ATC): each entry is tagged (k0, k1, log2 page size, virtual
+ * page number) and holds the SPA of the page and permission bits. A look-up probes each page
+ * size currently held (usually one); fills keep the set of sizes up to date. Range
+ * invalidations drop the entries whose page overlaps the range. No allocation on look-up,
+ * fill or invalidation.
+ */
+import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
+
+export class PageTagCache {
+  readonly tags: TagStore;
+  readonly spa: Float64Array;
+  readonly perms: Uint8Array;
+  /** How many valid entries hold each log2 page size. */
+  private readonly sizeCount = new Int32Array(64);
+  /** log2 sizes currently present, ascending (the first activeCount). */
+  private readonly active = new Int32Array(64);
+  private activeCount = 0;
+  /** log2 size of the last hit. */
+  hitLog2 = 12;
+
+  constructor(name: string, g: CacheGeometry, seed: number) {
+    this.tags = new TagStore(name, g, seed);
+    this.spa = new Float64Array(g.entries);
+    this.perms = new Uint8Array(g.entries);
+  }
+
+  get enabled(): boolean { return this.tags.entries > 0; }
+
+  private static vpn(aHi: number, aLo: number, k: number): number {
+    return k < 32 ? aHi * POW2[32 - k]! + (aLo >>> k) : aHi >>> (k - 32);
+  }
+  private static setHash(aHi: number, aLo: number, k: number): number {
+    const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32);
+    return x ^ (x >>> 7);
+  }
+
+  /** Slot of the entry of space (k0, k1) translating the address, or -1 (counted in tags.stats). */
+  lookupPage(k0: number, k1: number, aHi: number, aLo: number): number {
+    const act = this.active;
+    const t = this.tags;
+    const kbase = (k0 * 2097152 + (k1 + 1)) * 64;
+    for (let i = 0; i < this.activeCount; i++) {
+      const k = act[i]!;
+      let x: number, vpn: number;
+      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * POW2[32 - k]! + (aLo >>> k); }
+      else { x = vpn = aHi >>> (k - 32); }
+      const slot = t.findKey((x ^ (x >>> 7)) & t.setMask, kbase + k, vpn);
+      if (slot >= 0) { this.hitLog2 = k; t.stats.hits++; return slot; }
+    }
+    t.stats.misses++;
+    return -1;
+  }
+
+  /** Fill: a page of 2^log2 bytes at spaBase for space (k0, k1). Returns the slot (-1 when the cache is off). */
+  insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
+    const t = this.tags;
+    if (t.entries === 0) return -1;
+    const slot = t.allocate(PageTagCache.setHash(aHi, aLo, log2) & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
+    if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2); }
+    else if (t.lastAllocKind === 1) this.addSize(log2);
+    this.spa[slot] = spaBase;
+    this.perms[slot] = perms;
+    return slot;
+  }
+
+  private addSize(k: number): void {
+    if (this.sizeCount[k]!++ !== 0) return;
+    let i = this.activeCount++;
+    while (i > 0 && this.active[i - 1]! > k) { this.active[i] = this.active[i - 1]!; i--; }
+    this.active[i] = k;
+  }
+  private dropSize(k: number): void {
+    if (--this.sizeCount[k]! !== 0) return;
+    let j = 0;
+    for (let i = 0; i < this.activeCount; i++) if (this.active[i] !== k) this.active[j++] = this.active[i]!;
+    this.activeCount = j;
+  }
+
+  /** Invalidate one entry. */
+  drop(slot: number): void {
+    this.dropSize(this.tags.k2[slot]!);
+    this.tags.invalidateSlot(slot);
+  }
+
+  /** Does the page of `slot` overlap [firstPage, endPage) (4 KiB page numbers)? */
+  overlaps(slot: number, firstPage: number, endPage: number): boolean {
+    const scale = POW2[this.tags.k2[slot]! - 12]!;
+    const start = this.tags.k3[slot]! * scale;
+    return start < endPage && firstPage < start + scale;
+  }
+
+  invalidateAll(): void {
+    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.drop(i);
+  }
+
+  /** Virtual address and size of the page in `slot`. */
+  pageOf(slot: number): { address: bigint; pageSize: number } {
+    const k = this.tags.k2[slot]!;
+    return { address: BigInt(this.tags.k3[slot]!) << BigInt(k), pageSize: 2 ** k };
+  }
+
+  snapshot() { return { tags: this.tags.snapshot(), spa: [...this.spa], perms: [...this.perms] }; }
+  restore(s: ReturnType<PageTagCache["snapshot"]>): void {
+    this.tags.restore(s.tags); this.spa.set(s.spa); this.perms.set(s.perms);
+    this.sizeCount.fill(0); this.activeCount = 0;
+    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.addSize(this.tags.k2[i]!);
+  }
+}
