@@ -81,8 +81,8 @@ export const invalidationCost: Experiment = {
       title: "Invalidation cost per page (doorbell to COMPLETION_WAIT store)", xLabel: "pages invalidated (log)", yLabel: "us per page (log)", logX: true, logY: true,
       series: [{ name: "one command per page", points: perPage }, { name: "one ranged command", points: ranged }, { name: "full flush", points: full }],
     }), barChart({
-      title: "RFC scenario (munmap workload): host time spent flushing per notifier policy", categories: policies.map((r) => r.policy),
-      series: [{ name: "flush us", values: policies.map((r) => us(r.flushCycles)) }], yLabel: "us",
+      title: "RFC scenario, munmap: host flush time per notifier policy", categories: policies.map((r) => r.policy),
+      series: [{ name: "flush us", values: policies.map((r) => us(r.flushCycles)) }], yLabel: "us", width: 720, height: 420,
     })]);
     return {
       name: this.name, title: this.title,
