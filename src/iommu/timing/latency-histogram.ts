@@ -70,6 +70,13 @@ export class LatencyHistogram {
     return h;
   }
 
+  /** A new histogram holding this one's samples and `n` samples of 0. */
+  withZeros(n: number): LatencyHistogram {
+    const h = this.merged(new LatencyHistogram());
+    if (n > 0) { h.counts[0]! += n; h.count += n; h.min = Math.min(h.min, 0); }
+    return h;
+  }
+
   get mean(): number { return this.count === 0 ? 0 : this.sum / this.count; }
 
   /** Value at quantile q (0..1): the low edge of its bucket, clamped to [min, max]; 0 when empty. */

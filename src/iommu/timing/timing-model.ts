@@ -22,7 +22,7 @@ import { KIND_UNTRANSLATED, type Translator } from "../translation/translator.js
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";
-import { TimingStatistics, addBreakdown, explainTranslation, preWalkCycles, type TimingStatsSnapshot } from "./timing-statistics.js";
+import { TimingStatistics, countBreakdown, countWalk, explainTranslation, preWalkCycles, type TimingStatsSnapshot } from "./timing-statistics.js";
 import { TraceRecorder, type TraceDocument, type TraceOptions } from "./trace-recorder.js";
 
 export class TimingModel {
@@ -61,7 +61,7 @@ export class TimingModel {
       done = walkEnd;
       s.walks++;
       s.walkerService.record(service);
-      s.walkerQueue.record(queue);
+      if (queue > 0) s.walkerQueue.record(queue); else s.walkerQueueZeros++;
       if (queue > s.maxWalkerQueue) s.maxWalkerQueue = queue;
       if (out.pdeHits > 0) s.walkPdeHit.record(done - issue); else s.walkPdeMiss.record(done - issue);
     } else {
@@ -85,7 +85,7 @@ export class TimingModel {
     s.timedTranslations++;
     if (walker < 0) s.translation.record(done - issue); // a walk is already in walkPdeHit/walkPdeMiss (merged in snapshot)
     if (out.event !== 0) s.eventLog.record(done - issue);
-    addBreakdown(out, p, queue, s.breakdown);
+    if (walker >= 0) countWalk(out, queue, s.raw); else countBreakdown(out, queue, s.raw);
     if (this.trace !== null) {
       this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, walker, walkStart, walkEnd,
         explainTranslation(out, p, queue));

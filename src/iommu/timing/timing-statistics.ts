@@ -47,6 +47,63 @@ export function addBreakdown(r: TranslationResult, p: TimingProfile, queue: numb
   into[B_QUEUE]! += queue;
 }
 
+/** Raw counts behind the breakdown, indexed by R_*: what a translation touched, priced at snapshot. */
+const R_DTE_HIT = 0, R_DTE_MISS = 1, R_IOTLB = 2, R_GCR3_HIT = 3, R_OTHER_REFS = 4, R_PDE = 5, R_WALK_REFS = 6, R_AD = 7, R_EVENTS = 8, R_CYCLES = 9, R_QUEUE = 10;
+export const RAW_COUNTS = 11;
+
+/**
+ * Count what one translation touched into `raw` (indexed by R_*), without pricing it: the
+ * breakdown is linear in these counts, so snapshot() prices the sums once. The result equals
+ * summing addBreakdown() over every translation. No allocation.
+ */
+export function countBreakdown(r: TranslationResult, queue: number, raw: Float64Array): void {
+  const path = r.path;
+  const translated = path !== "iommu-disabled" && path !== "none";
+  if (path !== "iommu-disabled") { if (r.dteCacheHit) raw[R_DTE_HIT]!++; else raw[R_DTE_MISS]!++; }
+  if (path === "host" || path === "guest" || path === "nested") raw[R_IOTLB]!++;
+  const eventRef = r.event !== 0 ? 1 : 0;
+  const other = r.memoryReferences - r.walkReferences - r.adUpdates - (translated && !r.dteCacheHit ? 1 : 0) - eventRef;
+  if (other > 0) raw[R_OTHER_REFS]! += other;
+  if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
+  raw[R_PDE]! += r.pdeHits;
+  raw[R_WALK_REFS]! += r.walkReferences;
+  raw[R_AD]! += r.adUpdates;
+  raw[R_EVENTS]! += eventRef;
+  raw[R_CYCLES]! += r.cycles;
+  raw[R_QUEUE]! += queue;
+}
+
+/** countBreakdown() for a translation that walked: its path is host, guest or nested (no path test needed). */
+export function countWalk(r: TranslationResult, queue: number, raw: Float64Array): void {
+  const dteHit = r.dteCacheHit;
+  raw[dteHit ? R_DTE_HIT : R_DTE_MISS]!++;
+  raw[R_IOTLB]!++;
+  const eventRef = r.event !== 0 ? 1 : 0;
+  const other = r.memoryReferences - r.walkReferences - r.adUpdates - (dteHit ? 0 : 1) - eventRef;
+  if (other > 0) raw[R_OTHER_REFS]! += other;
+  if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
+  raw[R_PDE]! += r.pdeHits;
+  raw[R_WALK_REFS]! += r.walkReferences;
+  raw[R_AD]! += r.adUpdates;
+  raw[R_EVENTS]! += eventRef;
+  raw[R_CYCLES]! += r.cycles;
+  raw[R_QUEUE]! += queue;
+}
+
+/** Price raw counts into a breakdown (indexed like BREAKDOWN), added to `into`. */
+function priceCounts(raw: Float64Array, p: TimingProfile, into: Float64Array): void {
+  const dte = raw[R_DTE_HIT]! * p.dteCacheHit + raw[R_DTE_MISS]! * p.memoryReference;
+  const iotlb = raw[R_IOTLB]! * p.iotlbHit;
+  const gcr3 = raw[R_GCR3_HIT]! * p.gcr3CacheHit + raw[R_OTHER_REFS]! * p.memoryReference;
+  const pde = raw[R_PDE]! * p.pdeCacheHit;
+  const mem = raw[R_WALK_REFS]! * p.memoryReference;
+  const ad = raw[R_AD]! * p.adUpdate;
+  const ev = raw[R_EVENTS]! * p.memoryReference;
+  into[B_DTE]! += dte; into[B_IOTLB]! += iotlb; into[B_GCR3]! += gcr3; into[B_PDE]! += pde;
+  into[B_OVERHEAD]! += raw[R_CYCLES]! - dte - iotlb - gcr3 - pde - mem - ad - ev;
+  into[B_MEMORY]! += mem; into[B_AD]! += ad; into[B_EVENT]! += ev; into[B_QUEUE]! += raw[R_QUEUE]!;
+}
+
 /** The breakdown of one translation as named cycles (reports, traces, tests). */
 export function explainTranslation(r: TranslationResult, p: TimingProfile, queue = 0): Record<BreakdownComponent, number> {
   const a = new Float64Array(BREAKDOWN.length);
@@ -99,7 +156,11 @@ export class TimingStatistics {
   /** Page requests: issue to PPR-log entry (and interrupt, when enabled). */
   readonly pageRequest = new LatencyHistogram();
   readonly breakdown = new Float64Array(BREAKDOWN.length);
+  /** Counts of what timed translations touched (countBreakdown), priced into the breakdown at snapshot. */
+  readonly raw = new Float64Array(RAW_COUNTS);
   timedTranslations = 0;
+  /** Walks that did not queue for a walker (zeros of walkerQueue, added at snapshot). */
+  walkerQueueZeros = 0;
   walks = 0;
   maxWalkerQueue = 0;
   /** IOTLB hits without an event, counted instead of broken down one by one (see snapshot). */
@@ -118,12 +179,14 @@ export class TimingStatistics {
   reset(): void {
     for (const h of Object.values(this.histograms())) h.reset();
     this.breakdown.fill(0);
-    this.timedTranslations = 0; this.walks = 0; this.maxWalkerQueue = 0;
+    this.raw.fill(0);
+    this.timedTranslations = 0; this.walks = 0; this.walkerQueueZeros = 0; this.maxWalkerQueue = 0;
     this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0;
   }
 
   snapshot(walkerBusyCycles: number, inFlightUntil: number, p: TimingProfile): TimingStatsSnapshot {
     const b = Float64Array.from(this.breakdown);
+    priceCounts(this.raw, p, b);
     const dte = this.hitsDteCached * p.dteCacheHit + this.hitsDteFetched * p.memoryReference;
     const iotlb = (this.hitsDteCached + this.hitsDteFetched) * p.iotlbHit;
     b[B_DTE]! += dte;
@@ -134,6 +197,7 @@ export class TimingStatistics {
     const breakdownShare = Object.fromEntries(BREAKDOWN.map((k, i) => [k, total === 0 ? 0 : b[i]! / total])) as Record<BreakdownComponent, number>;
     const histograms: Record<string, HistogramSummary> = {};
     for (const [k, h] of Object.entries(this.histograms())) histograms[k] = h.summary();
+    histograms.walkerQueue = this.walkerQueue.withZeros(this.walkerQueueZeros).summary();
     histograms.translation = this.translation.merged(this.iotlbHit).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
     return {
       timedTranslations: this.timedTranslations, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
