@@ -72,8 +72,17 @@ export class LatencyHistogram {
 
   /** A new histogram holding this one's samples and `n` samples of 0. */
   withZeros(n: number): LatencyHistogram {
+    return this.withValue(0, n);
+  }
+
+  /** A new histogram holding this one's samples and `n` samples of value v. */
+  withValue(v: number, n: number): LatencyHistogram {
     const h = this.merged(new LatencyHistogram());
-    if (n > 0) { h.counts[0]! += n; h.count += n; h.min = Math.min(h.min, 0); }
+    if (n > 0) {
+      h.counts[bucketOf(v)]! += n; h.count += n; h.sum += v * n;
+      if (v < h.min) h.min = v;
+      if (v > h.max) h.max = v;
+    }
     return h;
   }
 

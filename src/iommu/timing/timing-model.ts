@@ -74,7 +74,10 @@ export class TimingModel {
         s.timedTranslations++;
         if (out.dteCacheHit) s.hitsDteCached++; else s.hitsDteFetched++;
         s.hitCycles += cycles;
-        s.iotlbHit.record(cycles); // also counts in the translation histogram (merged in snapshot)
+        // a plain hit costs exactly the DTE look-up and the IOTLB hit: counted, added to the
+        // iotlbHit (and translation) histograms at snapshot; anything else is recorded
+        if (cycles !== (out.dteCacheHit ? p.dteCacheHit : p.memoryReference) + p.iotlbHit) s.iotlbHit.record(cycles);
+        else if (out.dteCacheHit) s.plainHitsDteCached++; else s.plainHitsDteFetched++;
         if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
         return out;
       }

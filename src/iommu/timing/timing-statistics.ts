@@ -164,6 +164,9 @@ export class TimingStatistics {
   walks = 0;
   maxWalkerQueue = 0;
   /** IOTLB hits without an event, counted instead of broken down one by one (see snapshot). */
+  /** Hits whose latency is exactly DTE look-up + IOTLB hit (with the DTE cached / fetched): samples of iotlbHit added at snapshot. */
+  plainHitsDteCached = 0;
+  plainHitsDteFetched = 0;
   hitsDteCached = 0;
   hitsDteFetched = 0;
   hitCycles = 0;
@@ -181,7 +184,7 @@ export class TimingStatistics {
     this.breakdown.fill(0);
     this.raw.fill(0);
     this.timedTranslations = 0; this.walks = 0; this.walkerQueueZeros = 0; this.maxWalkerQueue = 0;
-    this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0;
+    this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0; this.plainHitsDteCached = 0; this.plainHitsDteFetched = 0;
   }
 
   snapshot(walkerBusyCycles: number, inFlightUntil: number, p: TimingProfile): TimingStatsSnapshot {
@@ -198,7 +201,9 @@ export class TimingStatistics {
     const histograms: Record<string, HistogramSummary> = {};
     for (const [k, h] of Object.entries(this.histograms())) histograms[k] = h.summary();
     histograms.walkerQueue = this.walkerQueue.withZeros(this.walkerQueueZeros).summary();
-    histograms.translation = this.translation.merged(this.iotlbHit).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
+    const hits = this.iotlbHit.withValue(p.dteCacheHit + p.iotlbHit, this.plainHitsDteCached).withValue(p.memoryReference + p.iotlbHit, this.plainHitsDteFetched);
+    histograms.iotlbHit = hits.summary();
+    histograms.translation = this.translation.merged(hits).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
     return {
       timedTranslations: this.timedTranslations, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
       walkerBusyCycles, inFlightUntil, histograms, breakdown, breakdownShare,
