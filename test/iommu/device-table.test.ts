@@ -117,3 +117,17 @@ describe("device table", () => {
     expect(tb.iommu.translate({ deviceId: 10, address: 0x1000 }).ok).toBe(false);
   });
 });
+
+describe("DTE cache replacement", () => {
+  it("LRU: a DTE used again is kept and the least recently used one is evicted (FIFO would evict the oldest fill)", () => {
+    const tb = new IommuTestbench({ iommu: { dteCache: { entries: 2, ways: 2 } } });
+    for (const id of [2, 4, 6]) tb.deviceTable.set(id, { V: true, TV: true, Mode: 0, IR: true, IW: true, DomainID: id });
+    tb.iommu.translate({ deviceId: 2, address: 0x1000 });
+    tb.iommu.translate({ deviceId: 4, address: 0x1000 });
+    tb.iommu.translate({ deviceId: 2, address: 0x1000 });
+    tb.iommu.translate({ deviceId: 2, address: 0x2000 }); // served by the front entry
+    tb.iommu.translate({ deviceId: 6, address: 0x1000 }); // evicts 4, the least recently used
+    expect(tb.iommu.translate({ deviceId: 2, address: 0x1000 }).dteCacheHit).toBe(true);
+    expect(tb.iommu.translate({ deviceId: 4, address: 0x1000 }).dteCacheHit).toBe(false);
+  });
+});
