@@ -96,6 +96,27 @@ describe("co-simulation pipe", () => {
     expect(out[iUnmap]).toMatchObject({ command: "INVALIDATE_IOMMU_PAGES", domainId: 5, start: "0x100000", size: "0x1000", all: false });
   });
 
+  it("attach-endpoint forwards PRG responses as prg-response notifications; page-request answers the IOMMU's outcome", async () => {
+    const img = hostImage();
+    const prg = spec.buildCompletePprRequest({ deviceId: 0x10, prgIndex: 7, responseCode: 0 });
+    const { out } = await pipe([
+      { op: "add-memory", base: 0, bytes: 8 * 1024 * 1024 }, { op: "create-iommu" }, ...img.writes, ...img.program,
+      { id: "att", op: "attach-endpoint", iommu: "0", deviceId: 0x10, atsLatency: 500 },
+      { id: "sub", op: "subscribe", iommu: "0", events: ["prg-response"] },
+      { id: "pr", op: "page-request", deviceId: 0x10, address: "0x100000", prgIndex: 7, write: true },
+      { op: "write-memory", pa: img.cmd, data: Buffer.from(prg.buffer).toString("base64") },
+      { id: "door", op: "mmio-write", offset: MMIO_COMMAND_BUFFER_TAIL, value: 16 },
+      { id: "adv", op: "advance" },
+      { id: "bad", op: "attach-endpoint", deviceId: 0x1_0000, atsLatency: 1 },
+    ]);
+    expect(byId(out, "att")).toMatchObject({ ok: true });
+    expect(byId(out, "pr")).toMatchObject({ ok: true, outcome: "invalid" }); // DTE.PPR = 0: INVALID_PPR_REQUEST
+    const iNote = out.findIndex((m) => m.notify === "prg-response");
+    expect(out[iNote]).toMatchObject({ iommu: "0", deviceId: 0x10, prgIndex: 7, responseCode: 0 });
+    expect(iNote).toBeLessThan(out.findIndex((m) => m.id === "adv"));
+    expect(byId(out, "bad")).toMatchObject({ ok: false });
+  });
+
   it("faults, timed translations, peek and MMIO reads answer as the library does", async () => {
     const img = hostImage();
     const { out } = await pipe([
