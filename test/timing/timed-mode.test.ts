@@ -153,6 +153,24 @@ describe("timed mode: statistics", () => {
     expect(h.walkerService!.count).toBe(8);
   });
 
+  it("every timed translation is one sample: each hit in iotlbHit, each walk in walkerQueue (queued or not), all in translation", () => {
+    const { tb } = timingRig(64, { timing: { walkers: 1 } });
+    const io = tb.iommu;
+    const out = new TranslationResult();
+    let hits = 0, walks = 0;
+    for (let i = 0; i < 200; i++) {
+      io.translateTimed({ deviceId: DEV, address: IOVA + (i % 16) * 4096 }, i < 50 ? i * 2000 : 100_000 + i, out); // spread, then bunched
+      if (out.iotlbHit) hits++; else walks++;
+    }
+    const h = io.stats().timing.histograms;
+    expect(hits).toBeGreaterThan(0);
+    expect(h.iotlbHit!.count).toBe(hits);
+    expect(h.iotlbHit!.min).toBe(io.timing.dteCacheHit + io.timing.iotlbHit);
+    expect(h.walkerQueue!.count).toBe(walks);
+    expect(h.walkerQueue!.min).toBe(0);
+    expect(h.translation!.count).toBe(200);
+  });
+
   it("functional translations leave the timing statistics alone", () => {
     const { tb } = timingRig(4);
     tb.iommu.translate({ deviceId: DEV, address: IOVA });

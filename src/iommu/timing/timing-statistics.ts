@@ -58,19 +58,9 @@ export const RAW_COUNTS = 11;
  */
 export function countBreakdown(r: TranslationResult, queue: number, raw: Float64Array): void {
   const path = r.path;
-  const translated = path !== "iommu-disabled" && path !== "none";
   if (path !== "iommu-disabled") { if (r.dteCacheHit) raw[R_DTE_HIT]!++; else raw[R_DTE_MISS]!++; }
   if (path === "host" || path === "guest" || path === "nested") raw[R_IOTLB]!++;
-  const eventRef = r.event !== 0 ? 1 : 0;
-  const other = r.memoryReferences - r.walkReferences - r.adUpdates - (translated && !r.dteCacheHit ? 1 : 0) - eventRef;
-  if (other > 0) raw[R_OTHER_REFS]! += other;
-  if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
-  raw[R_PDE]! += r.pdeHits;
-  raw[R_WALK_REFS]! += r.walkReferences;
-  raw[R_AD]! += r.adUpdates;
-  raw[R_EVENTS]! += eventRef;
-  raw[R_CYCLES]! += r.cycles;
-  raw[R_QUEUE]! += queue;
+  countRefs(r, queue, raw, path !== "iommu-disabled" && path !== "none" && !r.dteCacheHit ? 1 : 0);
 }
 
 /** countBreakdown() for a translation that walked: its path is host, guest or nested (no path test needed). */
@@ -78,8 +68,13 @@ export function countWalk(r: TranslationResult, queue: number, raw: Float64Array
   const dteHit = r.dteCacheHit;
   raw[dteHit ? R_DTE_HIT : R_DTE_MISS]!++;
   raw[R_IOTLB]!++;
+  countRefs(r, queue, raw, dteHit ? 0 : 1);
+}
+
+/** The parts of countBreakdown() every path shares: references, cache hits, cycles and queueing. */
+function countRefs(r: TranslationResult, queue: number, raw: Float64Array, dteRef: number): void {
   const eventRef = r.event !== 0 ? 1 : 0;
-  const other = r.memoryReferences - r.walkReferences - r.adUpdates - (dteHit ? 0 : 1) - eventRef;
+  const other = r.memoryReferences - r.walkReferences - r.adUpdates - dteRef - eventRef;
   if (other > 0) raw[R_OTHER_REFS]! += other;
   if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
   raw[R_PDE]! += r.pdeHits;
