@@ -22,7 +22,7 @@ import { KIND_UNTRANSLATED, type Translator } from "../translation/translator.js
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";
-import { TimingStatistics, countBreakdown, countWalk, explainTranslation, preWalkCycles, type TimingStatsSnapshot } from "./timing-statistics.js";
+import { TimingStatistics, countBreakdown, countWalk, explainTranslation, type TimingStatsSnapshot } from "./timing-statistics.js";
 import { TraceRecorder, type TraceDocument, type TraceOptions } from "./trace-recorder.js";
 
 export class TimingModel {
@@ -35,64 +35,89 @@ export class TimingModel {
   /** Queueing delay of the last timed translation. */
   lastQueue = 0;
 
+  /** Latency of a plain IOTLB hit with the DTE cached: DTE-cache hit + IOTLB hit. */
+  private readonly plainHit: number;
+
   constructor(private readonly profile: TimingProfile, private readonly translator: Translator) {
     this.walkers = new WalkerPool(profile.walkers);
+    this.plainHit = profile.dteCacheHit + profile.iotlbHit;
   }
 
   /** Translate `req` issued at cycle `issue`; out.completionCycle is set. */
   translate(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
+    // Kept small so it inlines into the caller: the common case (an IOTLB hit with the DTE
+    // cached, costing exactly DTE-cache hit + IOTLB hit) is one counter; everything else is
+    // placed on the timeline by account().
     const tr = this.translator;
-    const walksBefore = tr.stats.walks;
+    const walks = tr.stats.walks;
     tr.translate(req, out, KIND_UNTRANSLATED);
+    if (out.iotlbHit && out.dteCacheHit && out.cycles === this.plainHit && out.event === 0 && this.trace === null) {
+      const done = issue + this.plainHit;
+      out.completionCycle = done;
+      this.lastQueue = 0;
+      if (done > this.inFlightUntil) this.inFlightUntil = done;
+      this.stats.plainHitsDteCached++; // one translation, one iotlbHit sample, its breakdown: all added at snapshot
+      return out;
+    }
+    return this.account(req, issue, out, tr.stats.walks !== walks);
+  }
+
+  /** translate() for everything but an untraced plain hit with the DTE cached: walks, other hits, refusals. */
+  private account(req: TranslationRequest, issue: number, out: TranslationResult, walked: boolean): TranslationResult {
     const p = this.profile;
     const s = this.stats;
     const cycles = out.cycles;
-    let queue = 0;
-    let walker = -1, walkStart = 0, walkEnd = 0;
-    let done: number;
-    if (tr.stats.walks !== walksBefore) {
-      const pre = preWalkCycles(out, p);
+    if (walked) {
+      // a walk: its path is host, guest or nested, so the DTE and the IOTLB look-up come first
+      const pre = (out.dteCacheHit ? p.dteCacheHit : p.memoryReference) + p.iotlbHit;
       const ready = issue + pre;
       const service = cycles - pre;
-      walkStart = this.walkers.acquire(ready, service);
-      walker = this.walkers.lastSlot;
-      queue = walkStart - ready;
-      walkEnd = walkStart + service;
-      done = walkEnd;
+      const w = this.walkers;
+      const walkStart = w.acquire(ready, service);
+      const queue = walkStart - ready;
+      const done = walkStart + service;
+      out.completionCycle = done;
+      this.lastQueue = queue;
+      if (done > this.inFlightUntil) this.inFlightUntil = done;
+      s.timedTranslations++;
       s.walks++;
       s.walkerService.record(service);
-      if (queue > 0) s.walkerQueue.record(queue); else s.walkerQueueZeros++;
-      if (queue > s.maxWalkerQueue) s.maxWalkerQueue = queue;
+      if (queue > 0) {
+        s.walkerQueue.record(queue);
+        if (queue > s.maxWalkerQueue) s.maxWalkerQueue = queue;
+      } else s.walkerQueueZeros++;
+      // the translation histogram takes walks from walkPdeHit/walkPdeMiss at snapshot
       if (out.pdeHits > 0) s.walkPdeHit.record(done - issue); else s.walkPdeMiss.record(done - issue);
-    } else {
-      done = issue + cycles;
-      if (out.iotlbHit && out.event === 0) {
-        // the common case, kept lean: its breakdown (DTE + IOTLB) is summed from counters in snapshot()
-        out.completionCycle = done;
-        this.lastQueue = 0;
-        if (done > this.inFlightUntil) this.inFlightUntil = done;
+      if (out.event !== 0) s.eventLog.record(done - issue);
+      countWalk(out, queue, s.raw);
+      if (this.trace !== null) {
+        this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, w.lastSlot, walkStart, done,
+          explainTranslation(out, p, queue));
+      }
+      return out;
+    }
+    const done = issue + cycles;
+    out.completionCycle = done;
+    this.lastQueue = 0;
+    if (done > this.inFlightUntil) this.inFlightUntil = done;
+    if (out.iotlbHit && out.event === 0) {
+      // a hit: its breakdown (DTE + IOTLB) is summed from counters in snapshot(); a plain one
+      // (exactly the DTE look-up and the IOTLB hit) is counted, added to the histograms at snapshot
+      if (out.dteCacheHit && cycles === this.plainHit) s.plainHitsDteCached++;
+      else if (!out.dteCacheHit && cycles === p.memoryReference + p.iotlbHit) s.plainHitsDteFetched++;
+      else {
         s.timedTranslations++;
         if (out.dteCacheHit) s.hitsDteCached++; else s.hitsDteFetched++;
         s.hitCycles += cycles;
-        // a plain hit costs exactly the DTE look-up and the IOTLB hit: counted, added to the
-        // iotlbHit (and translation) histograms at snapshot; anything else is recorded
-        if (cycles !== (out.dteCacheHit ? p.dteCacheHit : p.memoryReference) + p.iotlbHit) s.iotlbHit.record(cycles);
-        else if (out.dteCacheHit) s.plainHitsDteCached++; else s.plainHitsDteFetched++;
-        if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
-        return out;
+        s.iotlbHit.record(cycles);
       }
+    } else {
+      s.timedTranslations++;
+      s.translation.record(done - issue);
+      if (out.event !== 0) s.eventLog.record(done - issue);
+      countBreakdown(out, 0, s.raw);
     }
-    out.completionCycle = done;
-    this.lastQueue = queue;
-    if (done > this.inFlightUntil) this.inFlightUntil = done;
-    s.timedTranslations++;
-    if (walker < 0) s.translation.record(done - issue); // a walk is already in walkPdeHit/walkPdeMiss (merged in snapshot)
-    if (out.event !== 0) s.eventLog.record(done - issue);
-    if (walker >= 0) countWalk(out, queue, s.raw); else countBreakdown(out, queue, s.raw);
-    if (this.trace !== null) {
-      this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, walker, walkStart, walkEnd,
-        explainTranslation(out, p, queue));
-    }
+    if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
     return out;
   }
 

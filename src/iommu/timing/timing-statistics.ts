@@ -153,15 +153,20 @@ export class TimingStatistics {
   readonly breakdown = new Float64Array(BREAKDOWN.length);
   /** Counts of what timed translations touched (countBreakdown), priced into the breakdown at snapshot. */
   readonly raw = new Float64Array(RAW_COUNTS);
+  /** Timed translations but the plain hits (snapshot() adds those). */
   timedTranslations = 0;
   /** Walks that did not queue for a walker (zeros of walkerQueue, added at snapshot). */
   walkerQueueZeros = 0;
   walks = 0;
   maxWalkerQueue = 0;
-  /** IOTLB hits without an event, counted instead of broken down one by one (see snapshot). */
-  /** Hits whose latency is exactly DTE look-up + IOTLB hit (with the DTE cached / fetched): samples of iotlbHit added at snapshot. */
+  /**
+   * Plain hits: IOTLB hits without an event whose latency is exactly DTE look-up + IOTLB hit
+   * (with the DTE cached / fetched). Only counted: snapshot() adds them to the translations,
+   * the iotlbHit and translation histograms and the breakdown.
+   */
   plainHitsDteCached = 0;
   plainHitsDteFetched = 0;
+  /** The other IOTLB hits without an event (recorded in iotlbHit), broken down from these counters in snapshot(). */
   hitsDteCached = 0;
   hitsDteFetched = 0;
   hitCycles = 0;
@@ -185,11 +190,14 @@ export class TimingStatistics {
   snapshot(walkerBusyCycles: number, inFlightUntil: number, p: TimingProfile): TimingStatsSnapshot {
     const b = Float64Array.from(this.breakdown);
     priceCounts(this.raw, p, b);
-    const dte = this.hitsDteCached * p.dteCacheHit + this.hitsDteFetched * p.memoryReference;
-    const iotlb = (this.hitsDteCached + this.hitsDteFetched) * p.iotlbHit;
+    const plainCached = this.plainHitsDteCached, plainFetched = this.plainHitsDteFetched;
+    const hitsCached = this.hitsDteCached + plainCached, hitsFetched = this.hitsDteFetched + plainFetched;
+    const hitCycles = this.hitCycles + plainCached * (p.dteCacheHit + p.iotlbHit) + plainFetched * (p.memoryReference + p.iotlbHit);
+    const dte = hitsCached * p.dteCacheHit + hitsFetched * p.memoryReference;
+    const iotlb = (hitsCached + hitsFetched) * p.iotlbHit;
     b[B_DTE]! += dte;
     b[B_IOTLB]! += iotlb;
-    b[B_OVERHEAD]! += this.hitCycles - dte - iotlb;
+    b[B_OVERHEAD]! += hitCycles - dte - iotlb;
     const total = b.reduce((x, y) => x + y, 0);
     const breakdown = Object.fromEntries(BREAKDOWN.map((k, i) => [k, b[i]!])) as Record<BreakdownComponent, number>;
     const breakdownShare = Object.fromEntries(BREAKDOWN.map((k, i) => [k, total === 0 ? 0 : b[i]! / total])) as Record<BreakdownComponent, number>;
@@ -200,7 +208,7 @@ export class TimingStatistics {
     histograms.iotlbHit = hits.summary();
     histograms.translation = this.translation.merged(hits).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
     return {
-      timedTranslations: this.timedTranslations, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
+      timedTranslations: this.timedTranslations + plainCached + plainFetched, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
       walkerBusyCycles, inFlightUntil, histograms, breakdown, breakdownShare,
     };
   }
