@@ -30,6 +30,27 @@ export class Dte {
   guestLevels = 4;
   /** DTE.SE reading: a fault was logged since the DTE was fetched. */
   faultLogged = false;
+  // ---- what the translator's fast path reads, one load each (set by derive()) ----
+  /** A request without PASID takes the host (v1) walk: V, TV, Mode 1..HATS + 4, and not GV with GIoV. */
+  hostWalk = false;
+  /** A request with PASID may take the guest path: V, TV and GV (GTEn is checked per request). */
+  guestWalk = false;
+  domain = 0;
+  ir = false;
+  iw = false;
+
+  /** Recompute everything derived from `raw` (after a fetch or a restore). */
+  derive(maxHostLevels: number, illegal: (d: Dte) => boolean): void {
+    const f = decodeDte(this.raw, this.f);
+    this.guestLevels = f.GuestPagingMode === 1 ? 5 : 4;
+    this.illegal = illegal(this);
+    const translating = f.V && f.TV && !this.illegal;
+    this.hostWalk = translating && f.Mode >= 1 && f.Mode <= maxHostLevels && !(f.GV && f.GIoV);
+    this.guestWalk = translating && f.GV;
+    this.domain = f.DomainID;
+    this.ir = f.IR;
+    this.iw = f.IW;
+  }
 }
 
 export const DTE_OK = 0;
@@ -46,9 +67,9 @@ export class DeviceTable {
   dteAddress = 0;
   /** The DTE of the device served last, if it is still cached and legal (fast path; not counted here). */
   peekLast(deviceId: number): Dte | null {
-    const last = this.lastSlot;
-    if (last < 0 || this.lastId !== deviceId || this.cache.kA[last] !== TagStore.key(deviceId, 0, 0) || this.cache.k3[last] !== 0) return null;
-    const d = this.slots[last]!;
+    // DTE cache tags are (DeviceID, 0, 0, 0): the folded key alone identifies the entry
+    if (this.lastId !== deviceId || this.lastSlot < 0 || this.cache.kA[this.lastSlot] !== this.lastKey) return null;
+    const d = this.slots[this.lastSlot]!;
     if (d.illegal) return null;
     this.hit = true;
     return d; // the caller counts the hit once it uses the DTE
@@ -58,6 +79,10 @@ export class DeviceTable {
   hit = false;
   private lastId = -1;
   private lastSlot = -1;
+  /** TagStore.key(lastId, 0, 0). */
+  private lastKey = -1;
+  private readonly maxHostLevels: number;
+  private readonly illegalCheck = (d: Dte) => this.isIllegal(d);
   private readonly gatedMasks: { feature: string; mask: Uint32Array }[];
 
   constructor(
@@ -70,6 +95,7 @@ export class DeviceTable {
     private readonly featurePresent: (name: string) => boolean,
   ) {
     this.cache = new TagStore("dteCache", geometry, seed);
+    this.maxHostLevels = features.hats + 4;
     this.slots = Array.from({ length: geometry.entries }, () => new Dte());
     this.gatedMasks = ["PPRSup", "GIoSup", "GTSup"].map((f) => ({ feature: f, mask: dteFeatureMask(f) }));
   }
@@ -87,13 +113,14 @@ export class DeviceTable {
       // one-entry front cache of the last device served (checked against the tag, so an
       // invalidated or evicted way never hits)
       const last = this.lastSlot;
-      const s = last >= 0 && this.lastId === deviceId && this.cache.kA[last] === TagStore.key(deviceId, 0, 0) && this.cache.k3[last] === 0
+      const s = last >= 0 && this.lastId === deviceId && this.cache.kA[last] === this.lastKey
         ? last : this.cache.find(set, deviceId, 0, 0, 0);
       if (s >= 0) {
         this.cache.stats.hits++;
         this.hit = true;
         const d = this.slots[s]!;
-        this.lastId = deviceId; this.lastSlot = s;
+        if (this.lastId !== deviceId) { this.lastId = deviceId; this.lastKey = TagStore.key(deviceId, 0, 0); }
+        this.lastSlot = s;
         this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
         return d.illegal ? null : d;
       }
@@ -111,10 +138,8 @@ export class DeviceTable {
     const d = useCache ? this.slots[this.cache.allocate(set, deviceId, 0, 0, 0)]! : this.scratch;
     for (let i = 0; i < DTE_DWORDS; i++) d.raw[i] = this.mem.load32(pa + 4 * i);
     d.deviceId = deviceId;
-    decodeDte(d.raw, d.f);
+    d.derive(this.maxHostLevels, this.illegalCheck);
     d.faultLogged = false;
-    d.guestLevels = d.f.GuestPagingMode === 1 ? 5 : 4;
-    d.illegal = this.isIllegal(d);
     this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
     return d.illegal ? null : d;
   }
@@ -168,8 +193,7 @@ export class DeviceTable {
     this.cache.restore(s.tags);
     s.slots.forEach((x, i) => {
       const d = this.slots[i]!;
-      d.raw.set(x.raw); d.deviceId = x.deviceId; decodeDte(d.raw, d.f);
-      d.guestLevels = d.f.GuestPagingMode === 1 ? 5 : 4; d.illegal = this.isIllegal(d); d.faultLogged = x.faultLogged;
+      d.raw.set(x.raw); d.deviceId = x.deviceId; d.derive(this.maxHostLevels, this.illegalCheck); d.faultLogged = x.faultLogged;
     });
   }
 }

@@ -60,6 +60,28 @@ export const GCR3_RSVD_LO = lo(GCR3_FIELDS, "ReservedLow");
 export const GCR3_RSVD_HI = hi(GCR3_FIELDS, "ReservedHigh");
 export const GCR3_INDEX_BITS = table.gcr3.indexBitsPerLevel;
 
+// ---- the same masks as compile-time constants, for the walkers' hot loops ----
+// V8 (Node 20) loads an imported `const` from its module cell and checks it for the TDZ hole
+// at every use; TypeScript inlines `const enum` members as literals. The masks above, derived
+// from spec-tables/page-tables.json, stay the source of truth: test/spec/page-table-masks.test.ts
+// checks every member below against them.
+
+/** Host (v1) entry: low-half (lo) and high-half (hi, bits 63:32) masks. */
+export const enum V1 {
+  PR = 0x1, A = 0x20, D = 0x40, AddrLo = 0xfffff000,
+  AddrHi = 0xfffff, PdeRsvdHi = 0x1ff00000, PteRsvdHi = 0x7f00000, UHi = 0x8000000, IrHi = 0x20000000, IwHi = 0x40000000,
+}
+/** AMD64 long-mode entry masks (lo / hi halves). */
+export const enum Lm {
+  P = 0x1, RW = 0x2, US = 0x4, A = 0x20, D = 0x40, PS = 0x80, AddrLo = 0xfffff000, Rsvd1GLo = 0x3fffe000, Rsvd2MLo = 0x1fe000,
+  AddrHi = 0xfffff, NxHi = 0x80000000,
+}
+/** GCR3 table entry masks (lo / hi halves). */
+export const enum Gcr3 {
+  V = 0x1, RsvdLo = 0xffe, AddrLo = 0xfffff000,
+  AddrHi = 0xfffff, RsvdHi = 0xfff00000,
+}
+
 /** Host (v1) level geometry: index shift of level L is 12 + 9(L - 1). */
 export function v1LevelShift(level: number): number {
   return 12 + 9 * (level - 1);

@@ -91,7 +91,7 @@ const WALK = "src/iommu/translation/walk-context.ts";
  * hundred, so that the races the protocol guards against happen thousands of times per run.
  */
 const SLOW_MEMORY: Mutation[] = [
-  { file: WALK, find: "export const WALK_OK = 0;", replace: "const SLOW = new Int32Array(new SharedArrayBuffer(4)); function pause() { for (let s = 0; s < 40; s++) Atomics.load(SLOW, 0); }\nexport const WALK_OK = 0;" },
+  { file: WALK, find: "export const MAX_WALK_RETRIES = 64;", replace: "const SLOW = new Int32Array(new SharedArrayBuffer(4)); function pause() { for (let s = 0; s < 40; s++) Atomics.load(SLOW, 0); }\nexport const MAX_WALK_RETRIES = 64;" },
   { file: WALK, find: "let hi = mem.load32(pa + 4);", replace: "pause(); let hi = mem.load32(pa + 4); pause();" },
   { file: WALK, find: "this.adWrites++;", replace: "this.adWrites++; pause();" }, // latency before the locked update
   // and a host interrupted between the two stores of a remap
@@ -173,8 +173,9 @@ describe("mutation checks: the checker catches each protecting mechanism removed
     {
       name: "walker that never sets D: dirty bits are lost",
       mutations: [
-        { file: "src/iommu/translation/host-walk.ts", find: "const want = V1_A | (write && had === 3 && w && dteW ? V1_D : 0);", replace: "const want = V1_A;" },
-        { file: "src/iommu/translation/guest-walk.ts", find: "if (i === n - 1 && wantD) want |= LM_D;", replace: "" },
+        { file: "src/iommu/translation/host-walk.ts", find: "const want = V1.A | (write && had === 3 && w && dteW ? V1.D : 0);", replace: "const want = V1.A;" },
+        { file: "src/iommu/translation/host-walk.ts", find: "const want = write && had === 3 ? V1.A | V1.D : V1.A;", replace: "const want = V1.A;" },
+        { file: "src/iommu/translation/guest-walk.ts", find: "if (i === n - 1 && wantD) want |= Lm.D;", replace: "" },
       ],
       caught: (r) => r.lostD,
       ops: 50_000, // no race needed: every page written loses D

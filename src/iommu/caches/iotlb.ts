@@ -12,20 +12,29 @@
 import type { CacheGeometry } from "./tag-store.js";
 import { PageTagCache } from "./page-tag-cache.js";
 
-export const PERM_R = 1;
-export const PERM_W = 2;
-/** Execute allowed (NX clear along the path). */
-export const PERM_X = 4;
-/** User-mode access allowed (U/S set along the path). */
-export const PERM_U = 8;
-/** D already set in the leaf entry. */
-export const PERM_DIRTY = 16;
-/** Built by a nested (guest + host) walk. */
-export const PERM_NESTED = 32;
-/** v1 PTE.U: untranslated access only, never handed out through ATS. */
-export const PERM_NO_ATS = 64;
+/**
+ * Permission and state bits of an entry (a `const enum`: TypeScript inlines the members as
+ * literals, where an imported `const` costs a load and a hole check at every use in V8).
+ */
+export const enum Perm {
+  R = 1,
+  W = 2,
+  /** Execute allowed (NX clear along the path). */
+  X = 4,
+  /** User-mode access allowed (U/S set along the path). */
+  U = 8,
+  /** D already set in the leaf entry. */
+  Dirty = 16,
+  /** Built by a nested (guest + host) walk. */
+  Nested = 32,
+  /** v1 PTE.U: untranslated access only, never handed out through ATS. */
+  NoAts = 64,
+}
 
-export const HOST_PASID_KEY = -1;
+/** The PASID key of a tag: the PASID for guest (GN = 1) entries, Host for the host space. */
+export const enum PasidKey {
+  Host = -1,
+}
 
 export class Iotlb extends PageTagCache {
   constructor(g: CacheGeometry, seed: number) {
@@ -55,8 +64,8 @@ export class Iotlb extends PageTagCache {
       if (t.valid[i] !== 1 || t.k0[i] !== domain) continue;
       if (gn) {
         if (t.k1[i] !== pasid) continue;
-      } else if (t.k1[i] !== HOST_PASID_KEY) {
-        if ((this.perms[i]! & PERM_NESTED) === 0) continue;
+      } else if (t.k1[i] !== PasidKey.Host) {
+        if ((this.perms[i]! & Perm.Nested) === 0) continue;
         this.drop(i); dropped++; continue; // a host change may stale any nested entry of the domain
       }
       if (this.overlaps(i, firstPage, end)) { this.drop(i); dropped++; }
@@ -76,7 +85,7 @@ export class Iotlb extends PageTagCache {
     const t = this.tags;
     for (let i = 0; i < t.entries; i++) {
       if (t.valid[i] !== 1) continue;
-      yield { domain: t.k0[i]!, pasid: t.k1[i] === HOST_PASID_KEY ? null : t.k1[i]!, ...this.pageOf(i), spa: this.spa[i]!, perms: this.perms[i]! };
+      yield { domain: t.k0[i]!, pasid: t.k1[i] === PasidKey.Host ? null : t.k1[i]!, ...this.pageOf(i), spa: this.spa[i]!, perms: this.perms[i]! };
     }
   }
 

@@ -9,7 +9,7 @@
  * INVALIDATE_IOMMU_PAGES with PDE = 1 drops the entries overlapping the range.
  */
 import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
-import { HOST_PASID_KEY } from "./iotlb.js";
+import { PasidKey } from "./iotlb.js";
 
 export interface PdeCacheGeometry extends CacheGeometry {
   /** Lowest entry level cached (2 = the entry that points at a PT). Default 2. */
@@ -44,6 +44,11 @@ export class PdeCache {
   static prefix(aHi: number, aLo: number, shift: number): number {
     return shift < 32 ? aHi * POW2[32 - shift]! + (aLo >>> shift) : aHi >>> (shift - 32);
   }
+  /** prefix() of a level-L entry (L >= 2) with the level's index shift (9L + 3) computed here: for hot loops. */
+  prefixOf(aHi: number, aLo: number, level: number): number {
+    const sh = 9 * level + 3;
+    return sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh);
+  }
   private setOf(prefix: number, level: number): number {
     const x = (prefix % 4294967296) ^ level * 0x9e37;
     return (x ^ (x >>> 9)) & this.tags.setMask;
@@ -54,6 +59,17 @@ export class PdeCache {
     const s = this.tags.find(this.setOf(prefix, level), domain, pasidKey, level, prefix);
     if (s >= 0) this.tags.stats.hits++; else this.tags.stats.misses++;
     return s;
+  }
+
+  /** lookup() without its side effects (statistics, replacement state): commit them with commitLookups(). */
+  probe(domain: number, pasidKey: number, level: number, prefix: number): number {
+    return this.tags.probeKey(this.setOf(prefix, level), TagStore.key(domain, pasidKey, level), prefix);
+  }
+
+  /** Account `lookups` probes of which the last one hit `slot` (-1: none hit), as lookup() would have. */
+  commitLookups(lookups: number, slot: number): void {
+    const st = this.tags.stats;
+    if (slot >= 0) { st.hits++; st.misses += lookups - 1; this.tags.touch(slot); } else st.misses += lookups;
   }
 
   insert(domain: number, pasidKey: number, level: number, prefix: number, next: number, nextLevel: number, perms: number, nested: boolean): void {
@@ -73,7 +89,7 @@ export class PdeCache {
     for (let i = 0; i < t.entries; i++) {
       if (t.valid[i] !== 1 || t.k0[i] !== domain) continue;
       if (gn) { if (t.k1[i] !== pasid) continue; }
-      else if (t.k1[i] !== HOST_PASID_KEY) { if (this.nested[i] === 1) { t.invalidateSlot(i); n++; } continue; }
+      else if (t.k1[i] !== PasidKey.Host) { if (this.nested[i] === 1) { t.invalidateSlot(i); n++; } continue; }
       const scale = 2 ** (shiftOf(t.k2[i]!) - 12);
       const start = t.k3[i]! * scale;
       if (start < end && firstPage < start + scale) { t.invalidateSlot(i); n++; }

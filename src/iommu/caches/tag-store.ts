@@ -28,6 +28,7 @@ export class TagStore {
   readonly sets: number;
   readonly setMask: number;
   readonly policy: ReplacementPolicy;
+  private readonly lru: boolean;
   readonly valid: Uint8Array;
   readonly k0: Int32Array;
   readonly k1: Int32Array;
@@ -66,6 +67,7 @@ export class TagStore {
     this.sets = sets;
     this.setMask = sets - 1;
     this.policy = policy;
+    this.lru = policy === "lru";
     this.valid = new Uint8Array(entries);
     this.k0 = new Int32Array(entries);
     this.k1 = new Int32Array(entries);
@@ -91,16 +93,23 @@ export class TagStore {
 
   /** find() with the folded key already computed. */
   findKey(set: number, ka: number, k3: number): number {
+    const i = this.probeKey(set, ka, k3);
+    if (i >= 0 && this.lru) this.stamp[i] = ++this.clock;
+    return i;
+  }
+
+  /** Slot of a matching valid entry, or -1, changing nothing (a look-up whose outcome is committed later with touch()). */
+  probeKey(set: number, ka: number, k3: number): number {
     const w = this.ways;
     const base = set * w;
     const kA = this.kA, K3 = this.k3;
-    for (let i = base; i < base + w; i++) {
-      if (K3[i] === k3 && kA[i] === ka) {
-        if (this.policy === "lru") this.stamp[i] = ++this.clock;
-        return i;
-      }
-    }
+    for (let i = base; i < base + w; i++) if (K3[i] === k3 && kA[i] === ka) return i;
     return -1;
+  }
+
+  /** The replacement-state update of a hit on `slot` (what find() does on a hit). */
+  touch(slot: number): void {
+    if (this.lru) this.stamp[slot] = ++this.clock;
   }
 
   /** Slot to fill for a tag in `set`: an existing match, else an invalid way, else the policy's victim. */

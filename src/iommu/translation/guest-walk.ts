@@ -12,18 +12,15 @@
  * and the final GPA are translated by the host table (table reads need IR, A/D writes IW);
  * the final permission is the intersection and the page size the smaller of the two.
  */
-import {
-  GCR3_ADDR_HI, GCR3_ADDR_LO, GCR3_RSVD_HI, GCR3_RSVD_LO, GCR3_V, LM_1G_RSVD_LO, LM_2M_RSVD_LO, LM_A, LM_ADDR_HI,
-  LM_ADDR_LO, LM_D, LM_NX_HI, LM_P, LM_PS, LM_RW, LM_US,
-} from "../../spec/page-tables.js";
+import { Gcr3, Lm } from "../../spec/page-tables.js";
 import { EVT_NX, EVT_PE, EVT_US } from "../../spec/events.js";
 import type { Dte } from "../device-table.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
-import { HOST_PASID_KEY, PERM_DIRTY, PERM_NESTED, PERM_R, PERM_U, PERM_W, PERM_X, type Iotlb } from "../caches/iotlb.js";
+import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
 import { alignDown, alignNumber, offsetIn } from "./address-math.js";
-import { F_PR, F_RZ, MAX_WALK_RETRIES, WALK_FAULT, WALK_OK, WALK_RETRY, type WalkContext } from "./walk-context.js";
+import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
 const TWO32 = 4294967296;
@@ -83,9 +80,9 @@ export class GuestWalker {
         const pa = tspa + ((pasid >>> (9 * k)) & 0x1ff) * 8;
         if (!ctx.read(pa, "gcr3")) return false;
         const lo = ctx.lo, hi = ctx.hi;
-        if ((lo & GCR3_V) === 0) { ctx.fault("gcr3-not-valid", 0); return false; }
-        if (fl.gcr3RsvdCheck && ((lo & GCR3_RSVD_LO) !== 0 || (hi & GCR3_RSVD_HI) !== 0)) { ctx.fault("reserved-bit", F_PR | F_RZ); return false; }
-        table = (hi & GCR3_ADDR_HI) * TWO32 + ((lo & GCR3_ADDR_LO) >>> 0);
+        if ((lo & Gcr3.V) === 0) { ctx.fault("gcr3-not-valid", 0); return false; }
+        if (fl.gcr3RsvdCheck && ((lo & Gcr3.RsvdLo) !== 0 || (hi & Gcr3.RsvdHi) !== 0)) { ctx.fault("reserved-bit", F_PR | F_RZ); return false; }
+        table = (hi & Gcr3.AddrHi) * TWO32 + ((lo & Gcr3.AddrLo) >>> 0);
       }
       cr3 = table;
       if (this.gcr3.enabled && !ctx.peek) this.gcr3.insert(d.deviceId, pasid, f.DomainID, cr3);
@@ -93,7 +90,7 @@ export class GuestWalker {
     const levels = d.guestLevels;
     for (let i = 0; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, pasid, cr3, aHi, aLo, fl, nested, levels);
-      if (r !== WALK_RETRY) return r === WALK_OK;
+      if (r !== Walk.Retry) return r === Walk.Ok;
     }
     ctx.fault("ad-contention", 0);
     return false;
@@ -122,10 +119,10 @@ export class GuestWalker {
     const gHi = Math.floor(gpa / TWO32), gLo = gpa >>> 0;
     const it = this.iotlb;
     if (it.enabled && !this.ctx.peek) {
-      const s = it.lookup(d.f.DomainID, HOST_PASID_KEY, gHi, gLo);
-      if (s >= 0 && (it.perms[s]! & PERM_R) !== 0 && d.f.IR && (!needWrite || ((it.perms[s]! & PERM_W) !== 0 && d.f.IW))) {
+      const s = it.lookup(d.f.DomainID, PasidKey.Host, gHi, gLo);
+      if (s >= 0 && (it.perms[s]! & Perm.R) !== 0 && d.f.IR && (!needWrite || ((it.perms[s]! & Perm.W) !== 0 && d.f.IW))) {
         this.tSpa = it.spa[s]! + offsetIn(gHi, gLo, it.hitLog2);
-        this.tW = (it.perms[s]! & PERM_W) !== 0 && d.f.IW;
+        this.tW = (it.perms[s]! & Perm.W) !== 0 && d.f.IW;
         return true;
       }
     }
@@ -134,9 +131,9 @@ export class GuestWalker {
       return false;
     }
     const h = this.host;
-    if (it.enabled && !this.ctx.peek) it.insert(d.f.DomainID, HOST_PASID_KEY, gHi, gLo, h.log2, h.spaBase, h.perms | (h.lastLeafDirty ? PERM_DIRTY : 0));
+    if (it.enabled && !this.ctx.peek) it.insert(d.f.DomainID, PasidKey.Host, gHi, gLo, h.log2, h.spaBase, h.perms | (h.lastLeafDirty ? Perm.Dirty : 0));
     this.tSpa = h.spaBase + offsetIn(gHi, gLo, h.log2);
-    this.tW = (h.perms & PERM_W) !== 0 && d.f.IW;
+    this.tW = (h.perms & Perm.W) !== 0 && d.f.IW;
     return true;
   }
 
@@ -153,7 +150,7 @@ export class GuestWalker {
         const s = pde.lookup(domain, pasid, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
         if (s < 0) continue;
         const p = pde.perms[s]!;
-        w = p & PERM_W ? 1 : 0; u = p & PERM_U ? 1 : 0; nx = p & PERM_X ? 0 : 1;
+        w = p & Perm.W ? 1 : 0; u = p & Perm.U ? 1 : 0; nx = p & Perm.X ? 0 : 1;
         table = pde.next[s]!; tableIsSpa = true; level = L - 1;
         ctx.pdeHits++;
         break;
@@ -166,31 +163,31 @@ export class GuestWalker {
       let tspa = table;
       let hostW = true;
       if (!tableIsSpa) {
-        if (!this.tableSpa(d, table, false)) return WALK_FAULT;
+        if (!this.tableSpa(d, table, false)) return Walk.Fault;
         tspa = this.tSpa; hostW = this.tW;
       }
       if (n > 0) this.eNextSpa[n - 1] = tspa;
       pa = tspa + levelIndex(aHi, aLo, SHIFT[level]!) * 8;
       ctx.walkRefs++;
-      if (!ctx.read(pa, "guest")) return WALK_FAULT;
+      if (!ctx.read(pa, "guest")) return Walk.Fault;
       lo = ctx.lo; hi = ctx.hi;
-      if ((lo & LM_P) === 0) return ctx.fault("not-present", 0);
-      if ((lo & LM_RW) === 0) w = 0;
-      if ((lo & LM_US) === 0) u = 0;
-      if (fl.nx && (hi & LM_NX_HI) !== 0) nx = 1;
+      if ((lo & Lm.P) === 0) return ctx.fault("not-present", 0);
+      if ((lo & Lm.RW) === 0) w = 0;
+      if ((lo & Lm.US) === 0) u = 0;
+      if (fl.nx && (hi & Lm.NxHi) !== 0) nx = 1;
       this.ePa[n] = pa; this.eLo[n] = lo; this.eLevel[n] = level; this.eHostW[n] = hostW ? 1 : 0;
-      this.ePerms[n] = PERM_R | (w ? PERM_W : 0) | (u ? PERM_U : 0) | (nx ? 0 : PERM_X);
+      this.ePerms[n] = Perm.R | (w ? Perm.W : 0) | (u ? Perm.U : 0) | (nx ? 0 : Perm.X);
       n++;
-      const ps = (lo & LM_PS) !== 0;
+      const ps = (lo & Lm.PS) !== 0;
       if (level >= 4 && ps) return ctx.fault("reserved-bit", F_PR | F_RZ);
       if (level === 1 || (ps && (level === 2 || level === 3))) {
-        if (level === 3 && ps && (lo & LM_1G_RSVD_LO) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
-        if (level === 2 && ps && (lo & LM_2M_RSVD_LO) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if (level === 3 && ps && (lo & Lm.Rsvd1GLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if (level === 2 && ps && (lo & Lm.Rsvd2MLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         log2 = SHIFT[level]!;
-        gpaBase = alignDown(hi & LM_ADDR_HI, lo & LM_ADDR_LO, log2);
+        gpaBase = alignDown(hi & Lm.AddrHi, lo & Lm.AddrLo, log2);
         break;
       }
-      table = (hi & LM_ADDR_HI) * TWO32 + ((lo & LM_ADDR_LO) >>> 0);
+      table = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
       tableIsSpa = !nested;
       level--;
     }
@@ -202,32 +199,32 @@ export class GuestWalker {
     // ---- final GPA -> SPA (nested) ----
     let spa = gpaBase + offsetIn(aHi, aLo, log2);
     let outLog2 = log2;
-    let hostPerms = PERM_R | PERM_W;
+    let hostPerms = Perm.R | Perm.W;
     if (nested) {
       const gpa = spa;
       const gHi = Math.floor(gpa / TWO32), gLo = gpa >>> 0;
       if (!this.host.walk(d, gHi, gLo, fl.write && w === 1, fl.enforce)) {
         ctx.hostFault = true; ctx.faultHi = gHi; ctx.faultLo = gLo;
-        return WALK_FAULT;
+        return Walk.Fault;
       }
       const h = this.host;
-      hostPerms = h.perms & (PERM_R | PERM_W);
+      hostPerms = h.perms & (Perm.R | Perm.W);
       spa = h.spaBase + offsetIn(gHi, gLo, h.log2);
       if (h.log2 < outLog2) outLog2 = h.log2;
     }
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
-    const wantD = fl.dUpdate && fl.write && w === 1 && (hostPerms & PERM_W) !== 0;
+    const wantD = fl.dUpdate && fl.write && w === 1 && (hostPerms & Perm.W) !== 0;
     if (fl.aUpdate || wantD) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
       for (let i = 0; i < n; i++) {
         const el = this.eLo[i]!;
-        let want = fl.aUpdate ? LM_A : 0;
-        if (i === n - 1 && wantD) want |= LM_D;
+        let want = fl.aUpdate ? Lm.A : 0;
+        if (i === n - 1 && wantD) want |= Lm.D;
         if ((el & want) === want) continue;
         if (nested && this.eHostW[i] === 0) {
           ctx.hostFault = true; ctx.faultHi = Math.floor(this.ePa[i]! / TWO32); ctx.faultLo = this.ePa[i]! >>> 0;
           return ctx.fault("permission", EVT_PE | F_PR);
         }
-        if (!ctx.peek && !ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return WALK_RETRY;
+        if (!ctx.peek && !ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return Walk.Retry;
       }
     }
     if (pde.enabled && !ctx.peek) {
@@ -238,9 +235,9 @@ export class GuestWalker {
     }
     this.spaBase = alignNumber(spa, outLog2);
     this.log2 = outLog2;
-    const leafDirty = (lo & LM_D) !== 0 || wantD || !fl.dUpdate;
-    this.perms = (hostPerms & PERM_R) | (w && (hostPerms & PERM_W) ? PERM_W : 0) | (u ? PERM_U : 0) | (nx ? 0 : PERM_X) |
-      (leafDirty ? PERM_DIRTY : 0) | (nested ? PERM_NESTED : 0);
-    return WALK_OK;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || !fl.dUpdate;
+    this.perms = (hostPerms & Perm.R) | (w && (hostPerms & Perm.W) ? Perm.W : 0) | (u ? Perm.U : 0) | (nx ? 0 : Perm.X) |
+      (leafDirty ? Perm.Dirty : 0) | (nested ? Perm.Nested : 0);
+    return Walk.Ok;
   }
 }

@@ -10,15 +10,13 @@
  * write with HAD = 11b) in the leaf with a compare-exchange on the low word. Upper levels
  * come from the page-directory cache when it holds them.
  */
-import {
-  V1_ADDR_HI, V1_ADDR_LO, V1_D, V1_IR_HI, V1_IW_HI, V1_A, V1_PDE_RSVD_HI, V1_PR, V1_PTE_RSVD_HI, V1_U_HI, v1LevelShift,
-} from "../../spec/page-tables.js";
+import { V1, v1LevelShift } from "../../spec/page-tables.js";
 import { EVT_PE } from "../../spec/events.js";
 import type { Dte } from "../device-table.js";
 import { PdeCache } from "../caches/pde-cache.js";
-import { HOST_PASID_KEY, PERM_NO_ATS, PERM_R, PERM_W } from "../caches/iotlb.js";
+import { PasidKey, Perm } from "../caches/iotlb.js";
 import { alignDown } from "./address-math.js";
-import { F_PR, F_RZ, MAX_WALK_RETRIES, WALK_FAULT, WALK_OK, WALK_RETRY, type WalkContext } from "./walk-context.js";
+import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
 
 /** Index of level L for the address (hi, lo). */
 export function levelIndex(aHi: number, aLo: number, shift: number): number {
@@ -38,11 +36,12 @@ const SHIFT = [0, 12, 21, 30, 39, 48, 57];
 const TWO32 = 4294967296;
 
 export class HostWalker {
-  /** Output: SPA of the page, log2 of its size, table permissions (PERM_R/W, PERM_NO_ATS). */
+  /** Output: SPA of the page, log2 of its size, table permissions (Perm.R/W, Perm.NoAts). */
   spaBase = 0;
   log2 = 12;
   perms = 0;
-  private readonly ePa = new Float64Array(8);
+  // the directory entries of the current walk that the steps after it need (word index, low word, level, ...)
+  private readonly eWord = new Float64Array(8);
   private readonly eLo = new Uint32Array(8);
   private readonly eLevel = new Uint8Array(8);
   private readonly eNext = new Float64Array(8);
@@ -62,55 +61,163 @@ export class HostWalker {
    * (ATS, table reads of nested walks that check later) permissions are only accumulated.
    */
   walk(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): boolean {
-    for (let i = 0; i < MAX_WALK_RETRIES; i++) {
+    let i = 0;
+    const u32 = enforce && !this.accessedInPde && !this.ctx.peek ? this.ctx.direct() : null;
+    if (u32 !== null) {
+      const r = this.walkDirect(u32, d, aHi, aLo, write);
+      if (r === Walk.Ok) return true;
+      if (r === Walk.Retry) i = 1; // it was the first attempt
+    }
+    for (; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, aHi, aLo, write, enforce);
-      if (r !== WALK_RETRY) return r === WALK_OK;
+      if (r !== Walk.Retry) return r === Walk.Ok;
     }
     this.ctx.fault("ad-contention", 0);
     return false;
   }
 
+  /**
+   * walkOnce() for the common case, in few instructions: plain loads from the memory's words
+   * (single mode, no access log), permissions enforced, every level in order (no skipping),
+   * NextLevel 0 leaves. Anything else (a fault, a large page with NextLevel 7, level
+   * skipping, a table outside memory) returns Walk.Bail before any side effect, and
+   * walkOnce() decides it. Page-directory-cache look-ups are probes whose statistics and
+   * replacement updates are committed only when this walk goes on to its A/D step, so a
+   * bail leaves the caches as they were. A lost A/D compare-exchange returns Walk.Retry
+   * with everything counted, as walkOnce() would.
+   */
+  private walkDirect(u32: Uint32Array, d: Dte, aHi: number, aLo: number, write: boolean): number {
+    // (module-level helpers and constants cost a load and a check per use in V8: this loop
+    // uses literals, const enums and arithmetic only; the index shift of level L is 9L + 3)
+    const f = d.f;
+    const mode = f.Mode;
+    if (mode < 6 && (mode >= 3 ? (aHi >>> (9 * mode - 20)) !== 0 : aHi !== 0 || (aLo >>> (9 * mode + 12)) !== 0)) return Walk.Bail;
+    if (!(write ? f.IW : f.IR)) return Walk.Bail;
+    const domain = f.DomainID;
+    let r = 1, w = 1;
+    let level = mode;
+    // word indices stay int32 (tables below 8 GiB); a table above that is the general walk's
+    const root = f.HostPageTableRootPtr;
+    if (root >= 8589934592) return Walk.Bail;
+    let table = (root * 0.25) | 0;
+    const pde = this.pde;
+    const pdeOn = pde.tags.entries !== 0;
+    let probes = 0, pdeSlot = -1;
+    if (pdeOn) {
+      for (let L = pde.minLevel; L <= mode; L++) {
+        probes++;
+        const s = pde.probe(domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
+        if (s < 0) continue;
+        const nl = pde.nextLevel[s]!;
+        if (nl !== L - 1) return Walk.Bail;
+        const p = pde.perms[s]!;
+        r = p & Perm.R; w = (p & Perm.W) >>> 1;
+        const next = pde.next[s]!;
+        if (next >= 8589934592) return Walk.Bail;
+        table = (next * 0.25) | 0; level = nl;
+        pdeSlot = s;
+        break;
+      }
+    }
+    const keepFrom = pdeOn ? pde.minLevel : 7;
+    const words = u32.length;
+    let refs = 0, n = 0;
+    let lo = 0, hi = 0, e = 0;
+    for (;;) {
+      const sh = 9 * level + 3;
+      e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+      if (!(e >= 0 && e + 2 <= words)) return Walk.Bail;
+      lo = u32[e]!;
+      hi = u32[e + 1]!;
+      refs++;
+      r &= hi >>> 29; // IR: bit 61
+      w &= hi >>> 30; // IW: bit 62
+      if ((lo & V1.PR) === 0 || (write ? w : r) === 0) return Walk.Bail;
+      const nl = (lo >>> 9) & 7;
+      if (nl === 0) {
+        if (level === 6 || (hi & V1.PteRsvdHi) !== 0) return Walk.Bail;
+        break;
+      }
+      if (nl !== level - 1 || (hi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0) return Walk.Bail;
+      table = (hi << 30) | ((lo & V1.AddrLo) >>> 2);
+      if (level >= keepFrom) {
+        this.eLevel[n] = level; this.ePerms[n] = r | (w << 1);
+        this.eNext[n] = table * 4; this.eNextLevel[n] = nl;
+        n++;
+      }
+      level = nl;
+    }
+    // from here on the walk completes (or loses an A/D race): commit what it did
+    const ctx = this.ctx;
+    ctx.refs += refs;
+    ctx.walkRefs += refs;
+    if (pdeOn) {
+      pde.commitLookups(probes, pdeSlot);
+      if (pdeSlot >= 0) ctx.pdeHits++;
+    }
+    const had = f.HAD;
+    if ((had & 1) !== 0) {
+      const want = write && had === 3 ? V1.A | V1.D : V1.A;
+      if ((lo & want) !== want && !ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) return Walk.Retry;
+    }
+    for (let i = 0; i < n; i++) {
+      const L = this.eLevel[i]!;
+      pde.insert(domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
+    }
+    const log2 = 9 * level + 3;
+    this.spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0)
+      : ((hi & V1.AddrHi & (-1 << (log2 - 32))) >>> 0) * 4294967296;
+    this.log2 = log2;
+    this.perms = r | (w << 1) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
+    this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || write;
+    return Walk.Ok;
+  }
+
   private walkOnce(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): number {
     const ctx = this.ctx;
-    const mode = d.f.Mode;
-    const dteR = d.f.IR, dteW = d.f.IW;
-    const domain = d.f.DomainID;
+    const f = d.f;
+    const mode = f.Mode;
+    const dteR = f.IR, dteW = f.IW;
+    const domain = f.DomainID;
     if (mode < 6 && !highBitsZero(aHi, aLo, SHIFT[mode + 1]!)) return ctx.fault("address-out-of-range", 0);
     if (enforce && !(write ? dteW : dteR)) return ctx.fault("permission", EVT_PE | F_PR);
     let r = 1, w = 1;
     let level = mode;
-    let table = d.f.HostPageTableRootPtr;
+    // table addresses are kept as word indices (SPA / 4): see WalkContext.readWord
+    let table = f.HostPageTableRootPtr * 0.25;
     const pde = this.pde;
-    if (pde.enabled && !ctx.peek) {
+    const pdeOn = pde.enabled && !ctx.peek;
+    if (pdeOn) {
       for (let L = pde.minLevel; L <= mode; L++) {
-        const s = pde.lookup(domain, HOST_PASID_KEY, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
+        const s = pde.lookup(domain, PasidKey.Host, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
         if (s < 0) continue;
         const nl = pde.nextLevel[s]!;
         let skippedOk = true;
         for (let l = nl + 1; l < L; l++) if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) { skippedOk = false; break; }
         if (!skippedOk) break;
         const p = pde.perms[s]!;
-        r = p & PERM_R ? 1 : 0; w = p & PERM_W ? 1 : 0;
-        table = pde.next[s]!; level = nl;
+        r = p & Perm.R ? 1 : 0; w = p & Perm.W ? 1 : 0;
+        table = pde.next[s]! * 0.25; level = nl;
         ctx.pdeHits++;
         break;
       }
     }
+    // what the A/D and page-directory-cache steps after the walk need of each entry read
+    const keepFrom = this.accessedInPde ? 1 : pdeOn ? pde.minLevel : 7;
     let n = 0;
-    let lo = 0, hi = 0, pa = 0;
+    let lo = 0, hi = 0, e = 0;
     for (;;) {
-      pa = table + levelIndex(aHi, aLo, SHIFT[level]!) * 8;
+      e = table + levelIndex(aHi, aLo, SHIFT[level]!) * 2;
       ctx.walkRefs++;
-      if (!ctx.read(pa, "v1")) return WALK_FAULT;
+      if (!ctx.readWord(e, "v1")) return Walk.Fault;
       lo = ctx.lo; hi = ctx.hi;
-      if ((lo & V1_PR) === 0) return ctx.fault("not-present", 0);
+      if ((lo & V1.PR) === 0) return ctx.fault("not-present", 0);
       const nl = (lo >>> 9) & 7;
-      if ((hi & V1_IR_HI) === 0) r = 0;
-      if ((hi & V1_IW_HI) === 0) w = 0;
-      this.ePa[n] = pa; this.eLo[n] = lo; this.eLevel[n] = level; this.ePerms[n] = (r ? PERM_R : 0) | (w ? PERM_W : 0);
+      if ((hi & V1.IrHi) === 0) r = 0;
+      if ((hi & V1.IwHi) === 0) w = 0;
       if (nl === 0 || nl === 7) {
         if (level === 6) return ctx.fault("invalid-level", F_PR | F_RZ);
-        if ((hi & V1_PTE_RSVD_HI) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if ((hi & V1.PteRsvdHi) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
         const shift = SHIFT[level]!;
         let log2 = shift;
@@ -120,43 +227,45 @@ export class HostWalker {
           log2 = z + 1;
           if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | F_RZ);
         }
-        this.spaBase = alignDown(hi & V1_ADDR_HI, lo & V1_ADDR_LO, log2);
+        this.spaBase = alignDown(hi & V1.AddrHi, lo & V1.AddrLo, log2);
         this.log2 = log2;
-        n++;
         break;
       }
-      if ((hi & V1_PDE_RSVD_HI) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+      if ((hi & V1.PdeRsvdHi) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
       if (nl >= level || nl > this.maxLevels) return ctx.fault("invalid-level", F_PR | F_RZ);
       for (let l = nl + 1; l < level; l++) {
         if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) return ctx.fault("skipped-level-nonzero", F_PR);
       }
       if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
-      table = (hi & V1_ADDR_HI) * TWO32 + ((lo & V1_ADDR_LO) >>> 0);
-      this.eNext[n] = table; this.eNextLevel[n] = nl;
-      n++;
+      table = (hi & V1.AddrHi) * 1073741824 + ((lo & V1.AddrLo) >>> 2);
+      if (level >= keepFrom) {
+        this.eWord[n] = e; this.eLo[n] = lo; this.eLevel[n] = level; this.ePerms[n] = (r ? Perm.R : 0) | (w ? Perm.W : 0);
+        this.eNext[n] = table * 4; this.eNextLevel[n] = nl;
+        n++;
+      }
       level = nl;
     }
     // Accessed / Dirty (DTE.HAD), only on success, leaf (and PDEs when the reading says so).
-    const had = d.f.HAD;
+    const had = f.HAD;
     if (!ctx.peek && (had & 1) !== 0) {
-      const want = V1_A | (write && had === 3 && w && dteW ? V1_D : 0);
-      if ((lo & want) !== want && !ctx.cas(pa, lo, (lo | want) >>> 0, "v1-ad")) return WALK_RETRY;
+      const want = V1.A | (write && had === 3 && w && dteW ? V1.D : 0);
+      if ((lo & want) !== want && !ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) return Walk.Retry;
       if (this.accessedInPde) {
-        for (let i = 0; i < n - 1; i++) {
+        for (let i = 0; i < n; i++) {
           const el = this.eLo[i]!;
-          if ((el & V1_A) === 0 && !ctx.cas(this.ePa[i]!, el, (el | V1_A) >>> 0, "v1-pde-a")) return WALK_RETRY;
+          if ((el & V1.A) === 0 && !ctx.cas(this.eWord[i]! * 4, el, (el | V1.A) >>> 0, "v1-pde-a")) return Walk.Retry;
         }
       }
     }
-    if (pde.enabled && !ctx.peek) {
-      for (let i = 0; i < n - 1; i++) {
+    if (pdeOn) {
+      for (let i = 0; i < n; i++) {
         const L = this.eLevel[i]!;
-        if (L >= pde.minLevel) pde.insert(domain, HOST_PASID_KEY, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
+        if (L >= pde.minLevel) pde.insert(domain, PasidKey.Host, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
       }
     }
-    this.perms = (r ? PERM_R : 0) | (w ? PERM_W : 0) | ((hi & V1_U_HI) !== 0 ? PERM_NO_ATS : 0);
-    this.lastLeafDirty = had !== 3 || (lo & V1_D) !== 0 || (write && w === 1 && dteW);
-    return WALK_OK;
+    this.perms = (r ? Perm.R : 0) | (w ? Perm.W : 0) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
+    this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || (write && w === 1 && dteW);
+    return Walk.Ok;
   }
 
   /** The leaf's D is set (or D is not tracked): writes through a cached copy need no re-walk. */

@@ -23,7 +23,7 @@ import {
 } from "../../spec/events.js";
 import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT } from "../../spec/registers.js";
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
-import { HOST_PASID_KEY, PERM_DIRTY, PERM_NO_ATS, PERM_R, PERM_U, PERM_W, PERM_X, type Iotlb } from "../caches/iotlb.js";
+import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import type { PdeCache } from "../caches/pde-cache.js";
 import { POW2 } from "../caches/tag-store.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
@@ -45,9 +45,6 @@ export const KIND_PREFETCH = 3;
 export const KIND_TRANSLATED = 4;
 
 const TWO32 = 4294967296;
-const CONTROL_WORD = MMIO_CONTROL >>> 2;
-const EXCL_WORD = MMIO_EXCLUSION_BASE >>> 2;
-const GTEN = CONTROL.GTEn.mask;
 const TWO64 = 1n << 64n;
 
 export interface TranslationStats {
@@ -82,6 +79,12 @@ export class Translator {
   private readonly regWords: Uint32Array;
   private readonly maxHostLevels: number;
   private readonly hitCycles: number;
+  /** Cycles of a host walk besides its references: DTE-cache hit, IOTLB look-up, walk overhead. */
+  private readonly walkBaseCycles: number;
+  private readonly controlWord = MMIO_CONTROL >>> 2;
+  private readonly exclusionWord = MMIO_EXCLUSION_BASE >>> 2;
+  private readonly gtEnMask = CONTROL.GTEn.mask;
+  private readonly pow2 = POW2;
 
   constructor(
     mem: MemoryPort,
@@ -100,6 +103,7 @@ export class Translator {
     this.regWords = regs.words;
     this.maxHostLevels = features.hats + 4;
     this.hitCycles = profile.dteCacheHit + profile.iotlbHit;
+    this.walkBaseCycles = profile.dteCacheHit + profile.iotlbHit + profile.walkOverhead;
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde);
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
     this.gflags = {
@@ -126,79 +130,116 @@ export class Translator {
   }
 
   /**
-   * The common case in few loads: an untranslated request (address a number) from the device
-   * served last, whose DTE is cached, that hits the IOTLB with the permissions it needs.
-   * Returns null when any condition fails; the general path then decides everything (and
-   * skips a second IOTLB look-up when this one already missed).
+   * The common cases in few instructions: an untranslated request (address a number) from
+   * the device served last, whose DTE is cached, that hits the IOTLB with the permissions it
+   * needs, or (host path) misses it and takes the v1 walk. Returns null when any condition
+   * fails; the general path then decides everything (and skips a second IOTLB look-up when
+   * this one already missed). V8 loads a module-level binding and checks it at every use,
+   * so this path reads only locals, `this` fields and const enums.
    */
-  private fastHit(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
+  private fastPath(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
     this.iotlbMissed = false;
     const a = req.address;
-    const deviceId = req.deviceId;
-    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || typeof deviceId !== "number" || !flagsOk(req)) return null;
+    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
+    const write = req.write, execute = req.execute, privileged = req.privileged;
+    // absent or booleans; anything else is left to the general path, which throws naming the field
+    if ((write !== undefined && write !== true && write !== false) || (execute !== undefined && execute !== true && execute !== false) ||
+      (privileged !== undefined && privileged !== true && privileged !== false)) return null;
     const words = this.regWords;
-    if ((words[CONTROL_WORD]! & 1) === 0 || (words[EXCL_WORD]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
-    const d = this.deviceTable.peekLast(deviceId);
+    const control = words[this.controlWord]!;
+    if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
+    const dt = this.deviceTable;
+    const d = dt.peekLast(req.deviceId);
     if (d === null) return null;
-    const f = d.f;
-    if (!f.V || !f.TV) return null;
+    const aLo = a >>> 0;
+    const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     const pasid = req.pasid;
     let key: number;
-    let perms: number;
-    const write = req.write === true;
     if (pasid === undefined) {
-      if (f.GV && f.GIoV) return null;
-      if (f.Mode === 0 || f.Mode > this.maxHostLevels) return null;
-      key = HOST_PASID_KEY;
+      if (!d.hostWalk) return null;
+      key = PasidKey.Host;
     } else {
-      if (!f.GV || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid || (words[CONTROL_WORD]! & GTEN) === 0) return null;
+      if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid || (control & this.gtEnMask) === 0) return null;
+      // canonical check before any cache look-up: bits 63..vaBits-1 all equal
+      const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+      if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
       key = pasid;
     }
-    const aHi = Math.floor(a / TWO32), aLo = a >>> 0;
-    if (pasid !== undefined) {
-      const vaBits = d.guestLevels === 5 ? 57 : 48; // canonical check before any cache look-up
-      const top = aHi >>> (vaBits - 1 - 32);
-      if (top !== 0 && top !== 2 ** (64 - vaBits + 1) - 1) return null;
-    }
     const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.lookup(f.DomainID, key, aHi, aLo);
+    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, key, aHi, aLo);
     if (s < 0) {
       this.iotlbMissed = it.tags.entries !== 0;
       if (pasid !== undefined) return null;
-      // a host-path miss continues here: every check of the general path for this case is done
-      out.reset();
-      const ctx = this.ctx;
-      ctx.reset();
-      ctx.peek = false;
-      this.noEvents = false;
-      this.stats.requests++;
-      this.deviceTable.cache.stats.hits++;
-      this.aHi = aHi; this.aLo = aLo;
-      out.dteCacheHit = true;
-      out.path = "host";
-      return this.hostWalk(out, d, deviceId, write, false);
+      return this.fastWalk(out, d, req.deviceId, write === true, aHi, aLo);
     }
     const p = it.perms[s]!;
-    if ((write ? (p & (PERM_W | PERM_DIRTY)) !== (PERM_W | PERM_DIRTY) || !f.IW : (p & PERM_R) === 0 || !f.IR) ||
-      (pasid !== undefined && ((req.privileged !== true && (p & PERM_U) === 0) || (req.execute === true && (p & PERM_X) === 0)))) {
+    if ((write === true ? (p & (Perm.W | Perm.Dirty)) !== (Perm.W | Perm.Dirty) || !d.iw : (p & Perm.R) === 0 || !d.ir) ||
+      (pasid !== undefined && ((privileged !== true && (p & Perm.U) === 0) || (execute === true && (p & Perm.X) === 0)))) {
       it.tags.stats.hits--; // the general path looks up (and counts) again
       return null;
     }
     const k = it.hitLog2;
     this.stats.requests++;
-    this.deviceTable.cache.stats.hits++;
+    dt.cache.stats.hits++;
+    const pow2 = this.pow2;
     out.ok = true;
-    out.spa = it.spa[s]! + (k < 32 ? aLo & (POW2[k]! - 1) : (aHi & (POW2[k - 32]! - 1)) * TWO32 + aLo);
-    out.pageSize = POW2[k]!;
-    out.readable = (p & PERM_R) !== 0 && f.IR;
-    out.writable = (p & PERM_W) !== 0 && f.IW;
-    out.executable = pasid === undefined || (p & PERM_X) !== 0;
-    out.user = pasid === undefined || (p & PERM_U) !== 0;
+    out.spa = it.spa[s]! + (k < 32 ? aLo & (pow2[k]! - 1) : (aHi & (pow2[k - 32]! - 1)) * 4294967296 + aLo);
+    out.pageSize = pow2[k]!;
+    out.readable = (p & Perm.R) !== 0 && d.ir;
+    out.writable = (p & Perm.W) !== 0 && d.iw;
+    out.executable = pasid === undefined || (p & Perm.X) !== 0;
+    out.user = pasid === undefined || (p & Perm.U) !== 0;
     out.fault = null; out.event = 0;
-    out.path = pasid === undefined ? "host" : f.Mode !== 0 ? "nested" : "guest";
+    out.path = pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest";
     out.iotlbHit = true; out.dteCacheHit = true; out.gcr3CacheHit = false;
     out.pdeHits = 0; out.memoryReferences = 0; out.walkReferences = 0; out.adUpdates = 0; out.completionCycle = 0;
     out.cycles = this.hitCycles;
+    return out;
+  }
+
+  /**
+   * The host-path IOTLB miss of fastPath(): every front check of the general path is done;
+   * the v1 walk, the IOTLB fill and the answer (what hostWalk() and success() do, written
+   * once). A fault goes the general way (walkFault).
+   */
+  private fastWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, aHi: number, aLo: number): TranslationResult {
+    const ctx = this.ctx;
+    ctx.reset();
+    ctx.peek = false;
+    this.noEvents = false;
+    this.aHi = aHi; this.aLo = aLo;
+    const stats = this.stats;
+    stats.requests++;
+    stats.walks++;
+    this.deviceTable.cache.stats.hits++;
+    const h = this.host;
+    if (!h.walk(d, aHi, aLo, write, true)) {
+      out.reset();
+      out.dteCacheHit = true;
+      out.path = "host";
+      return this.walkFault(out, d, deviceId, write, false, false, 0);
+    }
+    const log2 = h.log2;
+    const perms = h.lastLeafDirty ? h.perms | Perm.Dirty : h.perms;
+    const it = this.iotlb;
+    if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, h.spaBase, perms);
+    const pow2 = this.pow2;
+    out.ok = true;
+    out.spa = h.spaBase + (log2 < 32 ? (aLo & (pow2[log2]! - 1)) >>> 0 : (aHi & (pow2[log2 - 32]! - 1)) * 4294967296 + aLo);
+    out.pageSize = pow2[log2]!;
+    out.readable = (perms & Perm.R) !== 0 && d.ir;
+    out.writable = (perms & Perm.W) !== 0 && d.iw;
+    out.executable = true; out.user = true;
+    out.fault = null; out.event = 0;
+    out.path = "host";
+    out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = false;
+    const refs = ctx.refs, ad = ctx.adWrites, walkRefs = ctx.walkRefs, pdeHits = ctx.pdeHits;
+    out.pdeHits = pdeHits; out.memoryReferences = refs; out.walkReferences = walkRefs; out.adUpdates = ad; out.completionCycle = 0;
+    // price(): DTE-cache hit + IOTLB look-up + walk overhead + what the walk touched
+    const p = this.profile;
+    out.cycles = this.walkBaseCycles + (refs - ad) * p.memoryReference + ad * p.adUpdate + pdeHits * p.pdeCacheHit;
+    stats.adUpdates += ad;
+    stats.referencesPerWalk[walkRefs < 40 ? walkRefs : 40]!++;
     return out;
   }
 
@@ -206,7 +247,7 @@ export class Translator {
     if (kind === KIND_UNTRANSLATED && req !== null && typeof req === "object") {
       // the fast path counts a DTE and an IOTLB look-up only when it serves the request; when it
       // falls back the general path counts its own (a fast-path IOTLB miss stays counted: it is not looked up again)
-      const r = this.fastHit(req, out);
+      const r = this.fastPath(req, out);
       if (r !== null) return r;
     } else {
       this.iotlbMissed = false;
@@ -297,22 +338,22 @@ export class Translator {
       const allowed = write ? f.IW : f.IR;
       if (!ats && !allowed) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, false, 0);
       out.path = "mode0";
-      return this.success(out, this.aHi * TWO32 + this.aLo, 12, (f.IR ? PERM_R : 0) | (f.IW ? PERM_W : 0) | PERM_U | PERM_X, ats, false);
+      return this.success(out, this.aHi * TWO32 + this.aLo, 12, (f.IR ? Perm.R : 0) | (f.IW ? Perm.W : 0) | Perm.U | Perm.X, ats, false);
     }
     if (mode === 7 || mode > this.features.hats + 4) return this.pageFault(out, d, deviceId, "reserved-mode", 0, write, ats, false, 0);
     out.path = "host";
     const it = this.iotlb;
     const ctx = this.ctx;
     if (it.enabled && !ctx.peek && !this.iotlbMissed) {
-      const s = it.lookup(f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo);
+      const s = it.lookup(f.DomainID, PasidKey.Host, this.aHi, this.aLo);
       if (s >= 0) {
         const p = it.perms[s]!;
-        const granted = (p & (write ? PERM_W : PERM_R)) !== 0 && (write ? f.IW : f.IR) && (!write || (p & PERM_DIRTY) !== 0);
+        const granted = (p & (write ? Perm.W : Perm.R)) !== 0 && (write ? f.IW : f.IR) && (!write || (p & Perm.Dirty) !== 0);
         if (granted || ats) {
           out.iotlbHit = true;
-          return this.success(out, it.spa[s]! + this.offset(it.hitLog2), it.hitLog2, p | PERM_U | PERM_X, ats, true, d);
+          return this.success(out, it.spa[s]! + this.offset(it.hitLog2), it.hitLog2, p | Perm.U | Perm.X, ats, true, d);
         }
-        if (!this.quirks.rewalkOnCachedPermissionFault && (p & (write ? PERM_W : PERM_R)) === 0) {
+        if (!this.quirks.rewalkOnCachedPermissionFault && (p & (write ? Perm.W : Perm.R)) === 0) {
           return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, false, 0);
         }
       }
@@ -328,10 +369,10 @@ export class Translator {
       return this.walkFault(out, d, deviceId, write, ats, false, 0);
     }
     const h = this.host;
-    const perms = h.perms | (h.lastLeafDirty ? PERM_DIRTY : 0);
+    const perms = h.perms | (h.lastLeafDirty ? Perm.Dirty : 0);
     const it = this.iotlb;
-    if (it.enabled && !ctx.peek) it.insert(d.f.DomainID, HOST_PASID_KEY, this.aHi, this.aLo, h.log2, h.spaBase, perms);
-    return this.success(out, h.spaBase + this.offset(h.log2), h.log2, perms | PERM_U | PERM_X, ats, false, d);
+    if (it.enabled && !ctx.peek) it.insert(d.f.DomainID, PasidKey.Host, this.aHi, this.aLo, h.log2, h.spaBase, perms);
+    return this.success(out, h.spaBase + this.offset(h.log2), h.log2, perms | Perm.U | Perm.X, ats, false, d);
   }
 
   private guestPath(out: TranslationResult, d: Dte, deviceId: number, pasid: number, write: boolean, user: boolean,
@@ -345,13 +386,13 @@ export class Translator {
       const s = it.lookup(f.DomainID, pasid, this.aHi, this.aLo);
       if (s >= 0) {
         const p = it.perms[s]!;
-        const permOk = (write ? (p & PERM_W) !== 0 && f.IW : (p & PERM_R) !== 0 && f.IR) && (!user || (p & PERM_U) !== 0) && (!execute || (p & PERM_X) !== 0);
-        if ((permOk && (!write || (p & PERM_DIRTY) !== 0)) || (ats && (!write || (p & PERM_DIRTY) !== 0 || (p & PERM_W) === 0))) {
+        const permOk = (write ? (p & Perm.W) !== 0 && f.IW : (p & Perm.R) !== 0 && f.IR) && (!user || (p & Perm.U) !== 0) && (!execute || (p & Perm.X) !== 0);
+        if ((permOk && (!write || (p & Perm.Dirty) !== 0)) || (ats && (!write || (p & Perm.Dirty) !== 0 || (p & Perm.W) === 0))) {
           out.iotlbHit = true;
           return this.success(out, it.spa[s]! + this.offset(it.hitLog2), it.hitLog2, p, ats, true, d);
         }
         if (!ats && !permOk && !this.quirks.rewalkOnCachedPermissionFault) {
-          const why: FaultReason = execute && (p & PERM_X) === 0 ? "no-execute" : user && (p & PERM_U) === 0 ? "user-supervisor" : "permission";
+          const why: FaultReason = execute && (p & Perm.X) === 0 ? "no-execute" : user && (p & Perm.U) === 0 ? "user-supervisor" : "permission";
           const fl = EVT_PE | EVT_PR | (why === "no-execute" ? EVT_NX : 0) | (why === "user-supervisor" ? EVT_US : 0);
           return this.pageFault(out, d, deviceId, why, fl, write, ats, true, pasid);
         }
@@ -393,11 +434,11 @@ export class Translator {
     const dr = d ? d.f.IR : true, dw = d ? d.f.IW : true;
     out.spa = spa;
     out.pageSize = POW2[log2]!;
-    out.readable = (perms & PERM_R) !== 0 && dr;
-    out.writable = (perms & PERM_W) !== 0 && dw;
-    out.executable = (perms & PERM_X) !== 0;
-    out.user = (perms & PERM_U) !== 0;
-    if (ats && (perms & PERM_NO_ATS) !== 0) {
+    out.readable = (perms & Perm.R) !== 0 && dr;
+    out.writable = (perms & Perm.W) !== 0 && dw;
+    out.executable = (perms & Perm.X) !== 0;
+    out.user = (perms & Perm.U) !== 0;
+    if (ats && (perms & Perm.NoAts) !== 0) {
       out.readable = out.writable = false;
       out.fault = "untranslated-only";
     }

@@ -8,10 +8,14 @@ import { EV_IO_PAGE_FAULT, EV_PAGE_TAB_HARDWARE_ERROR, EVT_PR, EVT_RZ } from "..
 import type { FaultReason, MemoryAccess } from "./request.js";
 
 /** Walk outcome codes. */
-export const WALK_OK = 0;
-export const WALK_FAULT = 1;
-/** An A/D compare-exchange lost a race: re-read and re-check from the top. */
-export const WALK_RETRY = 2;
+export const enum Walk {
+  Ok = 0,
+  Fault = 1,
+  /** An A/D compare-exchange lost a race: re-read and re-check from the top. */
+  Retry = 2,
+  /** A walker's fast path does not handle this case (nothing was changed): the general walk decides it. */
+  Bail = 3,
+}
 export const MAX_WALK_RETRIES = 64;
 
 export class WalkContext {
@@ -37,14 +41,20 @@ export class WalkContext {
   /** Memory accesses in order, when enabled. */
   log: MemoryAccess[] | null = null;
 
-  /** The words of the memory when it is a SharedArrayBuffer-backed PhysicalMemory (direct loads), else null. */
+  /**
+   * The words of the memory for plain loads: a PhysicalMemory's view in single (not shared)
+   * mode, else null. (Stepped translation nulls it while it redirects `mem`.)
+   */
   private readonly u32: Uint32Array | null;
-  private readonly bytes: number;
 
   constructor(private readonly mem: MemoryPort, readonly shared: boolean) {
     const m = mem as MemoryPort & { u32?: unknown };
-    this.u32 = m.u32 instanceof Uint32Array && m.u32.byteLength === mem.bytes ? m.u32 : null;
-    this.bytes = mem.bytes;
+    this.u32 = !shared && m.u32 instanceof Uint32Array && m.u32.byteLength === mem.bytes ? m.u32 : null;
+  }
+
+  /** The memory's words when plain loads are the whole story (single mode, no access log), else null. */
+  direct(): Uint32Array | null {
+    return this.log === null ? this.u32 : null;
   }
 
   reset(): void {
@@ -58,16 +68,29 @@ export class WalkContext {
    * false (PAGE_TAB_HARDWARE_ERROR recorded, master abort) when pa is outside memory.
    */
   read(pa: number, what: string): boolean {
-    this.refs++;
+    return this.readWord(pa * 0.25, what);
+  }
+
+  /**
+   * read() of the entry at word index w = pa / 4 (an integer: entries are 8-byte aligned).
+   * Walkers keep table addresses as word indices, so the common case is two plain loads
+   * with no address arithmetic on the dependent chain.
+   */
+  readWord(w: number, what: string): boolean {
     const u32 = this.u32;
-    if (u32 !== null && !this.shared && this.log === null) {
-      // the common case: plain loads from the typed array
-      if (!(pa >= 0 && pa + 8 <= this.bytes)) return this.hardwareError(pa);
-      const i = pa / 4;
-      this.lo = u32[i]!;
-      this.hi = u32[i + 1]!;
+    if (u32 !== null && this.log === null) {
+      this.refs++;
+      if (!(w >= 0 && w + 2 <= u32.length)) return this.hardwareError(w * 4);
+      this.lo = u32[w]!;
+      this.hi = u32[w + 1]!;
       return true;
     }
+    return this.readPort(w * 4, what);
+  }
+
+  /** read() through the memory port (shared mode, access log, other ports). */
+  private readPort(pa: number, what: string): boolean {
+    this.refs++;
     const mem = this.mem;
     if (!mem.contains(pa, 8)) return this.hardwareError(pa);
     let lo = mem.load32(pa);
@@ -99,12 +122,12 @@ export class WalkContext {
     return false;
   }
 
-  /** Record an IO_PAGE_FAULT cause; returns WALK_FAULT. */
+  /** Record an IO_PAGE_FAULT cause; returns Walk.Fault. */
   fault(reason: FaultReason, flags: number): number {
     this.reason = reason;
     this.code = EV_IO_PAGE_FAULT;
     this.flags = flags;
-    return WALK_FAULT;
+    return Walk.Fault;
   }
 }
 
