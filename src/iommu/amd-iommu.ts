@@ -246,13 +246,13 @@ export class AmdIommu implements InvalidationTarget {
 
   /** Translate an untranslated DMA request (sets A/D, fills caches, logs events). */
   translate(request: TranslationRequest): TranslationResult {
-    const out = this.translator.translate(request, new TranslationResult(), KIND_UNTRANSLATED);
+    const out = this.translator.translateUntranslated(request, new TranslationResult());
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }
   /** translate() into a caller-supplied result object: no allocation. */
   translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult {
-    this.translator.translate(request, out, KIND_UNTRANSLATED);
+    this.translator.translateUntranslated(request, out);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }

@@ -16,6 +16,7 @@ import {
 } from "../spec/dte.js";
 import { MMIO_DEVICE_TABLE_BASE } from "../spec/registers.js";
 import { TagStore, type CacheGeometry } from "./caches/tag-store.js";
+import { Perm } from "./caches/iotlb.js";
 import type { MmioRegisters } from "./mmio-registers.js";
 import type { FeatureOptions, QuirkOptions } from "./options.js";
 
@@ -36,8 +37,8 @@ export class Dte {
   /** A request with PASID may take the guest path: V, TV and GV (GTEn is checked per request). */
   guestWalk = false;
   domain = 0;
-  ir = false;
-  iw = false;
+  /** The permission bits (Perm of iotlb.ts) the DTE lets through: R if IR, W and Dirty if IW, U and X always. */
+  permMask = 0;
 
   /** Recompute everything derived from `raw` (after a fetch or a restore). */
   derive(maxHostLevels: number, illegal: (d: Dte) => boolean): void {
@@ -48,8 +49,7 @@ export class Dte {
     this.hostWalk = translating && f.Mode >= 1 && f.Mode <= maxHostLevels && !(f.GV && f.GIoV);
     this.guestWalk = translating && f.GV;
     this.domain = f.DomainID;
-    this.ir = f.IR;
-    this.iw = f.IW;
+    this.permMask = (f.IR ? Perm.R : 0) | (f.IW ? Perm.W | Perm.Dirty : 0) | Perm.U | Perm.X;
   }
 }
 

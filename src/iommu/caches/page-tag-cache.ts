@@ -5,6 +5,11 @@
  * size currently held (usually one); fills keep the set of sizes up to date. Range
  * invalidations drop the entries whose page overlaps the range. No allocation on look-up,
  * fill or invalidation.
+ *
+ * A look-up first tries a way hint: a direct-mapped table from a hash of the page number to
+ * the slot last found or filled for it. A tag is held by at most one slot, so a hinted slot
+ * whose tag matches is the slot the set scan would find; a stale hint only costs the scan.
+ * Outcomes, replacement state and statistics are those of the scan alone.
  */
 import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
 
@@ -19,11 +24,18 @@ export class PageTagCache {
   private activeCount = 0;
   /** log2 size of the last hit. */
   hitLog2 = 12;
+  /** Way hints: slot last seen holding a page whose hash (x ^ x >>> 7) selects the element (0 until set; always checked). */
+  private readonly hint: Int32Array;
+  private readonly hintMask: number;
 
   constructor(name: string, g: CacheGeometry, seed: number) {
     this.tags = new TagStore(name, g, seed);
     this.spa = new Float64Array(g.entries);
     this.perms = new Uint8Array(g.entries);
+    let h = 2;
+    while (h < 2 * g.entries) h *= 2;
+    this.hint = new Int32Array(h);
+    this.hintMask = h - 1;
   }
 
   get enabled(): boolean { return this.tags.entries > 0; }
@@ -40,14 +52,26 @@ export class PageTagCache {
   lookupPage(k0: number, k1: number, aHi: number, aLo: number): number {
     const act = this.active;
     const t = this.tags;
-    const kbase = (k0 * 2097152 + (k1 + 1)) * 64;
-    for (let i = 0; i < this.activeCount; i++) {
+    const kA = t.kA, K3 = t.k3, hint = this.hint;
+    const kbase = (k0 * 2097152 + (k1 + 1)) * 64; // TagStore.key without k2
+    const n = this.activeCount;
+    for (let i = 0; i < n; i++) {
       const k = act[i]!;
       let x: number, vpn: number;
-      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * POW2[32 - k]! + (aLo >>> k); }
+      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * (1 << (32 - k)) + (aLo >>> k); }
       else { x = vpn = aHi >>> (k - 32); }
-      const slot = t.findKey((x ^ (x >>> 7)) & t.setMask, kbase + k, vpn);
-      if (slot >= 0) { this.hitLog2 = k; t.stats.hits++; return slot; }
+      const ka = kbase + k;
+      const hx = x ^ (x >>> 7);
+      let slot = hint[hx & this.hintMask]!;
+      if (K3[slot] !== vpn || kA[slot] !== ka) {
+        slot = t.probeKey(hx & t.setMask, ka, vpn);
+        if (slot < 0) continue;
+        hint[hx & this.hintMask] = slot;
+      }
+      t.touch(slot);
+      this.hitLog2 = k;
+      t.stats.hits++;
+      return slot;
     }
     t.stats.misses++;
     return -1;
@@ -57,7 +81,9 @@ export class PageTagCache {
   insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
     const t = this.tags;
     if (t.entries === 0) return -1;
-    const slot = t.allocate(PageTagCache.setHash(aHi, aLo, log2) & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
+    const hx = PageTagCache.setHash(aHi, aLo, log2);
+    const slot = t.allocate(hx & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
+    this.hint[hx & this.hintMask] = slot;
     if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2); }
     else if (t.lastAllocKind === 1) this.addSize(log2);
     this.spa[slot] = spaBase;

@@ -50,7 +50,7 @@ export class PdeCache {
     return sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh);
   }
   private setOf(prefix: number, level: number): number {
-    const x = (prefix % 4294967296) ^ level * 0x9e37;
+    const x = (prefix >>> 0) ^ level * 0x9e37; // prefix mod 2^32 (ToUint32), without a floating-point modulo
     return (x ^ (x >>> 9)) & this.tags.setMask;
   }
 
@@ -63,7 +63,7 @@ export class PdeCache {
 
   /** lookup() without its side effects (statistics, replacement state): commit them with commitLookups(). */
   probe(domain: number, pasidKey: number, level: number, prefix: number): number {
-    return this.tags.probeKey(this.setOf(prefix, level), TagStore.key(domain, pasidKey, level), prefix);
+    return this.tags.probeKey(this.setOf(prefix, level), (domain * 2097152 + (pasidKey + 1)) * 64 + level, prefix); // TagStore.key
   }
 
   /** Account `lookups` probes of which the last one hit `slot` (-1: none hit), as lookup() would have. */

@@ -36,13 +36,21 @@ import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
 import { TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
 import { WalkContext } from "./walk-context.js";
 
-export const KIND_UNTRANSLATED = 0;
-export const KIND_ATS = 1;
-export const KIND_PEEK = 2;
-/** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
-export const KIND_PREFETCH = 3;
-/** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
-export const KIND_TRANSLATED = 4;
+/** What kind of request a translation serves (a const enum: inlined as literals on the hot path). */
+export const enum Kind {
+  Untranslated = 0,
+  Ats = 1,
+  Peek = 2,
+  /** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
+  Prefetch = 3,
+  /** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
+  Translated = 4,
+}
+export const KIND_UNTRANSLATED = Kind.Untranslated;
+export const KIND_ATS = Kind.Ats;
+export const KIND_PEEK = Kind.Peek;
+export const KIND_PREFETCH = Kind.Prefetch;
+export const KIND_TRANSLATED = Kind.Translated;
 
 const TWO32 = 4294967296;
 const TWO64 = 1n << 64n;
@@ -139,6 +147,7 @@ export class Translator {
    */
   private fastPath(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
     this.iotlbMissed = false;
+    if (req === null || typeof req !== "object") return null;
     const a = req.address;
     if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
     const write = req.write, execute = req.execute, privileged = req.privileged;
@@ -172,9 +181,11 @@ export class Translator {
       if (pasid !== undefined) return null;
       return this.fastWalk(out, d, req.deviceId, write === true, aHi, aLo);
     }
-    const p = it.perms[s]!;
-    if ((write === true ? (p & (Perm.W | Perm.Dirty)) !== (Perm.W | Perm.Dirty) || !d.iw : (p & Perm.R) === 0 || !d.ir) ||
-      (pasid !== undefined && ((privileged !== true && (p & Perm.U) === 0) || (execute === true && (p & Perm.X) === 0)))) {
+    // what the request needs: R, or W with D already set; with a PASID also U (user mode) and X (execute)
+    const need = (write === true ? Perm.W | Perm.Dirty : Perm.R) |
+      (pasid === undefined ? 0 : (privileged === true ? 0 : Perm.U) | (execute === true ? Perm.X : 0));
+    const p = it.perms[s]! & d.permMask;
+    if ((p & need) !== need) {
       it.tags.stats.hits--; // the general path looks up (and counts) again
       return null;
     }
@@ -183,10 +194,11 @@ export class Translator {
     dt.cache.stats.hits++;
     const pow2 = this.pow2;
     out.ok = true;
-    out.spa = it.spa[s]! + (k < 32 ? aLo & (pow2[k]! - 1) : (aHi & (pow2[k - 32]! - 1)) * 4294967296 + aLo);
+    // offset in the page with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32)
+    out.spa = it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo);
     out.pageSize = pow2[k]!;
-    out.readable = (p & Perm.R) !== 0 && d.ir;
-    out.writable = (p & Perm.W) !== 0 && d.iw;
+    out.readable = (p & Perm.R) !== 0;
+    out.writable = (p & Perm.W) !== 0;
     out.executable = pasid === undefined || (p & Perm.X) !== 0;
     out.user = pasid === undefined || (p & Perm.U) !== 0;
     out.fault = null; out.event = 0;
@@ -225,10 +237,10 @@ export class Translator {
     if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, h.spaBase, perms);
     const pow2 = this.pow2;
     out.ok = true;
-    out.spa = h.spaBase + (log2 < 32 ? (aLo & (pow2[log2]! - 1)) >>> 0 : (aHi & (pow2[log2 - 32]! - 1)) * 4294967296 + aLo);
+    out.spa = h.spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo);
     out.pageSize = pow2[log2]!;
-    out.readable = (perms & Perm.R) !== 0 && d.ir;
-    out.writable = (perms & Perm.W) !== 0 && d.iw;
+    out.readable = (perms & d.permMask & Perm.R) !== 0;
+    out.writable = (perms & d.permMask & Perm.W) !== 0;
     out.executable = true; out.user = true;
     out.fault = null; out.event = 0;
     out.path = "host";
@@ -244,14 +256,28 @@ export class Translator {
   }
 
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
-    if (kind === KIND_UNTRANSLATED && req !== null && typeof req === "object") {
+    if (kind === Kind.Untranslated) {
       // the fast path counts a DTE and an IOTLB look-up only when it serves the request; when it
       // falls back the general path counts its own (a fast-path IOTLB miss stays counted: it is not looked up again)
       const r = this.fastPath(req, out);
       if (r !== null) return r;
-    } else {
-      this.iotlbMissed = false;
+      return this.general(req, out, kind);
     }
+    this.iotlbMissed = false;
+    return this.general(req, out, kind);
+  }
+
+  /**
+   * An untranslated request: fastPath(), else the general path. Small enough for V8 to
+   * inline into the caller's loop, so a fast-path hit makes no call.
+   */
+  translateUntranslated(req: TranslationRequest, out: TranslationResult): TranslationResult {
+    const r = this.fastPath(req, out);
+    return r !== null ? r : this.general(req, out, Kind.Untranslated);
+  }
+
+  /** Everything translate() decides besides the fast path (iotlbMissed says whether its IOTLB look-up already missed). */
+  private general(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
     if (req === null || typeof req !== "object") throw new TypeError("translate: request must be an object { deviceId, address, ... }");
     const deviceId = req.deviceId;
     if (typeof deviceId !== "number" || !(deviceId >= 0 && deviceId <= 0xffff) || (deviceId | 0) !== deviceId) {
@@ -274,9 +300,9 @@ export class Translator {
     out.reset();
     const ctx = this.ctx;
     ctx.reset();
-    ctx.peek = kind === KIND_PEEK;
-    this.noEvents = kind === KIND_PREFETCH;
-    const ats = kind === KIND_ATS;
+    ctx.peek = kind === Kind.Peek;
+    this.noEvents = kind === Kind.Prefetch;
+    const ats = kind === Kind.Ats;
     if (!ctx.peek) { this.stats.requests++; if (ats) this.stats.atsRequests++; }
     const regs = this.regs;
     if (!regs.test(MMIO_CONTROL, CONTROL.IommuEn)) return this.passthrough(out, "iommu-disabled");
@@ -295,7 +321,7 @@ export class Translator {
     }
     const f = d.f;
     if (!f.V) return this.passthrough(out, "untranslated");
-    if (kind === KIND_TRANSLATED) {
+    if (kind === Kind.Translated) {
       // pre-translated requests are accepted only from a device whose DTE allows ATS (DTE.I = 1)
       if (f.I) return this.passthrough(out, "pretranslated");
       return this.fail(out, d, deviceId, "ats-disabled", EV_INVALID_DEVICE_REQUEST,
