@@ -35,6 +35,16 @@ export function bucketLow(b: number): number {
   return 2 ** e + ((b - LINEAR) % SUB) * 2 ** (e - 2);
 }
 
+/**
+ * sum + v + v + ... (n times), as n sequential additions give it: one multiplication when
+ * that is exact (integers, no partial sum beyond 2^53), else the additions.
+ */
+export function addRepeated(sum: number, v: number, n: number): number {
+  if (Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) return sum + v * n;
+  for (let i = 0; i < n; i++) sum += v;
+  return sum;
+}
+
 export interface HistogramSummary {
   count: number; sum: number; mean: number; min: number; max: number; p50: number; p90: number; p99: number;
   /** Non-empty buckets as [lowest value of the bucket, count]. */
@@ -48,10 +58,26 @@ export class LatencyHistogram {
   min = Infinity;
   max = 0;
 
+  /** The last value recorded and its bucket (latencies repeat: most samples skip bucketOf). */
+  private lastValue = 0;
+  private lastBucket = 0;
+
   record(v: number): void {
-    this.counts[bucketOf(v)]!++;
+    let b = this.lastBucket;
+    if (v !== this.lastValue) { b = bucketOf(v); this.lastValue = v; this.lastBucket = b; }
+    this.counts[b]!++;
     this.count++;
     this.sum += v;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+  }
+
+  /** n samples of value v: the same histogram as n calls of record(v). */
+  recordRepeated(v: number, n: number): void {
+    if (n <= 0) return;
+    this.counts[bucketOf(v)]! += n;
+    this.count += n;
+    this.sum = addRepeated(this.sum, v, n);
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
   }
@@ -59,6 +85,14 @@ export class LatencyHistogram {
   reset(): void {
     this.counts.fill(0);
     this.count = 0; this.sum = 0; this.min = Infinity; this.max = 0;
+  }
+
+  /** A new histogram holding this one's samples. */
+  copy(): LatencyHistogram {
+    const h = new LatencyHistogram();
+    h.counts.set(this.counts);
+    h.count = this.count; h.sum = this.sum; h.min = this.min; h.max = this.max;
+    return h;
   }
 
   /** A new histogram holding this one's samples and `other`'s. */

@@ -22,7 +22,7 @@ import { KIND_UNTRANSLATED, type Translator } from "../translation/translator.js
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";
-import { TimingStatistics, countBreakdown, countWalk, explainTranslation, type TimingStatsSnapshot } from "./timing-statistics.js";
+import { TimingStatistics, countBreakdown, explainTranslation, type TimingStatsSnapshot } from "./timing-statistics.js";
 import { TraceRecorder, type TraceDocument, type TraceOptions } from "./trace-recorder.js";
 
 export class TimingModel {
@@ -30,92 +30,99 @@ export class TimingModel {
   readonly stats = new TimingStatistics();
   /** Non-null while a trace is recorded. */
   trace: TraceRecorder | null = null;
-  /** Latest completion cycle of any timed translation. */
-  inFlightUntil = 0;
+  /** Latest completion cycle of a timed translation that did not walk (walks: walkers.latestEnd). */
+  private doneUntil = 0;
   /** Queueing delay of the last timed translation. */
   lastQueue = 0;
 
   /** Latency of a plain IOTLB hit with the DTE cached: DTE-cache hit + IOTLB hit. */
   private readonly plainHit: number;
+  /** Cycles before a walk needs a walker: DTE look-up (cached / fetched) + IOTLB look-up. */
+  private readonly preWalkDteCached: number;
+  private readonly preWalkDteFetched: number;
 
   constructor(private readonly profile: TimingProfile, private readonly translator: Translator) {
-    this.walkers = new WalkerPool(profile.walkers);
+    this.walkers = new WalkerPool(profile.walkers, () => this.stats.serviceCycles());
     this.plainHit = profile.dteCacheHit + profile.iotlbHit;
+    this.preWalkDteCached = profile.dteCacheHit + profile.iotlbHit;
+    this.preWalkDteFetched = profile.memoryReference + profile.iotlbHit;
   }
+
+  /** Latest completion cycle of any timed translation (the COMPLETION_WAIT fence). */
+  get inFlightUntil(): number {
+    const w = this.walkers.latestEnd;
+    return w > this.doneUntil ? w : this.doneUntil;
+  }
+  set inFlightUntil(v: number) { this.doneUntil = v; }
 
   /** Translate `req` issued at cycle `issue`; out.completionCycle is set. */
   translate(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
     // Kept small so it inlines into the caller: the common case (an IOTLB hit with the DTE
-    // cached, costing exactly DTE-cache hit + IOTLB hit) is one counter; everything else is
-    // placed on the timeline by account().
+    // cached, costing exactly DTE-cache hit + IOTLB hit) is one counter; walks and everything
+    // else are placed on the timeline out of line.
     const tr = this.translator;
     const walks = tr.stats.walks;
     tr.translate(req, out, KIND_UNTRANSLATED);
-    if (out.iotlbHit && out.dteCacheHit && out.cycles === this.plainHit && out.event === 0 && this.trace === null) {
+    if (out.iotlbHit === true && out.dteCacheHit === true && out.cycles === this.plainHit && out.event === 0 && this.trace === null) {
       const done = issue + this.plainHit;
       out.completionCycle = done;
       this.lastQueue = 0;
-      if (done > this.inFlightUntil) this.inFlightUntil = done;
+      if (done > this.doneUntil) this.doneUntil = done;
       this.stats.plainHitsDteCached++; // one translation, one iotlbHit sample, its breakdown: all added at snapshot
       return out;
     }
-    return this.account(req, issue, out, tr.stats.walks !== walks);
+    return tr.stats.walks !== walks ? this.walk(req, issue, out) : this.other(req, issue, out);
   }
 
-  /** translate() for everything but an untraced plain hit with the DTE cached: walks, other hits, refusals. */
-  private account(req: TranslationRequest, issue: number, out: TranslationResult, walked: boolean): TranslationResult {
+  /** A translation that walked: it waits for a walker after the DTE and IOTLB look-ups. */
+  private walk(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
+    const s = this.stats;
+    const cycles = out.cycles;
+    const dteHit = out.dteCacheHit === true;
+    // a walk's path is host, guest or nested: the DTE and the IOTLB look-up come first
+    const pre = dteHit ? this.preWalkDteCached : this.preWalkDteFetched;
+    const ready = issue + pre;
+    const service = cycles - pre;
+    const w = this.walkers;
+    const walkStart = w.acquire(ready, service);
+    const queue = walkStart - ready;
+    const done = walkStart + service;
+    out.completionCycle = done; // the walker's new free cycle: inFlightUntil sees it there
+    this.lastQueue = queue;
+    s.countWalk(out, dteHit, service, done - issue, queue);
+    if (this.trace !== null) {
+      this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, w.lastSlot, walkStart, done,
+        explainTranslation(out, this.profile, queue));
+    }
+    return out;
+  }
+
+  /** A translation that did not walk and is not an untraced plain hit with the DTE cached: it completes at issue + cycles. */
+  private other(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
     const p = this.profile;
     const s = this.stats;
     const cycles = out.cycles;
-    if (walked) {
-      // a walk: its path is host, guest or nested, so the DTE and the IOTLB look-up come first
-      const pre = (out.dteCacheHit ? p.dteCacheHit : p.memoryReference) + p.iotlbHit;
-      const ready = issue + pre;
-      const service = cycles - pre;
-      const w = this.walkers;
-      const walkStart = w.acquire(ready, service);
-      const queue = walkStart - ready;
-      const done = walkStart + service;
-      out.completionCycle = done;
-      this.lastQueue = queue;
-      if (done > this.inFlightUntil) this.inFlightUntil = done;
-      s.timedTranslations++;
-      s.walks++;
-      s.walkerService.record(service);
-      if (queue > 0) {
-        s.walkerQueue.record(queue);
-        if (queue > s.maxWalkerQueue) s.maxWalkerQueue = queue;
-      } else s.walkerQueueZeros++;
-      // the translation histogram takes walks from walkPdeHit/walkPdeMiss at snapshot
-      if (out.pdeHits > 0) s.walkPdeHit.record(done - issue); else s.walkPdeMiss.record(done - issue);
-      if (out.event !== 0) s.eventLog.record(done - issue);
-      countWalk(out, queue, s.raw);
-      if (this.trace !== null) {
-        this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, w.lastSlot, walkStart, done,
-          explainTranslation(out, p, queue));
-      }
-      return out;
-    }
     const done = issue + cycles;
     out.completionCycle = done;
     this.lastQueue = 0;
-    if (done > this.inFlightUntil) this.inFlightUntil = done;
+    if (done > this.doneUntil) this.doneUntil = done;
     if (out.iotlbHit && out.event === 0) {
       // a hit: its breakdown (DTE + IOTLB) is summed from counters in snapshot(); a plain one
       // (exactly the DTE look-up and the IOTLB hit) is counted, added to the histograms at snapshot
       if (out.dteCacheHit && cycles === this.plainHit) s.plainHitsDteCached++;
-      else if (!out.dteCacheHit && cycles === p.memoryReference + p.iotlbHit) s.plainHitsDteFetched++;
+      else if (!out.dteCacheHit && cycles === this.preWalkDteFetched) s.plainHitsDteFetched++;
       else {
-        s.timedTranslations++;
+        s.otherTranslations++;
         if (out.dteCacheHit) s.hitsDteCached++; else s.hitsDteFetched++;
         s.hitCycles += cycles;
         s.iotlbHit.record(cycles);
       }
     } else {
-      s.timedTranslations++;
+      s.flushRun(); // the raw counts take additions in order
+      s.otherTranslations++;
       s.translation.record(done - issue);
       if (out.event !== 0) s.eventLog.record(done - issue);
-      countBreakdown(out, 0, s.raw);
+      countBreakdown(out, s.raw);
     }
     if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
     return out;
@@ -153,7 +160,7 @@ export class TimingModel {
   reset(): void {
     this.walkers.reset();
     this.stats.reset();
-    this.inFlightUntil = 0;
+    this.doneUntil = 0;
     this.lastQueue = 0;
   }
 }

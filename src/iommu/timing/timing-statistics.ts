@@ -9,7 +9,7 @@
  */
 import type { TimingProfile } from "../timing-profile.js";
 import type { TranslationResult } from "../translation/request.js";
-import { LatencyHistogram, type HistogramSummary } from "./latency-histogram.js";
+import { LatencyHistogram, addRepeated, type HistogramSummary } from "./latency-histogram.js";
 
 /** Where a translation's cycles go, in this order. */
 export const BREAKDOWN = [
@@ -52,27 +52,15 @@ const R_DTE_HIT = 0, R_DTE_MISS = 1, R_IOTLB = 2, R_GCR3_HIT = 3, R_OTHER_REFS =
 export const RAW_COUNTS = 11;
 
 /**
- * Count what one translation touched into `raw` (indexed by R_*), without pricing it: the
- * breakdown is linear in these counts, so snapshot() prices the sums once. The result equals
- * summing addBreakdown() over every translation. No allocation.
+ * Count what one translation that did not walk touched into `raw` (indexed by R_*), without
+ * pricing it: the breakdown is linear in these counts, so snapshot() prices the sums once.
+ * Its queueing delay is 0. No allocation.
  */
-export function countBreakdown(r: TranslationResult, queue: number, raw: Float64Array): void {
+export function countBreakdown(r: TranslationResult, raw: Float64Array): void {
   const path = r.path;
+  const dteRef = path !== "iommu-disabled" && path !== "none" && !r.dteCacheHit ? 1 : 0;
   if (path !== "iommu-disabled") { if (r.dteCacheHit) raw[R_DTE_HIT]!++; else raw[R_DTE_MISS]!++; }
   if (path === "host" || path === "guest" || path === "nested") raw[R_IOTLB]!++;
-  countRefs(r, queue, raw, path !== "iommu-disabled" && path !== "none" && !r.dteCacheHit ? 1 : 0);
-}
-
-/** countBreakdown() for a translation that walked: its path is host, guest or nested (no path test needed). */
-export function countWalk(r: TranslationResult, queue: number, raw: Float64Array): void {
-  const dteHit = r.dteCacheHit;
-  raw[dteHit ? R_DTE_HIT : R_DTE_MISS]!++;
-  raw[R_IOTLB]!++;
-  countRefs(r, queue, raw, dteHit ? 0 : 1);
-}
-
-/** The parts of countBreakdown() every path shares: references, cache hits, cycles and queueing. */
-function countRefs(r: TranslationResult, queue: number, raw: Float64Array, dteRef: number): void {
   const eventRef = r.event !== 0 ? 1 : 0;
   const other = r.memoryReferences - r.walkReferences - r.adUpdates - dteRef - eventRef;
   if (other > 0) raw[R_OTHER_REFS]! += other;
@@ -82,8 +70,15 @@ function countRefs(r: TranslationResult, queue: number, raw: Float64Array, dteRe
   raw[R_AD]! += r.adUpdates;
   raw[R_EVENTS]! += eventRef;
   raw[R_CYCLES]! += r.cycles;
-  raw[R_QUEUE]! += queue;
 }
+
+/**
+ * Slots of TimingStatistics.run: a run of walks that each added the same samples and counts
+ * (same cycles, latency and service time, DTE-cache hit, page-directory-cache hits, memory
+ * references, A/D updates and GCR3-cache hit; no queueing, no event), counted as one.
+ */
+const RUN_N = 0, RUN_CYCLES = 1, RUN_TOTAL = 2, RUN_SERVICE = 3, RUN_DTE_HIT = 4, RUN_PDE = 5, RUN_WALK_REFS = 6, RUN_AD = 7, RUN_REFS = 8, RUN_GCR3_HIT = 9;
+export const RUN_SLOTS = 10;
 
 /** Price raw counts into a breakdown (indexed like BREAKDOWN), added to `into`. */
 function priceCounts(raw: Float64Array, p: TimingProfile, into: Float64Array): void {
@@ -151,13 +146,20 @@ export class TimingStatistics {
   /** Page requests: issue to PPR-log entry (and interrupt, when enabled). */
   readonly pageRequest = new LatencyHistogram();
   readonly breakdown = new Float64Array(BREAKDOWN.length);
-  /** Counts of what timed translations touched (countBreakdown), priced into the breakdown at snapshot. */
+  /** Counts of what timed translations touched (countBreakdown, countWalk), priced into the breakdown at snapshot. */
   readonly raw = new Float64Array(RAW_COUNTS);
-  /** Timed translations but the plain hits (snapshot() adds those). */
-  timedTranslations = 0;
-  /** Walks that did not queue for a walker (zeros of walkerQueue, added at snapshot). */
-  walkerQueueZeros = 0;
+  /** Timed translations but the walks and the plain hits (snapshot() adds those). */
+  otherTranslations = 0;
+  /** Timed translations that walked but the pending run; walkerQueue holds those that queued (snapshot() adds the zeros). */
   walks = 0;
+  /** Walks whose DTE was fetched (not in the DTE cache). */
+  walksDteFetched = 0;
+  /**
+   * The pending run of identical walks (RUN_* slots): its length and what each walk added.
+   * It goes into the histograms and counts when a different walk or another translation is
+   * counted (flushRun); snapshot() adds it to copies. A NaN cycle count matches no walk.
+   */
+  readonly run = new Float64Array(RUN_SLOTS).fill(NaN, RUN_CYCLES, RUN_CYCLES + 1);
   maxWalkerQueue = 0;
   /**
    * Plain hits: IOTLB hits without an event whose latency is exactly DTE look-up + IOTLB hit
@@ -171,6 +173,88 @@ export class TimingStatistics {
   hitsDteFetched = 0;
   hitCycles = 0;
 
+  /**
+   * Count a timed translation that walked (its path is host, guest or nested): it became
+   * ready `total - queue - service` cycles after issue, waited `queue` cycles for a walker,
+   * took it for `service` cycles and completed `total` cycles after issue. A walk like the
+   * pending run's lengthens it; any other goes through countOtherWalk(). No allocation.
+   */
+  countWalk(r: TranslationResult, dteHit: boolean, service: number, total: number, queue: number): void {
+    const run = this.run;
+    if (r.cycles === run[RUN_CYCLES] && total === run[RUN_TOTAL] && queue === 0 && r.event === 0 && (dteHit ? 1 : 0) === run[RUN_DTE_HIT] &&
+      r.pdeHits === run[RUN_PDE] && r.walkReferences === run[RUN_WALK_REFS] && r.adUpdates === run[RUN_AD] &&
+      r.memoryReferences === run[RUN_REFS] && (r.gcr3CacheHit ? 1 : 0) === run[RUN_GCR3_HIT]) {
+      run[RUN_N]!++;
+      return;
+    }
+    this.countOtherWalk(r, dteHit, service, total, queue);
+  }
+
+  /** countWalk() of a walk unlike the pending run's: the run is flushed; the walk starts the next one, or (queued, or with an event) is recorded. */
+  private countOtherWalk(r: TranslationResult, dteHit: boolean, service: number, total: number, queue: number): void {
+    const run = this.run;
+    if (run[RUN_N]! > 0) this.flushRun();
+    if (queue === 0 && r.event === 0) {
+      run[RUN_N] = 1; run[RUN_CYCLES] = r.cycles; run[RUN_TOTAL] = total; run[RUN_SERVICE] = service; run[RUN_DTE_HIT] = dteHit ? 1 : 0;
+      run[RUN_PDE] = r.pdeHits; run[RUN_WALK_REFS] = r.walkReferences; run[RUN_AD] = r.adUpdates; run[RUN_REFS] = r.memoryReferences;
+      run[RUN_GCR3_HIT] = r.gcr3CacheHit ? 1 : 0;
+      return;
+    }
+    // one sample each in walkerService, walkerQueue (a zero is counted at snapshot) and
+    // walkPdeHit or walkPdeMiss (merged into translation at snapshot); the breakdown is counted
+    this.walkerService.record(service);
+    if (queue > 0) {
+      this.walkerQueue.record(queue);
+      if (queue > this.maxWalkerQueue) this.maxWalkerQueue = queue;
+    }
+    if (r.pdeHits > 0) this.walkPdeHit.record(total); else this.walkPdeMiss.record(total);
+    const event = r.event;
+    if (event !== 0) this.eventLog.record(total);
+    this.walks++;
+    if (!dteHit) this.walksDteFetched++;
+    const raw = this.raw;
+    const refs = r.walkReferences, ad = r.adUpdates;
+    raw[R_PDE]! += r.pdeHits;
+    raw[R_WALK_REFS]! += refs;
+    raw[R_AD]! += ad;
+    raw[R_CYCLES]! += r.cycles;
+    const other = r.memoryReferences - refs - ad - (dteHit ? 0 : 1) - (event !== 0 ? 1 : 0);
+    if (other > 0) raw[R_OTHER_REFS]! += other;
+    if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
+    if (event !== 0) raw[R_EVENTS]!++;
+  }
+
+  /** Sum of the walker service cycles of every walk (walkerService's sum with the pending run's). */
+  serviceCycles(): number {
+    return addRepeated(this.walkerService.sum, this.run[RUN_SERVICE]!, this.run[RUN_N]!);
+  }
+
+  /** Add the pending run of walks to the histograms and counts (before anything else touches them). */
+  flushRun(): void {
+    const n = this.run[RUN_N]!;
+    if (n === 0) return;
+    this.walks += n;
+    if (this.run[RUN_DTE_HIT] === 0) this.walksDteFetched += n;
+    this.addRun(this.walkerService, this.walkPdeHit, this.walkPdeMiss, this.raw);
+    this.run[RUN_N] = 0;
+  }
+
+  /** The pending run's samples and counts, added to the given histograms and raw counts (the live ones or copies). */
+  private addRun(service: LatencyHistogram, pdeHit: LatencyHistogram, pdeMiss: LatencyHistogram, raw: Float64Array): void {
+    const run = this.run;
+    const n = run[RUN_N]!;
+    service.recordRepeated(run[RUN_SERVICE]!, n);
+    (run[RUN_PDE]! > 0 ? pdeHit : pdeMiss).recordRepeated(run[RUN_TOTAL]!, n);
+    const refs = run[RUN_WALK_REFS]!, ad = run[RUN_AD]!;
+    raw[R_PDE]! += run[RUN_PDE]! * n;
+    raw[R_WALK_REFS]! += refs * n;
+    raw[R_AD]! += ad * n;
+    raw[R_CYCLES] = addRepeated(raw[R_CYCLES]!, run[RUN_CYCLES]!, n);
+    const other = run[RUN_REFS]! - refs - ad - (run[RUN_DTE_HIT] === 1 ? 0 : 1);
+    if (other > 0) raw[R_OTHER_REFS]! += other * n;
+    raw[R_GCR3_HIT]! += run[RUN_GCR3_HIT]! * n;
+  }
+
   private histograms(): Record<string, LatencyHistogram> {
     return {
       translation: this.translation, iotlbHit: this.iotlbHit, walkPdeHit: this.walkPdeHit, walkPdeMiss: this.walkPdeMiss,
@@ -183,13 +267,26 @@ export class TimingStatistics {
     for (const h of Object.values(this.histograms())) h.reset();
     this.breakdown.fill(0);
     this.raw.fill(0);
-    this.timedTranslations = 0; this.walks = 0; this.walkerQueueZeros = 0; this.maxWalkerQueue = 0;
+    this.run.fill(0); this.run[RUN_CYCLES] = NaN;
+    this.otherTranslations = 0; this.walks = 0; this.walksDteFetched = 0; this.maxWalkerQueue = 0;
     this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0; this.plainHitsDteCached = 0; this.plainHitsDteFetched = 0;
   }
 
   snapshot(walkerBusyCycles: number, inFlightUntil: number, p: TimingProfile): TimingStatsSnapshot {
     const b = Float64Array.from(this.breakdown);
-    priceCounts(this.raw, p, b);
+    // the pending run of walks, added to copies (a snapshot changes nothing)
+    const raw = Float64Array.from(this.raw);
+    const runN = this.run[RUN_N]!;
+    const walkerService = this.walkerService.copy(), walkPdeHit = this.walkPdeHit.copy(), walkPdeMiss = this.walkPdeMiss.copy();
+    if (runN > 0) this.addRun(walkerService, walkPdeHit, walkPdeMiss, raw);
+    const walks = this.walks + runN;
+    const walksDteFetched = this.walksDteFetched + (this.run[RUN_DTE_HIT] === 0 ? runN : 0);
+    // walks: one DTE (cached or fetched) and one IOTLB look-up each; every queueing delay is a walk's
+    raw[R_DTE_HIT]! += walks - walksDteFetched;
+    raw[R_DTE_MISS]! += walksDteFetched;
+    raw[R_IOTLB]! += walks;
+    raw[R_QUEUE] = this.walkerQueue.sum;
+    priceCounts(raw, p, b);
     const plainCached = this.plainHitsDteCached, plainFetched = this.plainHitsDteFetched;
     const hitsCached = this.hitsDteCached + plainCached, hitsFetched = this.hitsDteFetched + plainFetched;
     const hitCycles = this.hitCycles + plainCached * (p.dteCacheHit + p.iotlbHit) + plainFetched * (p.memoryReference + p.iotlbHit);
@@ -203,12 +300,15 @@ export class TimingStatistics {
     const breakdownShare = Object.fromEntries(BREAKDOWN.map((k, i) => [k, total === 0 ? 0 : b[i]! / total])) as Record<BreakdownComponent, number>;
     const histograms: Record<string, HistogramSummary> = {};
     for (const [k, h] of Object.entries(this.histograms())) histograms[k] = h.summary();
-    histograms.walkerQueue = this.walkerQueue.withZeros(this.walkerQueueZeros).summary();
+    histograms.walkerService = walkerService.summary();
+    histograms.walkPdeHit = walkPdeHit.summary();
+    histograms.walkPdeMiss = walkPdeMiss.summary();
+    histograms.walkerQueue = this.walkerQueue.withZeros(walks - this.walkerQueue.count).summary();
     const hits = this.iotlbHit.withValue(p.dteCacheHit + p.iotlbHit, this.plainHitsDteCached).withValue(p.memoryReference + p.iotlbHit, this.plainHitsDteFetched);
     histograms.iotlbHit = hits.summary();
-    histograms.translation = this.translation.merged(hits).merged(this.walkPdeHit).merged(this.walkPdeMiss).summary();
+    histograms.translation = this.translation.merged(hits).merged(walkPdeHit).merged(walkPdeMiss).summary();
     return {
-      timedTranslations: this.timedTranslations + plainCached + plainFetched, walks: this.walks, maxWalkerQueue: this.maxWalkerQueue,
+      timedTranslations: this.otherTranslations + walks + plainCached + plainFetched, walks, maxWalkerQueue: this.maxWalkerQueue,
       walkerBusyCycles, inFlightUntil, histograms, breakdown, breakdownShare,
     };
   }

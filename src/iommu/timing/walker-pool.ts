@@ -12,15 +12,32 @@ export class WalkerPool {
   readonly freeAt: Float64Array;
   /** Slot of the last acquire (trace track). */
   lastSlot = 0;
-  /** Latest completion of any walk handed out: a COMPLETION_WAIT fence for translations in flight. */
-  latestEnd = 0;
-  /** Sum of walker service cycles (utilisation = busyCycles / (walkers x elapsed)). */
-  busyCycles = 0;
 
-  constructor(readonly walkers: number) {
+  /**
+   * `busy` sums the service cycles handed out (the timing statistics keep that sum as the
+   * walkerService histogram), so acquire() need not.
+   */
+  constructor(readonly walkers: number, private readonly busy: () => number = () => 0) {
     if (!Number.isInteger(walkers) || walkers < 1) throw new RangeError(`WalkerPool: walkers must be a positive integer, got ${String(walkers)}`);
     this.freeAt = new Float64Array(walkers);
   }
+
+  /**
+   * Latest completion of any walk handed out: a COMPLETION_WAIT fence for translations in
+   * flight. A slot's free cycle only grows, so it is the latest of them. (Derived: setting it,
+   * as a snapshot restore does, changes nothing.)
+   */
+  get latestEnd(): number {
+    const f = this.freeAt;
+    let m = 0;
+    for (let i = 0; i < f.length; i++) if (f[i]! > m) m = f[i]!;
+    return m;
+  }
+  set latestEnd(_v: number) { /* derived from freeAt */ }
+
+  /** Sum of walker service cycles (utilisation = busyCycles / (walkers x elapsed)). (Derived, like latestEnd.) */
+  get busyCycles(): number { return this.busy(); }
+  set busyCycles(_v: number) { /* derived from the walks' statistics */ }
 
   /**
    * Take a walker for `service` cycles for a walk that is ready at cycle `ready`. Returns the
@@ -40,8 +57,6 @@ export class WalkerPool {
     const end = start + service;
     f[best] = end;
     this.lastSlot = best;
-    if (end > this.latestEnd) this.latestEnd = end;
-    this.busyCycles += service;
     return start;
   }
 
@@ -54,6 +69,6 @@ export class WalkerPool {
 
   reset(): void {
     this.freeAt.fill(0);
-    this.lastSlot = 0; this.latestEnd = 0; this.busyCycles = 0;
+    this.lastSlot = 0;
   }
 }
