@@ -218,8 +218,8 @@ export class AmdIommu implements InvalidationTarget {
    * that start before the issue cycle run first.
    */
   translateTimed(request: TranslationRequest, issueCycle: number, out: TranslationResult = new TranslationResult()): TranslationResult {
-    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw new RangeError(`translateTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
-    if (issueCycle > this.now) { if (this.commandsIdle) this.now = issueCycle; else this.advanceTo(issueCycle); }
+    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw this.timingModel.issueCycleError(issueCycle);
+    if (issueCycle > this.now) { if (this.commandsIdle === true) this.now = issueCycle; else this.advanceTo(issueCycle); }
     this.timingModel.translate(request, issueCycle, out);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;

@@ -18,7 +18,7 @@
  * an outstanding miss to the same page sees the fill early (no miss merging).
  */
 import type { TimingProfile } from "../timing-profile.js";
-import { KIND_UNTRANSLATED, type Translator } from "../translation/translator.js";
+import type { Translator } from "../translation/translator.js";
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";
@@ -62,7 +62,7 @@ export class TimingModel {
     // else are placed on the timeline out of line.
     const tr = this.translator;
     const walks = tr.stats.walks;
-    tr.translate(req, out, KIND_UNTRANSLATED);
+    tr.translateUntranslated(req, out); // the functional path translateInto() takes
     if (out.iotlbHit === true && out.dteCacheHit === true && out.cycles === this.plainHit && out.event === 0 && this.trace === null) {
       const done = issue + this.plainHit;
       out.completionCycle = done;
@@ -76,25 +76,29 @@ export class TimingModel {
 
   /** A translation that walked: it waits for a walker after the DTE and IOTLB look-ups. */
   private walk(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
-    const s = this.stats;
-    const cycles = out.cycles;
     const dteHit = out.dteCacheHit === true;
     // a walk's path is host, guest or nested: the DTE and the IOTLB look-up come first
     const pre = dteHit ? this.preWalkDteCached : this.preWalkDteFetched;
     const ready = issue + pre;
-    const service = cycles - pre;
-    const w = this.walkers;
-    const walkStart = w.acquire(ready, service);
+    const service = out.cycles - pre;
+    const walkStart = this.walkers.acquire(ready, service);
     const queue = walkStart - ready;
     const done = walkStart + service;
     out.completionCycle = done; // the walker's new free cycle: inFlightUntil sees it there
     this.lastQueue = queue;
-    s.countWalk(out, dteHit, service, done - issue, queue);
-    if (this.trace !== null) {
-      this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, w.lastSlot, walkStart, done,
-        explainTranslation(out, this.profile, queue));
-    }
+    this.stats.countWalk(out, dteHit, service, done - issue, queue);
+    if (this.trace !== null) this.traceWalk(req, issue, out, walkStart, queue);
     return out;
+  }
+
+  private traceWalk(req: TranslationRequest, issue: number, out: TranslationResult, walkStart: number, queue: number): void {
+    this.trace!.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, this.walkers.lastSlot, walkStart, out.completionCycle,
+      explainTranslation(out, this.profile, queue));
+  }
+
+  /** The RangeError of translateTimed() for a bad issue cycle (kept out of the hot path). */
+  issueCycleError(issueCycle: unknown): RangeError {
+    return new RangeError(`translateTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
   }
 
   /** A translation that did not walk and is not an untraced plain hit with the DTE cached: it completes at issue + cycles. */

@@ -45,17 +45,25 @@ export class WalkerPool {
    */
   acquire(ready: number, service: number): number {
     const f = this.freeAt;
+    if (f[0]! <= ready) { // walker 0 is free: the common case, kept small so it inlines
+      f[0] = ready + service;
+      this.lastSlot = 0;
+      return ready;
+    }
+    return this.acquireBusy(ready, service);
+  }
+
+  /** acquire() with walker 0 busy: the first walker free at `ready`, else the first to come free. */
+  private acquireBusy(ready: number, service: number): number {
+    const f = this.freeAt;
     let best = 0;
     let bestAt = f[0]!;
-    if (bestAt > ready) {
-      for (let i = 1; i < f.length; i++) {
-        const t = f[i]!;
-        if (t < bestAt) { best = i; bestAt = t; if (t <= ready) break; }
-      }
+    for (let i = 1; i < f.length; i++) {
+      const t = f[i]!;
+      if (t < bestAt) { best = i; bestAt = t; if (t <= ready) break; }
     }
     const start = bestAt > ready ? bestAt : ready;
-    const end = start + service;
-    f[best] = end;
+    f[best] = start + service;
     this.lastSlot = best;
     return start;
   }
