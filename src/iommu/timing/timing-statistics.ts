@@ -72,14 +72,6 @@ export function countBreakdown(r: TranslationResult, raw: Float64Array): void {
   raw[R_CYCLES]! += r.cycles;
 }
 
-/**
- * Slots of TimingStatistics.run: a run of walks that each added the same samples and counts
- * (same cycles, latency and service time, DTE-cache hit, page-directory-cache hits, memory
- * references, A/D updates and GCR3-cache hit; no queueing, no event), counted as one.
- */
-const RUN_N = 0, RUN_CYCLES = 1, RUN_TOTAL = 2, RUN_SERVICE = 3, RUN_DTE_HIT = 4, RUN_PDE = 5, RUN_WALK_REFS = 6, RUN_AD = 7, RUN_REFS = 8, RUN_GCR3_HIT = 9;
-export const RUN_SLOTS = 10;
-
 /** Price raw counts into a breakdown (indexed like BREAKDOWN), added to `into`. */
 function priceCounts(raw: Float64Array, p: TimingProfile, into: Float64Array): void {
   const dte = raw[R_DTE_HIT]! * p.dteCacheHit + raw[R_DTE_MISS]! * p.memoryReference;
@@ -155,11 +147,24 @@ export class TimingStatistics {
   /** Walks whose DTE was fetched (not in the DTE cache). */
   walksDteFetched = 0;
   /**
-   * The pending run of identical walks (RUN_* slots): its length and what each walk added.
-   * It goes into the histograms and counts when a different walk or another translation is
-   * counted (flushRun); snapshot() adds it to copies. A NaN cycle count matches no walk.
+   * The pending run of like walks: walks that each added the same samples and counts (same
+   * cycles, latency and service time, DTE-cache hit, page-directory-cache hits, memory
+   * references, A/D updates and GCR3-cache hit; no queueing, no event), counted as one. It goes
+   * into the histograms and counts when a different walk or another translation is counted
+   * (flushRun); snapshot() adds it to copies. Plain fields, not a Float64Array: V8 then
+   * compares the result's small integers and booleans as they are, with no conversion to
+   * double on the hot path. runCycles = -1 matches no walk.
    */
-  readonly run = new Float64Array(RUN_SLOTS).fill(NaN, RUN_CYCLES, RUN_CYCLES + 1);
+  runLength = 0;
+  runCycles = -1;
+  runTotal = 0;
+  runService = 0;
+  runDteHit = false;
+  runPdeHits = 0;
+  runWalkRefs = 0;
+  runAd = 0;
+  runRefs = 0;
+  runGcr3Hit = false;
   maxWalkerQueue = 0;
   /**
    * Plain hits: IOTLB hits without an event whose latency is exactly DTE look-up + IOTLB hit
@@ -180,11 +185,10 @@ export class TimingStatistics {
    * pending run's lengthens it; any other goes through countOtherWalk(). No allocation.
    */
   countWalk(r: TranslationResult, dteHit: boolean, service: number, total: number, queue: number): void {
-    const run = this.run;
-    if (r.cycles === run[RUN_CYCLES] && total === run[RUN_TOTAL] && queue === 0 && r.event === 0 && (dteHit ? 1 : 0) === run[RUN_DTE_HIT] &&
-      r.pdeHits === run[RUN_PDE] && r.walkReferences === run[RUN_WALK_REFS] && r.adUpdates === run[RUN_AD] &&
-      r.memoryReferences === run[RUN_REFS] && (r.gcr3CacheHit ? 1 : 0) === run[RUN_GCR3_HIT]) {
-      run[RUN_N]!++;
+    if (r.cycles === this.runCycles && total === this.runTotal && queue === 0 && r.event === 0 && dteHit === this.runDteHit &&
+      r.pdeHits === this.runPdeHits && r.walkReferences === this.runWalkRefs && r.adUpdates === this.runAd &&
+      r.memoryReferences === this.runRefs && r.gcr3CacheHit === this.runGcr3Hit) {
+      this.runLength++;
       return;
     }
     this.countOtherWalk(r, dteHit, service, total, queue);
@@ -192,12 +196,11 @@ export class TimingStatistics {
 
   /** countWalk() of a walk unlike the pending run's: the run is flushed; the walk starts the next one, or (queued, or with an event) is recorded. */
   private countOtherWalk(r: TranslationResult, dteHit: boolean, service: number, total: number, queue: number): void {
-    const run = this.run;
-    if (run[RUN_N]! > 0) this.flushRun();
+    if (this.runLength > 0) this.flushRun();
     if (queue === 0 && r.event === 0) {
-      run[RUN_N] = 1; run[RUN_CYCLES] = r.cycles; run[RUN_TOTAL] = total; run[RUN_SERVICE] = service; run[RUN_DTE_HIT] = dteHit ? 1 : 0;
-      run[RUN_PDE] = r.pdeHits; run[RUN_WALK_REFS] = r.walkReferences; run[RUN_AD] = r.adUpdates; run[RUN_REFS] = r.memoryReferences;
-      run[RUN_GCR3_HIT] = r.gcr3CacheHit ? 1 : 0;
+      this.runLength = 1; this.runCycles = r.cycles; this.runTotal = total; this.runService = service; this.runDteHit = dteHit;
+      this.runPdeHits = r.pdeHits; this.runWalkRefs = r.walkReferences; this.runAd = r.adUpdates; this.runRefs = r.memoryReferences;
+      this.runGcr3Hit = r.gcr3CacheHit === true;
       return;
     }
     // one sample each in walkerService, walkerQueue (a zero is counted at snapshot) and
@@ -226,33 +229,32 @@ export class TimingStatistics {
 
   /** Sum of the walker service cycles of every walk (walkerService's sum with the pending run's). */
   serviceCycles(): number {
-    return addRepeated(this.walkerService.sum, this.run[RUN_SERVICE]!, this.run[RUN_N]!);
+    return addRepeated(this.walkerService.sum, this.runService, this.runLength);
   }
 
   /** Add the pending run of walks to the histograms and counts (before anything else touches them). */
   flushRun(): void {
-    const n = this.run[RUN_N]!;
+    const n = this.runLength;
     if (n === 0) return;
     this.walks += n;
-    if (this.run[RUN_DTE_HIT] === 0) this.walksDteFetched += n;
+    if (!this.runDteHit) this.walksDteFetched += n;
     this.addRun(this.walkerService, this.walkPdeHit, this.walkPdeMiss, this.raw);
-    this.run[RUN_N] = 0;
+    this.runLength = 0;
   }
 
   /** The pending run's samples and counts, added to the given histograms and raw counts (the live ones or copies). */
   private addRun(service: LatencyHistogram, pdeHit: LatencyHistogram, pdeMiss: LatencyHistogram, raw: Float64Array): void {
-    const run = this.run;
-    const n = run[RUN_N]!;
-    service.recordRepeated(run[RUN_SERVICE]!, n);
-    (run[RUN_PDE]! > 0 ? pdeHit : pdeMiss).recordRepeated(run[RUN_TOTAL]!, n);
-    const refs = run[RUN_WALK_REFS]!, ad = run[RUN_AD]!;
-    raw[R_PDE]! += run[RUN_PDE]! * n;
+    const n = this.runLength;
+    service.recordRepeated(this.runService, n);
+    (this.runPdeHits > 0 ? pdeHit : pdeMiss).recordRepeated(this.runTotal, n);
+    const refs = this.runWalkRefs, ad = this.runAd;
+    raw[R_PDE]! += this.runPdeHits * n;
     raw[R_WALK_REFS]! += refs * n;
     raw[R_AD]! += ad * n;
-    raw[R_CYCLES] = addRepeated(raw[R_CYCLES]!, run[RUN_CYCLES]!, n);
-    const other = run[RUN_REFS]! - refs - ad - (run[RUN_DTE_HIT] === 1 ? 0 : 1);
+    raw[R_CYCLES] = addRepeated(raw[R_CYCLES]!, this.runCycles, n);
+    const other = this.runRefs - refs - ad - (this.runDteHit ? 0 : 1);
     if (other > 0) raw[R_OTHER_REFS]! += other * n;
-    raw[R_GCR3_HIT]! += run[RUN_GCR3_HIT]! * n;
+    if (this.runGcr3Hit) raw[R_GCR3_HIT]! += n;
   }
 
   private histograms(): Record<string, LatencyHistogram> {
@@ -267,7 +269,8 @@ export class TimingStatistics {
     for (const h of Object.values(this.histograms())) h.reset();
     this.breakdown.fill(0);
     this.raw.fill(0);
-    this.run.fill(0); this.run[RUN_CYCLES] = NaN;
+    this.runLength = 0; this.runCycles = -1; this.runTotal = 0; this.runService = 0; this.runDteHit = false;
+    this.runPdeHits = 0; this.runWalkRefs = 0; this.runAd = 0; this.runRefs = 0; this.runGcr3Hit = false;
     this.otherTranslations = 0; this.walks = 0; this.walksDteFetched = 0; this.maxWalkerQueue = 0;
     this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0; this.plainHitsDteCached = 0; this.plainHitsDteFetched = 0;
   }
@@ -276,11 +279,11 @@ export class TimingStatistics {
     const b = Float64Array.from(this.breakdown);
     // the pending run of walks, added to copies (a snapshot changes nothing)
     const raw = Float64Array.from(this.raw);
-    const runN = this.run[RUN_N]!;
+    const runN = this.runLength;
     const walkerService = this.walkerService.copy(), walkPdeHit = this.walkPdeHit.copy(), walkPdeMiss = this.walkPdeMiss.copy();
     if (runN > 0) this.addRun(walkerService, walkPdeHit, walkPdeMiss, raw);
     const walks = this.walks + runN;
-    const walksDteFetched = this.walksDteFetched + (this.run[RUN_DTE_HIT] === 0 ? runN : 0);
+    const walksDteFetched = this.walksDteFetched + (this.runDteHit ? 0 : runN);
     // walks: one DTE (cached or fetched) and one IOTLB look-up each; every queueing delay is a walk's
     raw[R_DTE_HIT]! += walks - walksDteFetched;
     raw[R_DTE_MISS]! += walksDteFetched;
