@@ -18,7 +18,7 @@
  * an outstanding miss to the same page sees the fill early (no miss merging).
  */
 import type { TimingProfile } from "../timing-profile.js";
-import type { Translator } from "../translation/translator.js";
+import type { Translator, TranslationStats } from "../translation/translator.js";
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";
@@ -28,8 +28,7 @@ import { TraceRecorder, type TraceDocument, type TraceOptions } from "./trace-re
 export class TimingModel {
   readonly walkers: WalkerPool;
   readonly stats = new TimingStatistics();
-  /** Non-null while a trace is recorded. */
-  trace: TraceRecorder | null = null;
+  private recorder: TraceRecorder | null = null;
   /** Latest completion cycle of a timed translation that did not walk (walks: walkers.latestEnd). */
   private doneUntil = 0;
   /** Queueing delay of the last timed translation. */
@@ -37,6 +36,10 @@ export class TimingModel {
 
   /** Latency of a plain IOTLB hit with the DTE cached: DTE-cache hit + IOTLB hit. */
   private readonly plainHit: number;
+  /** plainHit, or -1 (no latency) while a trace is recorded: translate()'s fast case then never matches. */
+  private fastHitCycles: number;
+  /** The translator's counters (the same object for the translator's life: a snapshot restore assigns into it). */
+  private readonly translatorStats: TranslationStats;
   /** Cycles before a walk needs a walker: DTE look-up (cached / fetched) + IOTLB look-up. */
   private readonly preWalkDteCached: number;
   private readonly preWalkDteFetched: number;
@@ -44,6 +47,8 @@ export class TimingModel {
   constructor(private readonly profile: TimingProfile, private readonly translator: Translator) {
     this.walkers = new WalkerPool(profile.walkers, () => this.stats.serviceCycles());
     this.plainHit = profile.dteCacheHit + profile.iotlbHit;
+    this.fastHitCycles = this.plainHit;
+    this.translatorStats = translator.stats;
     this.preWalkDteCached = profile.dteCacheHit + profile.iotlbHit;
     this.preWalkDteFetched = profile.memoryReference + profile.iotlbHit;
   }
@@ -55,23 +60,31 @@ export class TimingModel {
   }
   set inFlightUntil(v: number) { this.doneUntil = v; }
 
+  /** Non-null while a trace is recorded. */
+  get trace(): TraceRecorder | null { return this.recorder; }
+  set trace(t: TraceRecorder | null) {
+    this.recorder = t;
+    this.fastHitCycles = t === null ? this.plainHit : -1;
+  }
+
   /** Translate `req` issued at cycle `issue`; out.completionCycle is set. */
   translate(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
     // Kept small so it inlines into the caller: the common case (an IOTLB hit with the DTE
     // cached, costing exactly DTE-cache hit + IOTLB hit) is one counter; walks and everything
     // else are placed on the timeline out of line.
-    const tr = this.translator;
-    const walks = tr.stats.walks;
-    tr.translateUntranslated(req, out); // the functional path translateInto() takes
-    if (out.iotlbHit === true && out.dteCacheHit === true && out.cycles === this.plainHit && out.event === 0 && this.trace === null) {
-      const done = issue + this.plainHit;
+    const ts = this.translatorStats;
+    const walks = ts.walks;
+    this.translator.translateUntranslated(req, out); // the functional path translateInto() takes
+    const cycles = out.cycles;
+    if (out.iotlbHit === true && out.dteCacheHit === true && cycles === this.fastHitCycles && out.event === 0) {
+      const done = issue + cycles;
       out.completionCycle = done;
       this.lastQueue = 0;
       if (done > this.doneUntil) this.doneUntil = done;
       this.stats.plainHitsDteCached++; // one translation, one iotlbHit sample, its breakdown: all added at snapshot
       return out;
     }
-    return tr.stats.walks !== walks ? this.walk(req, issue, out) : this.other(req, issue, out);
+    return ts.walks !== walks ? this.walk(req, issue, out) : this.other(req, issue, out);
   }
 
   /** A translation that walked: it waits for a walker after the DTE and IOTLB look-ups. */
@@ -87,12 +100,12 @@ export class TimingModel {
     out.completionCycle = done; // the walker's new free cycle: inFlightUntil sees it there
     this.lastQueue = queue;
     this.stats.countWalk(out, dteHit, service, done - issue, queue);
-    if (this.trace !== null) this.traceWalk(req, issue, out, walkStart, queue);
+    if (this.recorder !== null) this.traceWalk(req, issue, out, walkStart, queue);
     return out;
   }
 
   private traceWalk(req: TranslationRequest, issue: number, out: TranslationResult, walkStart: number, queue: number): void {
-    this.trace!.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, this.walkers.lastSlot, walkStart, out.completionCycle,
+    this.recorder!.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, this.walkers.lastSlot, walkStart, out.completionCycle,
       explainTranslation(out, this.profile, queue));
   }
 
@@ -128,7 +141,7 @@ export class TimingModel {
       if (out.event !== 0) s.eventLog.record(done - issue);
       countBreakdown(out, s.raw);
     }
-    if (this.trace !== null) this.trace.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
+    if (this.recorder !== null) this.recorder.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
     return out;
   }
 
@@ -136,13 +149,13 @@ export class TimingModel {
   command(dw: Uint32Array, addr: number, start: number, end: number): void {
     this.stats.command.record(end - start);
     if (opcodeOf(dw) === OP_COMPLETION_WAIT) this.stats.completionWait.record(end - start);
-    if (this.trace !== null) this.trace.command(dw, addr, start, end);
+    if (this.recorder !== null) this.recorder.command(dw, addr, start, end);
   }
 
   /** A page request issued at `issue` reached the PPR log (or was refused) at `done`. */
   pageRequest(deviceId: number, address: number | bigint, prgIndex: number, outcome: string, issue: number, done: number): void {
     this.stats.pageRequest.record(done - issue);
-    if (this.trace !== null) this.trace.pageRequest(deviceId, address, prgIndex, outcome, issue, done);
+    if (this.recorder !== null) this.recorder.pageRequest(deviceId, address, prgIndex, outcome, issue, done);
   }
 
   startTrace(o?: TraceOptions): void {
@@ -150,8 +163,8 @@ export class TimingModel {
   }
 
   stopTrace(): TraceDocument {
-    if (this.trace === null) throw new Error("stopTrace: no trace is being recorded (call startTrace() first)");
-    const doc = this.trace.document();
+    if (this.recorder === null) throw new Error("stopTrace: no trace is being recorded (call startTrace() first)");
+    const doc = this.recorder.document();
     this.trace = null;
     return doc;
   }
