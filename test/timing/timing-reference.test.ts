@@ -6,7 +6,7 @@
  * walks, raw counts priced at snapshot); the figures must not differ. Random sequences of host,
  * guest and nested requests, faults, fetched DTEs, A/D updates, invalidations, functional
  * translations in between, bunched issue cycles (queueing) and fractional ones, snapshots
- * and restores in the middle of a run.
+ * and restores in the middle of a run, traces started and stopped.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -90,7 +90,8 @@ type Op =
   | { kind: "inv"; domain: number; page: number }
   | { kind: "functional"; page: number }
   | { kind: "stats" }
-  | { kind: "restore" };
+  | { kind: "restore" }
+  | { kind: "trace" };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 30, arbitrary: fc.record({ kind: fc.constant("req" as const), dev: fc.constantFrom(HOST, HOST, HOST, HOST2, GUEST, NESTED, ABSENT), page: fc.integer({ min: 0, max: 15 }), write: fc.boolean(), dt: fc.constantFrom(0, 1, 0.1, 7, 1000, 1000, 3000.5) }) },
@@ -99,6 +100,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("functional" as const), page: fc.integer({ min: 0, max: 15 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: "stats" as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: "restore" as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "trace" as const }) }, // start or stop a trace: the statistics are the same either way
 );
 
 function request(dev: number, page: number, write: boolean): TranslationRequest {
@@ -144,6 +146,8 @@ function run(ops: Op[], iotlb: number, pde: number, walkers: number, fresh: bool
       io.translateInto(request(HOST, op.page, false), out);
     } else if (op.kind === "stats") {
       check(io, ref, exact);
+    } else if (op.kind === "trace") {
+      if (io.timingModel.trace === null) io.startTrace(); else io.stopTrace();
     } else if (op.kind === "restore") {
       const twin = AmdIommu.restore(JSON.parse(JSON.stringify(io.snapshot())), { memory: tb.memory });
       expect(twin.stats().timing).toEqual(io.stats().timing);
