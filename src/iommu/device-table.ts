@@ -39,6 +39,10 @@ export class Dte {
   domain = 0;
   /** The permission bits (Perm of iotlb.ts) the DTE lets through: R if IR, W and Dirty if IW, U and X always. */
   permMask = 0;
+  /** v1 walk: addresses from here up are beyond the Mode's range (2^(9 Mode + 12)). */
+  hostLimit = 0;
+  /** v1 walk: the root table as a word index (SPA / 4), or -1 when it lies at or above 8 GiB (int32 word indices). */
+  rootWord = -1;
 
   /** Recompute everything derived from `raw` (after a fetch or a restore). */
   derive(maxHostLevels: number, illegal: (d: Dte) => boolean): void {
@@ -50,6 +54,8 @@ export class Dte {
     this.guestWalk = translating && f.GV;
     this.domain = f.DomainID;
     this.permMask = (f.IR ? Perm.R : 0) | (f.IW ? Perm.W | Perm.Dirty : 0) | Perm.U | Perm.X;
+    this.hostLimit = 2 ** (9 * f.Mode + 12);
+    this.rootWord = f.HostPageTableRootPtr < 8589934592 ? (f.HostPageTableRootPtr * 0.25) | 0 : -1;
   }
 }
 
@@ -67,8 +73,8 @@ export class DeviceTable {
   dteAddress = 0;
   /** The DTE of the device served last, if it is still cached and legal (fast path; not counted here). */
   peekLast(deviceId: number): Dte | null {
-    // DTE cache tags are (DeviceID, 0, 0, 0): the folded key alone identifies the entry
-    if (this.lastId !== deviceId || this.lastSlot < 0 || this.cache.kA[this.lastSlot] !== this.lastKey) return null;
+    // DTE cache tags are (DeviceID, 0, 0, 0): the folded key (TagStore.key) alone identifies the entry
+    if (this.lastId !== deviceId || this.lastSlot < 0 || this.cache.kA[this.lastSlot] !== (deviceId * 2097152 + 1) * 64) return null;
     const d = this.slots[this.lastSlot]!;
     if (d.illegal) return null;
     this.hit = true;
@@ -79,8 +85,6 @@ export class DeviceTable {
   hit = false;
   private lastId = -1;
   private lastSlot = -1;
-  /** TagStore.key(lastId, 0, 0). */
-  private lastKey = -1;
   private readonly maxHostLevels: number;
   private readonly illegalCheck = (d: Dte) => this.isIllegal(d);
   private readonly gatedMasks: { feature: string; mask: Uint32Array }[];
@@ -113,14 +117,13 @@ export class DeviceTable {
       // one-entry front cache of the last device served (checked against the tag, so an
       // invalidated or evicted way never hits)
       const last = this.lastSlot;
-      const s = last >= 0 && this.lastId === deviceId && this.cache.kA[last] === this.lastKey
+      const s = last >= 0 && this.lastId === deviceId && this.cache.kA[last] === TagStore.key(deviceId, 0, 0)
         ? last : this.cache.find(set, deviceId, 0, 0, 0);
       if (s >= 0) {
         this.cache.stats.hits++;
         this.hit = true;
         const d = this.slots[s]!;
-        if (this.lastId !== deviceId) { this.lastId = deviceId; this.lastKey = TagStore.key(deviceId, 0, 0); }
-        this.lastSlot = s;
+        this.lastId = deviceId; this.lastSlot = s;
         this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
         return d.illegal ? null : d;
       }
@@ -135,7 +138,12 @@ export class DeviceTable {
       return null;
     }
     if (!this.mem.contains(pa, 32)) { this.status = DTE_HARDWARE_ERROR; return null; }
-    const d = useCache ? this.slots[this.cache.allocate(set, deviceId, 0, 0, 0)]! : this.scratch;
+    let d = this.scratch;
+    if (useCache) {
+      const slot = this.cache.allocate(set, deviceId, 0, 0, 0);
+      d = this.slots[slot]!;
+      this.lastId = deviceId; this.lastSlot = slot;
+    }
     for (let i = 0; i < DTE_DWORDS; i++) d.raw[i] = this.mem.load32(pa + 4 * i);
     d.deviceId = deviceId;
     d.derive(this.maxHostLevels, this.illegalCheck);

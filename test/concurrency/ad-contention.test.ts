@@ -174,7 +174,7 @@ describe("mutation checks: the checker catches each protecting mechanism removed
       name: "walker that never sets D: dirty bits are lost",
       mutations: [
         { file: "src/iommu/translation/host-walk.ts", find: "const want = V1.A | (write && had === 3 && w && dteW ? V1.D : 0);", replace: "const want = V1.A;" },
-        { file: "src/iommu/translation/host-walk.ts", find: "const want = write && had === 3 ? V1.A | V1.D : V1.A;", replace: "const want = V1.A;" },
+        { file: "src/iommu/translation/translator.ts", find: "const want = write && had === 3 ? V1.A | V1.D : V1.A;", replace: "const want = V1.A;" },
         { file: "src/iommu/translation/guest-walk.ts", find: "if (i === n - 1 && wantD) want |= Lm.D;", replace: "" },
       ],
       caught: (r) => r.lostD,

@@ -52,7 +52,7 @@ export class HostWalker {
     private readonly ctx: WalkContext,
     private readonly pde: PdeCache,
     private readonly maxLevels: number,
-    private readonly accessedInPde: boolean,
+    readonly accessedInPde: boolean,
   ) {}
 
   /**
@@ -60,15 +60,8 @@ export class HostWalker {
    * `enforce` faults as soon as the needed permission (with the DTE's) is missing; without it
    * (ATS, table reads of nested walks that check later) permissions are only accumulated.
    */
-  walk(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): boolean {
-    let i = 0;
-    const u32 = enforce && !this.accessedInPde && !this.ctx.peek ? this.ctx.direct() : null;
-    if (u32 !== null) {
-      const r = this.walkDirect(u32, d, aHi, aLo, write);
-      if (r === Walk.Ok) return true;
-      if (r === Walk.Retry) i = 1; // it was the first attempt
-    }
-    for (; i < MAX_WALK_RETRIES; i++) {
+  walk(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean, firstAttempt = 0): boolean {
+    for (let i = firstAttempt; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, aHi, aLo, write, enforce);
       if (r !== Walk.Retry) return r === Walk.Ok;
     }
@@ -76,101 +69,53 @@ export class HostWalker {
     return false;
   }
 
+  // ---- for the translator's fast walk (Translator.fastWalk, the common case of walkOnce) ----
+  /** probePde(): look-ups made, slot of the hit (-1: start at the root), where the walk goes on. */
+  pdeProbes = 0;
+  pdeSlot = -1;
+  /** Word index of the table to read next, its level, and IR/IW so far at bits 29/30 (as in the high word). */
+  pdeTable = 0;
+  pdeLevel = 0;
+  pdePh = 0;
+
   /**
-   * walkOnce() for the common case, in few instructions: plain loads from the memory's words
-   * (single mode, no access log), permissions enforced, every level in order (no skipping),
-   * NextLevel 0 leaves. Anything else (a fault, a large page with NextLevel 7, level
-   * skipping, a table outside memory) returns Walk.Bail before any side effect, and
-   * walkOnce() decides it. Page-directory-cache look-ups are probes whose statistics and
-   * replacement updates are committed only when this walk goes on to its A/D step, so a
-   * bail leaves the caches as they were. A lost A/D compare-exchange returns Walk.Retry
-   * with everything counted, as walkOnce() would.
+   * Probe the page-directory cache from its lowest cached level up (no side effect: the
+   * fast walk commits the look-ups with commitLookups when it completes). False: a case for
+   * the general walk (a cached entry that skips levels, or a table above 8 GiB).
    */
-  private walkDirect(u32: Uint32Array, d: Dte, aHi: number, aLo: number, write: boolean): number {
-    // (module-level helpers and constants cost a load and a check per use in V8: this loop
-    // uses literals, const enums and arithmetic only; the index shift of level L is 9L + 3)
-    const f = d.f;
-    const mode = f.Mode;
-    if (mode < 6 && (mode >= 3 ? (aHi >>> (9 * mode - 20)) !== 0 : aHi !== 0 || (aLo >>> (9 * mode + 12)) !== 0)) return Walk.Bail;
-    if (!(write ? f.IW : f.IR)) return Walk.Bail;
-    const domain = f.DomainID;
-    let r = 1, w = 1;
-    let level = mode;
-    // word indices stay int32 (tables below 8 GiB); a table above that is the general walk's
-    const root = f.HostPageTableRootPtr;
-    if (root >= 8589934592) return Walk.Bail;
-    let table = (root * 0.25) | 0;
+  probePde(d: Dte, aHi: number, aLo: number): boolean {
     const pde = this.pde;
-    const pdeOn = pde.tags.entries !== 0;
-    let probes = 0, pdeSlot = -1;
-    if (pdeOn) {
-      for (let L = pde.minLevel; L <= mode; L++) {
-        probes++;
-        const s = pde.probe(domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
-        if (s < 0) continue;
-        const nl = pde.nextLevel[s]!;
-        if (nl !== L - 1) return Walk.Bail;
-        const p = pde.perms[s]!;
-        r = p & Perm.R; w = (p & Perm.W) >>> 1;
-        const next = pde.next[s]!;
-        if (next >= 8589934592) return Walk.Bail;
-        table = (next * 0.25) | 0; level = nl;
-        pdeSlot = s;
-        break;
-      }
+    const mode = d.f.Mode;
+    this.pdeProbes = 0;
+    this.pdeSlot = -1;
+    for (let L = pde.minLevel; L <= mode; L++) {
+      this.pdeProbes++;
+      const s = pde.probe(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
+      if (s < 0) continue;
+      const nl = pde.nextLevel[s]!;
+      const next = pde.next[s]!;
+      if (nl !== L - 1 || next >= 8589934592) return false;
+      this.pdeSlot = s;
+      this.pdeTable = (next * 0.25) | 0;
+      this.pdeLevel = nl;
+      this.pdePh = (pde.perms[s]! & (Perm.R | Perm.W)) << 29;
+      return true;
     }
-    const keepFrom = pdeOn ? pde.minLevel : 7;
-    const words = u32.length;
-    let refs = 0, n = 0;
-    let lo = 0, hi = 0, e = 0;
-    for (;;) {
-      const sh = 9 * level + 3;
-      e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
-      if (!(e >= 0 && e + 2 <= words)) return Walk.Bail;
-      lo = u32[e]!;
-      hi = u32[e + 1]!;
-      refs++;
-      r &= hi >>> 29; // IR: bit 61
-      w &= hi >>> 30; // IW: bit 62
-      if ((lo & V1.PR) === 0 || (write ? w : r) === 0) return Walk.Bail;
-      const nl = (lo >>> 9) & 7;
-      if (nl === 0) {
-        if (level === 6 || (hi & V1.PteRsvdHi) !== 0) return Walk.Bail;
-        break;
-      }
-      if (nl !== level - 1 || (hi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0) return Walk.Bail;
-      table = (hi << 30) | ((lo & V1.AddrLo) >>> 2);
-      if (level >= keepFrom) {
-        this.eLevel[n] = level; this.ePerms[n] = r | (w << 1);
-        this.eNext[n] = table * 4; this.eNextLevel[n] = nl;
-        n++;
-      }
-      level = nl;
-    }
-    // from here on the walk completes (or loses an A/D race): commit what it did
-    const ctx = this.ctx;
-    ctx.refs += refs;
-    ctx.walkRefs += refs;
-    if (pdeOn) {
-      pde.commitLookups(probes, pdeSlot);
-      if (pdeSlot >= 0) ctx.pdeHits++;
-    }
-    const had = f.HAD;
-    if ((had & 1) !== 0) {
-      const want = write && had === 3 ? V1.A | V1.D : V1.A;
-      if ((lo & want) !== want && !ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) return Walk.Retry;
-    }
+    return true;
+  }
+
+  /** Keep directory entry i of the fast walk for fillPde (next: SPA of the table it points to). */
+  keep(i: number, level: number, perms: number, next: number, nextLevel: number): void {
+    this.eLevel[i] = level; this.ePerms[i] = perms; this.eNext[i] = next; this.eNextLevel[i] = nextLevel;
+  }
+
+  /** Fill the page-directory cache with the n directory entries the fast walk kept. */
+  fillPde(d: Dte, aHi: number, aLo: number, n: number): void {
+    const pde = this.pde;
     for (let i = 0; i < n; i++) {
       const L = this.eLevel[i]!;
-      pde.insert(domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
+      pde.insert(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
     }
-    const log2 = 9 * level + 3;
-    this.spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0)
-      : ((hi & V1.AddrHi & (-1 << (log2 - 32))) >>> 0) * 4294967296;
-    this.log2 = log2;
-    this.perms = r | (w << 1) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
-    this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || write;
-    return Walk.Ok;
   }
 
   private walkOnce(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): number {

@@ -24,6 +24,7 @@ import {
 import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT } from "../../spec/registers.js";
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
+import { V1 } from "../../spec/page-tables.js";
 import type { PdeCache } from "../caches/pde-cache.js";
 import { POW2 } from "../caches/tag-store.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
@@ -210,49 +211,128 @@ export class Translator {
   }
 
   /**
-   * The host-path IOTLB miss of fastPath(): every front check of the general path is done;
-   * the v1 walk, the IOTLB fill and the answer (what hostWalk() and success() do, written
-   * once). A fault goes the general way (walkFault).
+   * The host-path IOTLB miss of fastPath(): every front check of the general path is done.
+   * The v1 walk's common case (HostWalker.walkOnce with plain loads from the memory's words:
+   * single mode, no access log; every level in order, NextLevel-0 leaves, permissions
+   * enforced, tables below 8 GiB), the IOTLB fill and the answer, in one function: split
+   * across the walker and the translator, the calls and the hand-over of the walk's outputs
+   * through fields cost a third of the whole translation. Checks that do not steer the walk
+   * are accumulated and made once at the leaf. Any other case goes to slowWalk() before a
+   * side effect (page-directory-cache look-ups are probes, committed on completion), and the
+   * walker's general walk decides it; the differential property test holds the two equal.
    */
   private fastWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, aHi: number, aLo: number): TranslationResult {
     const ctx = this.ctx;
-    ctx.reset();
-    ctx.peek = false;
-    this.noEvents = false;
-    this.aHi = aHi; this.aLo = aLo;
+    const h = this.host;
+    const u32 = ctx.direct();
+    if (u32 === null || h.accessedInPde || aHi * 4294967296 + aLo >= d.hostLimit || (d.permMask & (write ? Perm.W : Perm.R)) === 0) {
+      return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+    }
+    // word indices stay int32 (tables below 8 GiB); the index shift of level L is 9L + 3
+    let table = d.rootWord;
+    let level = d.f.Mode;
+    let ph = V1.IrHi | V1.IwHi; // IR, IW (bits 61, 62 = bits 29, 30 of the high word) ANDed along the path
+    const pde = this.pde;
+    const pdeOn = pde.tags.entries !== 0;
+    if (pdeOn) {
+      if (!h.probePde(d, aHi, aLo)) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      if (h.pdeSlot >= 0) { table = h.pdeTable; level = h.pdeLevel; ph = h.pdePh; }
+    }
+    if (table < 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+    const keepFrom = pdeOn ? pde.minLevel : 7;
+    const last = ctx.lastWord; // the entry's high word must be in memory too
+    let refs = 0, n = 0, present: number = V1.PR, pdeHi = 0;
+    let lo = 0, hi = 0, e = 0;
+    for (;;) {
+      const sh = 9 * level + 3;
+      e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+      if (e >= last) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      lo = u32[e]!;
+      hi = u32[e + 1]!;
+      refs++;
+      present &= lo;
+      ph &= hi;
+      const nl = (lo >>> 9) & 7;
+      if (nl === 0) break;
+      // NextLevel 7 (a large page), level skipping and invalid levels are the general walk's
+      if (nl !== level - 1) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      pdeHi |= hi;
+      table = ((hi & 1) << 30) | ((lo & V1.AddrLo) >>> 2);
+      if (level >= keepFrom) h.keep(n++, level, (ph >>> 29) & (Perm.R | Perm.W), table * 4, nl);
+      level = nl;
+    }
+    // every entry present, no reserved bit (and no directory entry pointing above 8 GiB), a
+    // leaf below level 6, and the permission the request needs at every level
+    if (present === 0 || (pdeHi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0 || (hi & V1.PteRsvdHi) !== 0 || level === 6 ||
+      (ph & (write ? V1.IwHi : V1.IrHi)) === 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+    // the walk completes (or loses an A/D race): commit what it did
     const stats = this.stats;
     stats.requests++;
     stats.walks++;
     this.deviceTable.cache.stats.hits++;
-    const h = this.host;
-    if (!h.walk(d, aHi, aLo, write, true)) {
-      out.reset();
-      out.dteCacheHit = true;
-      out.path = "host";
-      return this.walkFault(out, d, deviceId, write, false, false, 0);
+    let pdeHits = 0;
+    if (pdeOn) {
+      pde.commitLookups(h.pdeProbes, h.pdeSlot);
+      if (h.pdeSlot >= 0) pdeHits = 1;
     }
-    const log2 = h.log2;
-    const perms = h.lastLeafDirty ? h.perms | Perm.Dirty : h.perms;
+    const had = d.f.HAD;
+    let ad = 0;
+    if ((had & 1) !== 0) {
+      const want = write && had === 3 ? V1.A | V1.D : V1.A;
+      if ((lo & want) !== want) {
+        ctx.reset();
+        ctx.refs = refs; ctx.walkRefs = refs; ctx.pdeHits = pdeHits;
+        if (!ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 1);
+        ad = 1;
+      }
+    }
+    if (n !== 0) h.fillPde(d, aHi, aLo, n);
+    const log2 = 9 * level + 3;
+    const spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0)
+      : ((hi & V1.AddrHi & (-1 << (log2 - 32))) >>> 0) * 4294967296;
+    // IOTLB fill: R/W found, D already set (or now set, or not tracked), PTE.U
+    const perms = ((ph >>> 29) & (Perm.R | Perm.W)) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0) |
+      (had !== 3 || (lo & V1.D) !== 0 || write ? Perm.Dirty : 0);
     const it = this.iotlb;
-    if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, h.spaBase, perms);
-    const pow2 = this.pow2;
+    if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
     out.ok = true;
-    out.spa = h.spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo);
-    out.pageSize = pow2[log2]!;
+    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo);
+    out.pageSize = this.pow2[log2]!;
     out.readable = (perms & d.permMask & Perm.R) !== 0;
     out.writable = (perms & d.permMask & Perm.W) !== 0;
     out.executable = true; out.user = true;
     out.fault = null; out.event = 0;
     out.path = "host";
     out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = false;
-    const refs = ctx.refs, ad = ctx.adWrites, walkRefs = ctx.walkRefs, pdeHits = ctx.pdeHits;
-    out.pdeHits = pdeHits; out.memoryReferences = refs; out.walkReferences = walkRefs; out.adUpdates = ad; out.completionCycle = 0;
+    out.pdeHits = pdeHits; out.memoryReferences = refs + ad; out.walkReferences = refs; out.adUpdates = ad; out.completionCycle = 0;
     // price(): DTE-cache hit + IOTLB look-up + walk overhead + what the walk touched
     const p = this.profile;
-    out.cycles = this.walkBaseCycles + (refs - ad) * p.memoryReference + ad * p.adUpdate + pdeHits * p.pdeCacheHit;
+    out.cycles = this.walkBaseCycles + refs * p.memoryReference + ad * p.adUpdate + pdeHits * p.pdeCacheHit;
     stats.adUpdates += ad;
-    stats.referencesPerWalk[walkRefs < 40 ? walkRefs : 40]!++;
+    stats.referencesPerWalk[refs < 40 ? refs : 40]!++;
     return out;
+  }
+
+  /**
+   * fastWalk()'s other cases: the walker's general walk, from attempt `attempt` (1 after the
+   * fast walk lost its A/D compare-exchange, with its counts in ctx), then hostWalk's tail.
+   */
+  private slowWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, aHi: number, aLo: number, attempt: number): TranslationResult {
+    const ctx = this.ctx;
+    if (attempt === 0) {
+      ctx.reset();
+      this.stats.requests++;
+      this.stats.walks++;
+      this.deviceTable.cache.stats.hits++;
+    }
+    ctx.peek = false;
+    this.noEvents = false;
+    this.aHi = aHi; this.aLo = aLo;
+    out.reset();
+    out.dteCacheHit = true;
+    out.path = "host";
+    if (!this.host.walk(d, aHi, aLo, write, true, attempt)) return this.walkFault(out, d, deviceId, write, false, false, 0);
+    return this.hostWalkDone(out, d, false);
   }
 
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
@@ -389,15 +469,19 @@ export class Translator {
 
   /** The v1 walk of an IOTLB miss, the fill, and the answer (host path after the look-up). */
   private hostWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, ats: boolean): TranslationResult {
-    const ctx = this.ctx;
-    if (!ctx.peek) this.stats.walks++;
+    if (!this.ctx.peek) this.stats.walks++;
     if (!this.host.walk(d, this.aHi, this.aLo, write, !ats)) {
       return this.walkFault(out, d, deviceId, write, ats, false, 0);
     }
+    return this.hostWalkDone(out, d, ats);
+  }
+
+  /** After a successful v1 walk: the IOTLB fill and the answer. */
+  private hostWalkDone(out: TranslationResult, d: Dte, ats: boolean): TranslationResult {
     const h = this.host;
     const perms = h.perms | (h.lastLeafDirty ? Perm.Dirty : 0);
     const it = this.iotlb;
-    if (it.enabled && !ctx.peek) it.insert(d.f.DomainID, PasidKey.Host, this.aHi, this.aLo, h.log2, h.spaBase, perms);
+    if (it.enabled && !this.ctx.peek) it.insert(d.f.DomainID, PasidKey.Host, this.aHi, this.aLo, h.log2, h.spaBase, perms);
     return this.success(out, h.spaBase + this.offset(h.log2), h.log2, perms | Perm.U | Perm.X, ats, false, d);
   }
 

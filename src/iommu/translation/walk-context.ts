@@ -47,9 +47,16 @@ export class WalkContext {
    */
   private readonly u32: Uint32Array | null;
 
+  /**
+   * Index of the last word of memory (a plain number: reading a typed array's length over a
+   * SharedArrayBuffer costs a few dozen instructions in V8, since such buffers may grow).
+   */
+  readonly lastWord: number;
+
   constructor(private readonly mem: MemoryPort, readonly shared: boolean) {
     const m = mem as MemoryPort & { u32?: unknown };
     this.u32 = !shared && m.u32 instanceof Uint32Array && m.u32.byteLength === mem.bytes ? m.u32 : null;
+    this.lastWord = mem.bytes / 4 - 1;
   }
 
   /** The memory's words when plain loads are the whole story (single mode, no access log), else null. */
@@ -80,7 +87,7 @@ export class WalkContext {
     const u32 = this.u32;
     if (u32 !== null && this.log === null) {
       this.refs++;
-      if (!(w >= 0 && w + 2 <= u32.length)) return this.hardwareError(w * 4);
+      if (!(w >= 0 && w < this.lastWord)) return this.hardwareError(w * 4);
       this.lo = u32[w]!;
       this.hi = u32[w + 1]!;
       return true;
