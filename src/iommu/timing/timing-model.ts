@@ -2,9 +2,9 @@
  * Timed mode (ARCHITECTURE.md section 6, "Functional core, timing annotation"): a request
  * carries its issue cycle and gets its completion cycle.
  *
- * The architectural result comes from the one functional path (Translator.translate), so
- * both modes agree on every bit of it; this block only places what that path recorded on a
- * timeline:
+ * The architectural result comes from the one functional path (the one translateInto() takes,
+ * Translator.translateUntranslated), so both modes agree on every bit of it; this block only
+ * places what that path recorded on a timeline:
  *
  *   issue -> DTE look-up -> IOTLB look-up -> (miss) wait for a free walker -> walk -> done
  *
@@ -16,6 +16,13 @@
  *
  * Simplification: the functional effects (A/D, IOTLB fill) happen at issue, so a hit under
  * an outstanding miss to the same page sees the fill early (no miss merging).
+ *
+ * Host time: the common cases cost a few tests and one counter on top of the functional
+ * path. A plain hit (DTE cached, latency exactly DTE-cache hit + IOTLB hit) is only counted;
+ * a walk like the one before (same latencies and counts, no queueing, no event) only
+ * lengthens the pending run of TimingStatistics. snapshot() turns the counts into the same
+ * histograms and breakdown that recording every translation one by one gives
+ * (test/timing/timing-reference.test.ts).
  */
 import type { TimingProfile } from "../timing-profile.js";
 import type { Translator, TranslationStats } from "../translation/translator.js";
