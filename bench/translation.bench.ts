@@ -12,22 +12,44 @@ import { buildInvalidateIommuPages, encodeInvalidationRange, ALL_PAGES_ADDRESS }
 const PAGES = 65536;
 const BATCH = 1024;
 
-/** Translate BATCH addresses per call, cycling through `span` pages with stride `stride`. */
+/**
+ * Translate BATCH addresses per call, cycling through `span` pages with stride `stride`. The
+ * addresses are computed beforehand, so the loop around the model is a typed-array read.
+ */
 function translating(w: Workload, span: number, stride: number, timed: boolean, write = false): BenchSubject {
   const out = new TranslationResult();
   const req: TranslationRequest = w.pasid === undefined ? { deviceId: DEVICE, address: 0, write } : { deviceId: DEVICE, address: 0, pasid: w.pasid, write };
   const io = w.io;
+  const order = new Float64Array(span);
+  for (let k = 0, i = 0; k < span; k++) { order[k] = w.address(i, 64); i += stride; if (i >= span) i -= span; }
   let i = 0;
   let t = io.now;
   let refs = 0, n = 0;
-  const run = () => {
+  // (the loops keep their state in locals: a closure's variables are loaded and stored through its context)
+  const functional = () => {
+    const q = req, o = out, m = io, addresses = order;
+    let j = i;
     for (let k = 0; k < BATCH; k++) {
-      req.address = w.address(i, 64);
-      i += stride; if (i >= span) i -= span;
-      if (timed) { t += 1000; io.translateTimed(req, t, out); } else io.translateInto(req, out);
+      q.address = addresses[j]!;
+      if (++j === span) j = 0;
+      m.translateInto(q, o);
     }
-    refs += out.walkReferences; n++;
+    i = j;
+    refs += o.walkReferences; n++;
   };
+  const timedRun = () => {
+    const q = req, o = out, m = io, addresses = order;
+    let j = i, c = t;
+    for (let k = 0; k < BATCH; k++) {
+      q.address = addresses[j]!;
+      if (++j === span) j = 0;
+      c += 1000;
+      m.translateTimed(q, c, o);
+    }
+    i = j; t = c;
+    refs += o.walkReferences; n++;
+  };
+  const run = timed ? timedRun : functional;
   run();
   return { opsPerCall: BATCH, run, modelledCycles: () => out.cycles, memoryReferences: () => (n === 0 ? 0 : refs / n) };
 }

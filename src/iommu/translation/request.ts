@@ -62,6 +62,20 @@ export class TranslationResult {
   /** Timed mode: cycle at which the request completes. */
   completionCycle = 0;
 
+  /**
+   * Fill in an IOTLB hit with a cached DTE (the translator's fast path; perms are the entry's
+   * permission bits already masked by the DTE: R 1, W 2, X 4, U 8). Returns this.
+   */
+  iotlbHitResult(spa: number, pageSize: number, perms: number, path: TranslationPath, cycles: number): this {
+    this.ok = true; this.spa = spa; this.pageSize = pageSize;
+    this.readable = (perms & 1) !== 0; this.writable = (perms & 2) !== 0; this.executable = (perms & 4) !== 0; this.user = (perms & 8) !== 0;
+    this.fault = null; this.event = 0; this.path = path;
+    this.iotlbHit = true; this.dteCacheHit = true; this.gcr3CacheHit = false;
+    this.pdeHits = 0; this.memoryReferences = 0; this.walkReferences = 0; this.adUpdates = 0; this.completionCycle = 0;
+    this.cycles = cycles;
+    return this;
+  }
+
   reset(): void {
     this.ok = false; this.spa = 0; this.pageSize = 0; this.cycles = 0;
     this.readable = false; this.writable = false; this.executable = false; this.user = false;

@@ -85,6 +85,8 @@ export class Translator {
   private noEvents = false;
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
   private iotlbMissed = false;
+  /** fastHit() handed a host-path IOTLB miss over: its DTE (this.aHi/aLo hold the address). */
+  private missDte: Dte | null = null;
   private readonly regWords: Uint32Array;
   private readonly maxHostLevels: number;
   private readonly hitCycles: number;
@@ -141,50 +143,40 @@ export class Translator {
   /**
    * The common cases in few instructions: an untranslated request (address a number) from
    * the device served last, whose DTE is cached, that hits the IOTLB with the permissions it
-   * needs, or (host path) misses it and takes the v1 walk. Returns null when any condition
-   * fails; the general path then decides everything (and skips a second IOTLB look-up when
-   * this one already missed). V8 loads a module-level binding and checks it at every use,
-   * so this path reads only locals, `this` fields and const enums.
+   * needs. A request with a PASID continues in fastGuestHit(); a host-path IOTLB miss is
+   * handed to fastWalk() (missDte set). Returns null when any condition fails; the general
+   * path then decides everything (and skips a second IOTLB look-up when this one already
+   * missed). V8 loads a module-level binding and checks it at every use, so this path reads
+   * only locals, `this` fields and const enums; and it is kept under V8's inlining size, so
+   * that a hit runs inside the caller's loop without a call.
    */
-  private fastPath(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
+  private fastHit(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
     this.iotlbMissed = false;
+    this.missDte = null;
     if (req === null || typeof req !== "object") return null;
     const a = req.address;
     if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
     const write = req.write, execute = req.execute, privileged = req.privileged;
     // absent or booleans; anything else is left to the general path, which throws naming the field
-    if ((write !== undefined && write !== true && write !== false) || (execute !== undefined && execute !== true && execute !== false) ||
-      (privileged !== undefined && privileged !== true && privileged !== false)) return null;
+    if (!((write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
+      (privileged === undefined || typeof privileged === "boolean"))) return null;
     const words = this.regWords;
-    const control = words[this.controlWord]!;
-    if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
-    const dt = this.deviceTable;
-    const d = dt.peekLast(req.deviceId);
+    if ((words[this.controlWord]! & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
+    const d = this.deviceTable.peekLast(req.deviceId);
     if (d === null) return null;
+    if (req.pasid !== undefined) return this.fastGuestHit(req, out, d, a);
+    if (!d.hostWalk) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
-    const pasid = req.pasid;
-    let key: number;
-    if (pasid === undefined) {
-      if (!d.hostWalk) return null;
-      key = PasidKey.Host;
-    } else {
-      if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid || (control & this.gtEnMask) === 0) return null;
-      // canonical check before any cache look-up: bits 63..vaBits-1 all equal
-      const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-      if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
-      key = pasid;
-    }
     const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, key, aHi, aLo);
+    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
     if (s < 0) {
       this.iotlbMissed = it.tags.entries !== 0;
-      if (pasid !== undefined) return null;
-      return this.fastWalk(out, d, req.deviceId, write === true, aHi, aLo);
+      this.missDte = d; this.aHi = aHi; this.aLo = aLo;
+      return null;
     }
-    // what the request needs: R, or W with D already set; with a PASID also U (user mode) and X (execute)
-    const need = (write === true ? Perm.W | Perm.Dirty : Perm.R) |
-      (pasid === undefined ? 0 : (privileged === true ? 0 : Perm.U) | (execute === true ? Perm.X : 0));
+    // what the request needs: R, or W with D already set
+    const need = write === true ? Perm.W | Perm.Dirty : Perm.R;
     const p = it.perms[s]! & d.permMask;
     if ((p & need) !== need) {
       it.tags.stats.hits--; // the general path looks up (and counts) again
@@ -192,26 +184,44 @@ export class Translator {
     }
     const k = it.hitLog2;
     this.stats.requests++;
-    dt.cache.stats.hits++;
-    const pow2 = this.pow2;
-    out.ok = true;
+    this.deviceTable.cache.stats.hits++;
     // offset in the page with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32)
-    out.spa = it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo);
-    out.pageSize = pow2[k]!;
-    out.readable = (p & Perm.R) !== 0;
-    out.writable = (p & Perm.W) !== 0;
-    out.executable = pasid === undefined || (p & Perm.X) !== 0;
-    out.user = pasid === undefined || (p & Perm.U) !== 0;
-    out.fault = null; out.event = 0;
-    out.path = pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest";
-    out.iotlbHit = true; out.dteCacheHit = true; out.gcr3CacheHit = false;
-    out.pdeHits = 0; out.memoryReferences = 0; out.walkReferences = 0; out.adUpdates = 0; out.completionCycle = 0;
-    out.cycles = this.hitCycles;
-    return out;
+    return out.iotlbHitResult(it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo),
+      this.pow2[k]!, p | Perm.U | Perm.X, "host", this.hitCycles);
+  }
+
+  /** fastHit() for a request with a PASID: a guest (or nested) IOTLB hit, or null. */
+  private fastGuestHit(req: TranslationRequest, out: TranslationResult, d: Dte, a: number): TranslationResult | null {
+    const pasid = req.pasid;
+    if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
+      (this.regWords[this.controlWord]! & this.gtEnMask) === 0) return null;
+    const aLo = a >>> 0;
+    const aHi = (a - aLo) * 2.3283064365386963e-10;
+    // canonical check before any cache look-up: bits 63..vaBits-1 all equal
+    const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+    if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+    const it = this.iotlb;
+    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, pasid, aHi, aLo);
+    if (s < 0) {
+      this.iotlbMissed = it.tags.entries !== 0;
+      return null;
+    }
+    // R, or W with D already set; U for a user-mode request, X for an execute request
+    const need = (req.write === true ? Perm.W | Perm.Dirty : Perm.R) | (req.privileged === true ? 0 : Perm.U) | (req.execute === true ? Perm.X : 0);
+    const p = it.perms[s]! & d.permMask;
+    if ((p & need) !== need) {
+      it.tags.stats.hits--; // the general path looks up (and counts) again
+      return null;
+    }
+    const k = it.hitLog2;
+    this.stats.requests++;
+    this.deviceTable.cache.stats.hits++;
+    return out.iotlbHitResult(it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo),
+      this.pow2[k]!, p, d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
   /**
-   * The host-path IOTLB miss of fastPath(): every front check of the general path is done.
+   * The host-path IOTLB miss of fastHit(): every front check of the general path is done.
    * The v1 walk's common case (HostWalker.walkOnce with plain loads from the memory's words:
    * single mode, no access log; every level in order, NextLevel-0 leaves, permissions
    * enforced, tables below 8 GiB), the IOTLB fill and the answer, in one function: split
@@ -336,24 +346,23 @@ export class Translator {
   }
 
   translate(req: TranslationRequest, out: TranslationResult, kind: number): TranslationResult {
-    if (kind === Kind.Untranslated) {
-      // the fast path counts a DTE and an IOTLB look-up only when it serves the request; when it
-      // falls back the general path counts its own (a fast-path IOTLB miss stays counted: it is not looked up again)
-      const r = this.fastPath(req, out);
-      if (r !== null) return r;
-      return this.general(req, out, kind);
-    }
+    if (kind === Kind.Untranslated) return this.translateUntranslated(req, out);
     this.iotlbMissed = false;
     return this.general(req, out, kind);
   }
 
   /**
-   * An untranslated request: fastPath(), else the general path. Small enough for V8 to
-   * inline into the caller's loop, so a fast-path hit makes no call.
+   * An untranslated request: fastHit(), then a host IOTLB miss's fastWalk(), else the general
+   * path. The fast path counts a DTE and an IOTLB look-up only when it serves the request;
+   * when it falls back the general path counts its own (a fast-path IOTLB miss stays counted:
+   * it is not looked up again). Small enough for V8 to inline into the caller's loop.
    */
   translateUntranslated(req: TranslationRequest, out: TranslationResult): TranslationResult {
-    const r = this.fastPath(req, out);
-    return r !== null ? r : this.general(req, out, Kind.Untranslated);
+    const r = this.fastHit(req, out);
+    if (r !== null) return r;
+    const d = this.missDte;
+    if (d !== null) return this.fastWalk(out, d, req.deviceId, req.write === true, this.aHi, this.aLo);
+    return this.general(req, out, Kind.Untranslated);
   }
 
   /** Everything translate() decides besides the fast path (iotlbMissed says whether its IOTLB look-up already missed). */
