@@ -6,10 +6,12 @@
  * invalidations drop the entries whose page overlaps the range. No allocation on look-up,
  * fill or invalidation.
  *
- * A look-up first tries a way hint: a direct-mapped table from a hash of the page number to
- * the slot last found or filled for it. A tag is held by at most one slot, so a hinted slot
- * whose tag matches is the slot the set scan would find; a stale hint only costs the scan.
- * Outcomes, replacement state and statistics are those of the scan alone.
+ * A look-up first tries a way hint: a direct-mapped table from a hash of the page number's
+ * low 32 bits to the slot last found or filled for it. A tag is held by at most one slot, so
+ * a hinted slot whose tag matches is the slot the set scan would find; a stale hint only
+ * costs the scan. Outcomes, replacement state and statistics are those of the scan alone.
+ * (The hint hash takes the low address word only, so its load does not wait for the high
+ * word's conversion from floating point.)
  */
 import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
 
@@ -24,7 +26,7 @@ export class PageTagCache {
   private activeCount = 0;
   /** log2 size of the last hit. */
   hitLog2 = 12;
-  /** Way hints: slot last seen holding a page whose hash (x ^ x >>> 7) selects the element (0 until set; always checked). */
+  /** Way hints: slot last seen holding a page whose hintIndex() selects the element (0 until set; always checked). */
   private readonly hint: Int32Array;
   private readonly hintMask: number;
 
@@ -48,6 +50,12 @@ export class PageTagCache {
     return x ^ (x >>> 7);
   }
 
+  /** The way-hint element of a page of 2^k bytes: a hash of the low 32 bits of its page number. */
+  private hintIndex(aHi: number, aLo: number, k: number): number {
+    const v = k < 32 ? aLo >>> k : aHi >>> (k - 32);
+    return (v ^ (v >>> 7)) & this.hintMask;
+  }
+
   /** Slot of the entry of space (k0, k1) translating the address, or -1 (counted in tags.stats). */
   lookupPage(k0: number, k1: number, aHi: number, aLo: number): number {
     const act = this.active;
@@ -57,16 +65,15 @@ export class PageTagCache {
     const n = this.activeCount;
     for (let i = 0; i < n; i++) {
       const k = act[i]!;
-      let x: number, vpn: number;
-      if (k < 32) { x = (aLo >>> k) | (aHi << (32 - k)); vpn = aHi * (1 << (32 - k)) + (aLo >>> k); }
-      else { x = vpn = aHi >>> (k - 32); }
+      const h = this.hintIndex(aHi, aLo, k);
+      let slot = hint[h]!;
+      const vpn = k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32);
       const ka = kbase + k;
-      const hx = x ^ (x >>> 7);
-      let slot = hint[hx & this.hintMask]!;
       if (K3[slot] !== vpn || kA[slot] !== ka) {
-        slot = t.probeKey(hx & t.setMask, ka, vpn);
+        const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : vpn;
+        slot = t.probeKey((x ^ (x >>> 7)) & t.setMask, ka, vpn);
         if (slot < 0) continue;
-        hint[hx & this.hintMask] = slot;
+        hint[h] = slot;
       }
       t.touch(slot);
       this.hitLog2 = k;
@@ -81,9 +88,8 @@ export class PageTagCache {
   insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
     const t = this.tags;
     if (t.entries === 0) return -1;
-    const hx = PageTagCache.setHash(aHi, aLo, log2);
-    const slot = t.allocate(hx & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
-    this.hint[hx & this.hintMask] = slot;
+    const slot = t.allocate(PageTagCache.setHash(aHi, aLo, log2) & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
+    this.hint[this.hintIndex(aHi, aLo, log2)] = slot;
     if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2); }
     else if (t.lastAllocKind === 1) this.addSize(log2);
     this.spa[slot] = spaBase;
