@@ -85,8 +85,6 @@ export class Translator {
   private noEvents = false;
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
   private iotlbMissed = false;
-  /** fastHit() handed a host-path IOTLB miss over: its DTE (this.aHi/aLo hold the address). */
-  private missDte: Dte | null = null;
   private readonly regWords: Uint32Array;
   private readonly maxHostLevels: number;
   private readonly hitCycles: number;
@@ -143,8 +141,8 @@ export class Translator {
   /**
    * The common cases in few instructions: an untranslated request (address a number) from
    * the device served last, whose DTE is cached, that hits the IOTLB with the permissions it
-   * needs. A request with a PASID continues in fastGuestHit(); a host-path IOTLB miss is
-   * handed to fastWalk() (missDte set). Returns null when any condition fails; the general
+   * needs. A request with a PASID continues in fastGuestHit(); a host-path IOTLB miss goes
+   * on in fastWalk(). Returns null when any condition fails; the general
    * path then decides everything (and skips a second IOTLB look-up when this one already
    * missed). V8 loads a module-level binding and checks it at every use, so this path reads
    * only locals, `this` fields and const enums; and it is kept under V8's inlining size, so
@@ -152,7 +150,6 @@ export class Translator {
    */
   private fastHit(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
     this.iotlbMissed = false;
-    this.missDte = null;
     if (req === null || typeof req !== "object") return null;
     const a = req.address;
     if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
@@ -172,8 +169,7 @@ export class Translator {
     const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
     if (s < 0) {
       this.iotlbMissed = it.tags.entries !== 0;
-      this.missDte = d; this.aHi = aHi; this.aLo = aLo;
-      return null;
+      return this.fastWalk(out, d, req.deviceId, write === true, aHi, aLo);
     }
     // what the request needs: R, or W with D already set
     const need = write === true ? Perm.W | Perm.Dirty : Perm.R;
@@ -352,17 +348,14 @@ export class Translator {
   }
 
   /**
-   * An untranslated request: fastHit(), then a host IOTLB miss's fastWalk(), else the general
-   * path. The fast path counts a DTE and an IOTLB look-up only when it serves the request;
+   * An untranslated request: fastHit() (which hands a host IOTLB miss to fastWalk()), else
+   * the general path. The fast path counts a DTE and an IOTLB look-up only when it serves the request;
    * when it falls back the general path counts its own (a fast-path IOTLB miss stays counted:
    * it is not looked up again). Small enough for V8 to inline into the caller's loop.
    */
   translateUntranslated(req: TranslationRequest, out: TranslationResult): TranslationResult {
     const r = this.fastHit(req, out);
-    if (r !== null) return r;
-    const d = this.missDte;
-    if (d !== null) return this.fastWalk(out, d, req.deviceId, req.write === true, this.aHi, this.aLo);
-    return this.general(req, out, Kind.Untranslated);
+    return r !== null ? r : this.general(req, out, Kind.Untranslated);
   }
 
   /** Everything translate() decides besides the fast path (iotlbMissed says whether its IOTLB look-up already missed). */
