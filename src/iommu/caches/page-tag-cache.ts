@@ -84,6 +84,25 @@ export class PageTagCache {
     return -1;
   }
 
+  /**
+   * lookupPage() for its common case in few bytecodes (the translator's hit path inlines it):
+   * one page size below 4 GiB held and the way hint right. Otherwise -2, with nothing counted
+   * or touched: the caller then calls lookupPage(), which decides and counts.
+   * kbase = TagStore.key(k0, k1, 0).
+   */
+  lookupHinted(kbase: number, aHi: number, aLo: number): number {
+    const k = this.active[0]!;
+    if (this.activeCount !== 1 || k >= 32) return -2;
+    const v = aLo >>> k;
+    const slot = this.hint[(v ^ (v >>> 7)) & this.hintMask]!;
+    const t = this.tags;
+    if (t.k3[slot] !== aHi * (1 << (32 - k)) + v || t.kA[slot] !== kbase + k) return -2;
+    t.touch(slot);
+    this.hitLog2 = k;
+    t.stats.hits++;
+    return slot;
+  }
+
   /** Fill: a page of 2^log2 bytes at spaBase for space (k0, k1). Returns the slot (-1 when the cache is off). */
   insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
     const t = this.tags;

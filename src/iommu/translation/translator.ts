@@ -152,38 +152,61 @@ export class Translator {
     this.iotlbMissed = false;
     if (req === null || typeof req !== "object") return null;
     const a = req.address;
-    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
-    const write = req.write, execute = req.execute, privileged = req.privileged;
-    // absent or booleans; anything else is left to the general path, which throws naming the field
-    if (!((write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
-      (privileged === undefined || typeof privileged === "boolean"))) return null;
-    const words = this.regWords;
-    if ((words[this.controlWord]! & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
+    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || !this.plainFlags(req) || !this.translatingAll()) return null;
     const d = this.deviceTable.peekLast(req.deviceId);
     if (d === null) return null;
     if (req.pasid !== undefined) return this.fastGuestHit(req, out, d, a);
     if (!d.hostWalk) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
+    const s = this.iotlb.lookupHinted(d.domain * 134217728, aHi, aLo); // TagStore.key(domain, PasidKey.Host, 0)
+    return s >= 0 ? this.hostHit(req, out, d, aHi, aLo, s) : this.hostLookup(req, out, d, aHi, aLo);
+  }
+
+  /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
+  private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number): TranslationResult | null {
     const it = this.iotlb;
     const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
-    if (s < 0) {
-      this.iotlbMissed = it.tags.entries !== 0;
-      return this.fastWalk(out, d, req.deviceId, write === true, aHi, aLo);
-    }
+    if (s >= 0) return this.hostHit(req, out, d, aHi, aLo, s);
+    this.iotlbMissed = it.tags.entries !== 0;
+    return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
+  }
+
+  /** A host-path IOTLB hit in slot s: the answer when the entry and the DTE allow the access. */
+  private hostHit(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number): TranslationResult | null {
+    const it = this.iotlb;
     // what the request needs: R, or W with D already set
-    const need = write === true ? Perm.W | Perm.Dirty : Perm.R;
+    const need = req.write === true ? Perm.W | Perm.Dirty : Perm.R;
     const p = it.perms[s]! & d.permMask;
-    if ((p & need) !== need) {
-      it.tags.stats.hits--; // the general path looks up (and counts) again
-      return null;
-    }
+    if ((p & need) !== need) return this.hitRefused();
     const k = it.hitLog2;
     this.stats.requests++;
     this.deviceTable.cache.stats.hits++;
-    // offset in the page with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32)
-    return out.iotlbHitResult(it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo),
-      this.pow2[k]!, p | Perm.U | Perm.X, "host", this.hitCycles);
+    return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p | Perm.U | Perm.X, "host", this.hitCycles);
+  }
+
+  /** An IOTLB hit without the permission (or D) the request needs: the general path looks up (and counts) again. */
+  private hitRefused(): null {
+    this.iotlb.tags.stats.hits--;
+    return null;
+  }
+
+  /** write / execute / privileged absent or booleans (anything else is left to the general path, which throws naming the field). */
+  private plainFlags(req: TranslationRequest): boolean {
+    const write = req.write, execute = req.execute, privileged = req.privileged;
+    return (write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
+      (privileged === undefined || typeof privileged === "boolean");
+  }
+
+  /** IommuEn set and the exclusion range off: every request is translated (the fast path's condition). */
+  private translatingAll(): boolean {
+    const words = this.regWords;
+    return (words[this.controlWord]! & 1) !== 0 && (words[this.exclusionWord]! & 1) === 0;
+  }
+
+  /** The offset of (aHi, aLo) in its page of 2^k bytes, with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32). */
+  private pageOffset(aHi: number, aLo: number, k: number): number {
+    return k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo;
   }
 
   /** fastHit() for a request with a PASID: a guest (or nested) IOTLB hit, or null. */
@@ -205,15 +228,11 @@ export class Translator {
     // R, or W with D already set; U for a user-mode request, X for an execute request
     const need = (req.write === true ? Perm.W | Perm.Dirty : Perm.R) | (req.privileged === true ? 0 : Perm.U) | (req.execute === true ? Perm.X : 0);
     const p = it.perms[s]! & d.permMask;
-    if ((p & need) !== need) {
-      it.tags.stats.hits--; // the general path looks up (and counts) again
-      return null;
-    }
+    if ((p & need) !== need) return this.hitRefused();
     const k = it.hitLog2;
     this.stats.requests++;
     this.deviceTable.cache.stats.hits++;
-    return out.iotlbHitResult(it.spa[s]! + (k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo),
-      this.pow2[k]!, p, d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
+    return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p, d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
   /**
@@ -302,7 +321,7 @@ export class Translator {
     const it = this.iotlb;
     if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
     out.ok = true;
-    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo);
+    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
     out.pageSize = this.pow2[log2]!;
     out.readable = (perms & d.permMask & Perm.R) !== 0;
     out.writable = (perms & d.permMask & Perm.W) !== 0;
