@@ -71,14 +71,13 @@ export class DeviceTable {
   status = DTE_OK;
   /** SPA of the DTE of the last lookup (for DEV_TAB_HARDWARE_ERROR). */
   dteAddress = 0;
-  /** The DTE of the device served last, if it is still cached and legal (fast path; not counted here). */
+  /**
+   * The DTE of the device served last, if it is still cached (fast path; not counted here).
+   * DTE cache tags are (DeviceID, 0, 0, 0), so the folded key (TagStore.key) alone identifies
+   * the entry. An illegal DTE is returned too: its hostWalk and guestWalk are false.
+   */
   peekLast(deviceId: number): Dte | null {
-    // DTE cache tags are (DeviceID, 0, 0, 0): the folded key (TagStore.key) alone identifies the entry
-    if (this.lastId !== deviceId || this.lastSlot < 0 || this.cache.kA[this.lastSlot] !== (deviceId * 2097152 + 1) * 64) return null;
-    const d = this.slots[this.lastSlot]!;
-    if (d.illegal) return null;
-    this.hit = true;
-    return d; // the caller counts the hit once it uses the DTE
+    return this.lastId === deviceId && this.cache.kA[this.lastSlot] === (deviceId * 2097152 + 1) * 64 ? this.slots[this.lastSlot]! : null;
   }
 
   /** The last lookup was served by the cache. */
