@@ -17,7 +17,12 @@ import type { TranslationStats } from "../iommu/translation/translator.js";
 import type { LogStats } from "../iommu/log-ring.js";
 
 export const SNAPSHOT_FORMAT = "amd-iommu-model/snapshot";
-export const SNAPSHOT_VERSION = 1;
+/**
+ * Bumped whenever the state a snapshot holds changes meaning, so that restore() refuses an
+ * older snapshot instead of misreading it. 2: the timing statistics count plain hits and
+ * runs of like walks (timing-statistics.ts) instead of recording each translation.
+ */
+export const SNAPSHOT_VERSION = 2;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
