@@ -43,6 +43,9 @@ export class Dte {
   hostLimit = 0;
   /** v1 walk: the root table as a word index (SPA / 4), or -1 when it lies at or above 8 GiB (int32 word indices). */
   rootWord = -1;
+  /** DTE.Mode and DTE.HAD (the v1 walk's levels and A/D updates). */
+  mode = 0;
+  had = 0;
 
   /** Recompute everything derived from `raw` (after a fetch or a restore). */
   derive(maxHostLevels: number, illegal: (d: Dte) => boolean): void {
@@ -56,6 +59,8 @@ export class Dte {
     this.permMask = (f.IR ? Perm.R : 0) | (f.IW ? Perm.W | Perm.Dirty : 0) | Perm.U | Perm.X;
     this.hostLimit = 2 ** (9 * f.Mode + 12);
     this.rootWord = f.HostPageTableRootPtr < 8589934592 ? (f.HostPageTableRootPtr * 0.25) | 0 : -1;
+    this.mode = f.Mode;
+    this.had = f.HAD;
   }
 }
 

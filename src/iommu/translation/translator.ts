@@ -26,7 +26,7 @@ import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import { V1 } from "../../spec/page-tables.js";
 import type { PdeCache } from "../caches/pde-cache.js";
-import { POW2 } from "../caches/tag-store.js";
+import { POW2, type CacheStats } from "../caches/tag-store.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import type { LogRing } from "../log-ring.js";
 import type { MmioRegisters } from "../mmio-registers.js";
@@ -94,6 +94,13 @@ export class Translator {
   private readonly exclusionWord = MMIO_EXCLUSION_BASE >>> 2;
   private readonly gtEnMask = CONTROL.GTEn.mask;
   private readonly pow2 = POW2;
+  // what the fast paths read of other blocks, one load each (fixed for the IOMMU's life)
+  private readonly iotlbOn: boolean;
+  private readonly pdeOn: boolean;
+  private readonly dteStats: CacheStats;
+  private readonly refCycles: number;
+  private readonly adCycles: number;
+  private readonly pdeHitCycles: number;
 
   constructor(
     mem: MemoryPort,
@@ -113,6 +120,12 @@ export class Translator {
     this.maxHostLevels = features.hats + 4;
     this.hitCycles = profile.dteCacheHit + profile.iotlbHit;
     this.walkBaseCycles = profile.dteCacheHit + profile.iotlbHit + profile.walkOverhead;
+    this.iotlbOn = iotlb.tags.entries !== 0;
+    this.pdeOn = pde.tags.entries !== 0;
+    this.dteStats = deviceTable.cache.stats;
+    this.refCycles = profile.memoryReference;
+    this.adCycles = profile.adUpdate;
+    this.pdeHitCycles = profile.pdeCacheHit;
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde);
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
     this.gflags = {
@@ -181,7 +194,7 @@ export class Translator {
     if ((p & need) !== need) return this.hitRefused();
     const k = it.hitLog2;
     this.stats.requests++;
-    this.deviceTable.cache.stats.hits++;
+    this.dteStats.hits++;
     return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p | Perm.U | Perm.X, "host", this.hitCycles);
   }
 
@@ -231,7 +244,7 @@ export class Translator {
     if ((p & need) !== need) return this.hitRefused();
     const k = it.hitLog2;
     this.stats.requests++;
-    this.deviceTable.cache.stats.hits++;
+    this.dteStats.hits++;
     return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p, d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
@@ -255,10 +268,10 @@ export class Translator {
     }
     // word indices stay int32 (tables below 8 GiB); the index shift of level L is 9L + 3
     let table = d.rootWord;
-    let level = d.f.Mode;
+    let level = d.mode;
     let ph = V1.IrHi | V1.IwHi; // IR, IW (bits 61, 62 = bits 29, 30 of the high word) ANDed along the path
     const pde = this.pde;
-    const pdeOn = pde.tags.entries !== 0;
+    const pdeOn = this.pdeOn;
     if (pdeOn) {
       if (!h.probePde(d, aHi, aLo)) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
       if (h.pdeSlot >= 0) { table = h.pdeTable; level = h.pdeLevel; ph = h.pdePh; }
@@ -294,13 +307,13 @@ export class Translator {
     const stats = this.stats;
     stats.requests++;
     stats.walks++;
-    this.deviceTable.cache.stats.hits++;
+    this.dteStats.hits++;
     let pdeHits = 0;
     if (pdeOn) {
       pde.commitLookups(h.pdeProbes, h.pdeSlot);
       if (h.pdeSlot >= 0) pdeHits = 1;
     }
-    const had = d.f.HAD;
+    const had = d.had;
     let ad = 0;
     if ((had & 1) !== 0) {
       const want = write && had === 3 ? V1.A | V1.D : V1.A;
@@ -318,8 +331,7 @@ export class Translator {
     // IOTLB fill: R/W found, D already set (or now set, or not tracked), PTE.U
     const perms = ((ph >>> 29) & (Perm.R | Perm.W)) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0) |
       (had !== 3 || (lo & V1.D) !== 0 || write ? Perm.Dirty : 0);
-    const it = this.iotlb;
-    if (it.tags.entries !== 0) it.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
+    if (this.iotlbOn) this.iotlb.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
     out.ok = true;
     out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
     out.pageSize = this.pow2[log2]!;
@@ -331,8 +343,7 @@ export class Translator {
     out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = false;
     out.pdeHits = pdeHits; out.memoryReferences = refs + ad; out.walkReferences = refs; out.adUpdates = ad; out.completionCycle = 0;
     // price(): DTE-cache hit + IOTLB look-up + walk overhead + what the walk touched
-    const p = this.profile;
-    out.cycles = this.walkBaseCycles + refs * p.memoryReference + ad * p.adUpdate + pdeHits * p.pdeCacheHit;
+    out.cycles = this.walkBaseCycles + refs * this.refCycles + ad * this.adCycles + pdeHits * this.pdeHitCycles;
     stats.adUpdates += ad;
     stats.referencesPerWalk[refs < 40 ? refs : 40]!++;
     return out;
@@ -348,7 +359,7 @@ export class Translator {
       ctx.reset();
       this.stats.requests++;
       this.stats.walks++;
-      this.deviceTable.cache.stats.hits++;
+      this.dteStats.hits++;
     }
     ctx.peek = false;
     this.noEvents = false;
