@@ -154,26 +154,60 @@ export class Translator {
   /**
    * The common cases in few instructions: an untranslated request (address a number) from
    * the device served last, whose DTE is cached, that hits the IOTLB with the permissions it
-   * needs. A request with a PASID continues in fastGuestHit(); a host-path IOTLB miss goes
-   * on in fastWalk(). Returns null when any condition fails; the general
+   * needs; a host-path IOTLB miss goes on in fastWalk(). Returns null when any condition fails; the general
    * path then decides everything (and skips a second IOTLB look-up when this one already
    * missed). V8 loads a module-level binding and checks it at every use, so this path reads
    * only locals, `this` fields and const enums; and it is kept under V8's inlining size, so
    * that a hit runs inside the caller's loop without a call.
    */
   private fastHit(req: TranslationRequest, out: TranslationResult): TranslationResult | null {
+    // (one body on purpose: larger than V8's inlining limit, it stays a call of its own and
+    // inlines its callees; inlined into a caller's loop, it used up the caller's inlining
+    // budget and left its callees as calls, about 4 ns slower per hit)
     this.iotlbMissed = false;
     if (req === null || typeof req !== "object") return null;
     const a = req.address;
-    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991) || !this.plainFlags(req) || !this.translatingAll()) return null;
+    if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
+    const write = req.write, execute = req.execute, privileged = req.privileged;
+    // absent or booleans; anything else is left to the general path, which throws naming the field
+    if (!((write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
+      (privileged === undefined || typeof privileged === "boolean"))) return null;
+    const words = this.regWords;
+    const control = words[this.controlWord]!;
+    if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
     const d = this.deviceTable.peekLast(req.deviceId);
     if (d === null) return null;
-    if (req.pasid !== undefined) return this.fastGuestHit(req, out, d, a);
-    if (!d.hostWalk) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
-    const s = this.iotlb.lookupHinted(d.domain * 134217728, aHi, aLo); // TagStore.key(domain, PasidKey.Host, 0)
-    return s >= 0 ? this.hostHit(req, out, d, aHi, aLo, s) : this.hostLookup(req, out, d, aHi, aLo);
+    const it = this.iotlb;
+    const pasid = req.pasid;
+    let s: number, need: number;
+    if (pasid === undefined) {
+      if (!d.hostWalk) return null;
+      s = it.lookupHinted(d.domain * 134217728, aHi, aLo); // TagStore.key(domain, PasidKey.Host, 0)
+      if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
+      need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
+    } else {
+      if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
+        (control & this.gtEnMask) === 0) return null;
+      // canonical check before any cache look-up: bits 63..vaBits-1 all equal
+      const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+      if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+      s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, pasid, aHi, aLo);
+      if (s < 0) {
+        this.iotlbMissed = it.tags.entries !== 0;
+        return null;
+      }
+      // also U for a user-mode request, X for an execute request
+      need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
+    }
+    const p = it.perms[s]! & d.permMask;
+    if ((p & need) !== need) return this.hitRefused();
+    const k = it.hitLog2;
+    this.stats.requests++;
+    this.dteStats.hits++;
+    return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, pasid === undefined ? p | Perm.U | Perm.X : p,
+      pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
   /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
@@ -185,7 +219,7 @@ export class Translator {
     return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
   }
 
-  /** A host-path IOTLB hit in slot s: the answer when the entry and the DTE allow the access. */
+  /** A host-path IOTLB hit in slot s found by the full look-up (fastHit() does the same for its own). */
   private hostHit(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number): TranslationResult | null {
     const it = this.iotlb;
     // what the request needs: R, or W with D already set
@@ -204,48 +238,9 @@ export class Translator {
     return null;
   }
 
-  /** write / execute / privileged absent or booleans (anything else is left to the general path, which throws naming the field). */
-  private plainFlags(req: TranslationRequest): boolean {
-    const write = req.write, execute = req.execute, privileged = req.privileged;
-    return (write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
-      (privileged === undefined || typeof privileged === "boolean");
-  }
-
-  /** IommuEn set and the exclusion range off: every request is translated (the fast path's condition). */
-  private translatingAll(): boolean {
-    const words = this.regWords;
-    return (words[this.controlWord]! & 1) !== 0 && (words[this.exclusionWord]! & 1) === 0;
-  }
-
   /** The offset of (aHi, aLo) in its page of 2^k bytes, with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32). */
   private pageOffset(aHi: number, aLo: number, k: number): number {
     return k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo;
-  }
-
-  /** fastHit() for a request with a PASID: a guest (or nested) IOTLB hit, or null. */
-  private fastGuestHit(req: TranslationRequest, out: TranslationResult, d: Dte, a: number): TranslationResult | null {
-    const pasid = req.pasid;
-    if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
-      (this.regWords[this.controlWord]! & this.gtEnMask) === 0) return null;
-    const aLo = a >>> 0;
-    const aHi = (a - aLo) * 2.3283064365386963e-10;
-    // canonical check before any cache look-up: bits 63..vaBits-1 all equal
-    const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-    if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
-    const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, pasid, aHi, aLo);
-    if (s < 0) {
-      this.iotlbMissed = it.tags.entries !== 0;
-      return null;
-    }
-    // R, or W with D already set; U for a user-mode request, X for an execute request
-    const need = (req.write === true ? Perm.W | Perm.Dirty : Perm.R) | (req.privileged === true ? 0 : Perm.U) | (req.execute === true ? Perm.X : 0);
-    const p = it.perms[s]! & d.permMask;
-    if ((p & need) !== need) return this.hitRefused();
-    const k = it.hitLog2;
-    this.stats.requests++;
-    this.dteStats.hits++;
-    return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p, d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
   /**
