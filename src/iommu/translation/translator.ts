@@ -292,7 +292,7 @@ export class Translator {
       pdeHi |= hi;
       table = ((hi & 1) << 30) | ((lo & V1.AddrLo) >>> 2);
       if (level >= keepFrom) h.keep(n++, level, (ph >>> 29) & (Perm.R | Perm.W), table * 4, nl);
-      level = nl;
+      level--; // = nl, known without waiting for the entry: the next index is off the dependent chain
     }
     // every entry present, no reserved bit (and no directory entry pointing above 8 GiB), a
     // leaf below level 6, and the permission the request needs at every level
