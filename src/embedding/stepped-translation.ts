@@ -31,7 +31,7 @@
 import type { MemoryPort } from "../memory/memory-port.js";
 import { MMIO_DEVICE_TABLE_BASE } from "../spec/registers.js";
 import type { AmdIommu } from "../iommu/amd-iommu.js";
-import { KIND_ATS, KIND_PEEK, KIND_UNTRANSLATED } from "../iommu/translation/translator.js";
+import { Kind } from "../iommu/translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "../iommu/translation/request.js";
 import { notifyMap } from "./invalidation-notifiers.js";
 import { TranslationCheckpoint } from "./translation-checkpoint.js";
@@ -138,7 +138,7 @@ export class SteppedTranslation {
     if (options === null || typeof options !== "object") throw new TypeError("translateStepped: options must be an object { kind? }");
     const k = options.kind ?? "untranslated";
     if (k !== "untranslated" && k !== "ats" && k !== "peek") throw new RangeError(`translateStepped: options.kind must be "untranslated", "ats" or "peek", got ${String(k)}`);
-    this.kind = k === "ats" ? KIND_ATS : k === "peek" ? KIND_PEEK : KIND_UNTRANSLATED;
+    this.kind = k === "ats" ? Kind.Ats : k === "peek" ? Kind.Peek : Kind.Untranslated;
     this.request = { ...request };
     this.port = new StepPort(io.memory);
     this.checkpoint = new TranslationCheckpoint(io);
@@ -197,7 +197,7 @@ export class SteppedTranslation {
     const ctx = io.translator.ctx;
     const log = ctx.log;
     const mine: MemoryAccess[] | null = log === null ? null : [];
-    const peek = this.kind === KIND_PEEK;
+    const peek = this.kind === Kind.Peek;
     if (!peek) this.checkpoint.take(this.request.deviceId);
     this.attempts++;
     let finished = false;
@@ -216,6 +216,6 @@ export class SteppedTranslation {
     if (!finished) return;
     this.done = true;
     if (log !== null && mine !== null) log.push(...mine);
-    if (!peek && io.notifiers.hasMap) notifyMap(io, this.request, this.result, this.kind === KIND_ATS ? "ats" : "untranslated");
+    if (!peek && io.notifiers.hasMap) notifyMap(io, this.request, this.result, this.kind === Kind.Ats ? "ats" : "untranslated");
   }
 }

@@ -28,7 +28,7 @@ import {
   resolveFeatures, resolveQuirks, type AmdIommuOptions, type FeatureOptions, type InterruptSource, type QuirkOptions,
 } from "./options.js";
 import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
-import { KIND_ATS, KIND_PEEK, KIND_PREFETCH, KIND_TRANSLATED, KIND_UNTRANSLATED, Translator } from "./translation/translator.js";
+import { Kind, Translator } from "./translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
 import { V1_SHIFT } from "./translation/host-walk.js";
 import { TimingModel } from "./timing/timing-model.js";
@@ -261,7 +261,7 @@ export class AmdIommu implements InvalidationTarget {
    * permissions and size found (readable/writable false = "no access"); needs DTE.I = 1.
    */
   translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    this.translator.translate(request, out, KIND_ATS);
+    this.translator.translate(request, out, Kind.Ats);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
     return out;
   }
@@ -271,14 +271,14 @@ export class AmdIommu implements InvalidationTarget {
    * refused with INVALID_DEVICE_REQUEST (translated request with I = 0).
    */
   translatedRequest(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    return this.translator.translate(request, out, KIND_TRANSLATED);
+    return this.translator.translate(request, out, Kind.Translated);
   }
   /**
    * What the tables say for a request, changing nothing: no A/D update, no cache look-up or
    * fill, no event, no statistics. Reads memory only (for debuggers, oracles, replays).
    */
   peek(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    return this.translator.translate(request, out, KIND_PEEK);
+    return this.translator.translate(request, out, Kind.Peek);
   }
   /**
    * A translation driven as memory requests the embedder completes one by one (next() /
@@ -345,7 +345,7 @@ export class AmdIommu implements InvalidationTarget {
         if (d) this.iotlb.invalidate(d.f.DomainID, gn, pasid, Number(address >> 12n), 1);
       }
       const req = gn ? { deviceId, address, pasid } : { deviceId, address };
-      this.translator.translate(req, out, KIND_PREFETCH);
+      this.translator.translate(req, out, Kind.Prefetch);
       if (this.notifiers.hasMap) notifyMap(this, req, out, "prefetch");
       cycles += out.cycles;
     }

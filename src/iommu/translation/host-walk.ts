@@ -9,6 +9,11 @@
  * leaf whose size is encoded by the lowest zero address bit. DTE.HAD sets A (and D for a
  * write with HAD = 11b) in the leaf with a compare-exchange on the low word. Upper levels
  * come from the page-directory cache when it holds them.
+ *
+ * This is the general walk. The common case of an untranslated request (plain loads, every
+ * level in order, NextLevel-0 leaves) is walked by Translator.fastWalk, which uses the
+ * page-directory-cache probe and fill helpers at the end of this class and leaves every other
+ * case to walk(); test/iommu/fast-path-differential.test.ts holds the two equal.
  */
 import { V1, v1LevelShift } from "../../spec/page-tables.js";
 import { EVT_PE } from "../../spec/events.js";

@@ -14,6 +14,12 @@
  * Successful translations fill the IOTLB; faults of untranslated requests write events
  * (suppressed by DTE.SA, and by DTE.SE after the first one); ATS requests never log page
  * faults and return the permissions found. No allocation on any path that does not log.
+ *
+ * Untranslated requests first try the fast path (fastHit: IOTLB hits from the device served
+ * last; fastWalk: the v1 walk of a host-path miss), which serves the common case in few
+ * instructions and hands everything else, before any side effect, to the general path
+ * (general, hostPath, guestPath), which decides every case above. README, "The translation
+ * hot path", says how the fast path is kept equal to the general one.
  */
 import type { MemoryPort } from "../../memory/memory-port.js";
 import {
@@ -47,11 +53,6 @@ export const enum Kind {
   /** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
   Translated = 4,
 }
-export const KIND_UNTRANSLATED = Kind.Untranslated;
-export const KIND_ATS = Kind.Ats;
-export const KIND_PEEK = Kind.Peek;
-export const KIND_PREFETCH = Kind.Prefetch;
-export const KIND_TRANSLATED = Kind.Translated;
 
 const TWO32 = 4294967296;
 const TWO64 = 1n << 64n;

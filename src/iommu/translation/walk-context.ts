@@ -13,8 +13,6 @@ export const enum Walk {
   Fault = 1,
   /** An A/D compare-exchange lost a race: re-read and re-check from the top. */
   Retry = 2,
-  /** A walker's fast path does not handle this case (nothing was changed): the general walk decides it. */
-  Bail = 3,
 }
 export const MAX_WALK_RETRIES = 64;
 
