@@ -12,8 +12,8 @@
  *
  * This is the general walk. The common case of an untranslated request (plain loads, every
  * level in order, NextLevel-0 leaves) is walked by Translator.fastWalk, which uses the
- * page-directory-cache probe and fill helpers at the end of this class and leaves every other
- * case to walk(); test/iommu/fast-path-differential.test.ts holds the two equal.
+ * page-directory-cache fill helpers at the end of this class and leaves every other case to
+ * walk(); test/iommu/fast-path-differential.test.ts holds the two equal.
  */
 import { V1, v1LevelShift } from "../../spec/page-tables.js";
 import { EVT_PE } from "../../spec/events.js";
@@ -75,40 +75,6 @@ export class HostWalker {
   }
 
   // ---- for the translator's fast walk (Translator.fastWalk, the common case of walkOnce) ----
-  /** probePde(): look-ups made, slot of the hit (-1: start at the root), where the walk goes on. */
-  pdeProbes = 0;
-  pdeSlot = -1;
-  /** Word index of the table to read next, its level, and IR/IW so far at bits 29/30 (as in the high word). */
-  pdeTable = 0;
-  pdeLevel = 0;
-  pdePh = 0;
-
-  /**
-   * Probe the page-directory cache from its lowest cached level up (no side effect: the
-   * fast walk commits the look-ups with commitLookups when it completes). False: a case for
-   * the general walk (a cached entry that skips levels, or a table above 8 GiB).
-   */
-  probePde(d: Dte, aHi: number, aLo: number): boolean {
-    const pde = this.pde;
-    const mode = d.f.Mode;
-    this.pdeProbes = 0;
-    this.pdeSlot = -1;
-    for (let L = pde.minLevel; L <= mode; L++) {
-      this.pdeProbes++;
-      const s = pde.probe(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
-      if (s < 0) continue;
-      const nl = pde.nextLevel[s]!;
-      const next = pde.next[s]!;
-      if (nl !== L - 1 || next >= 8589934592) return false;
-      this.pdeSlot = s;
-      this.pdeTable = (next * 0.25) | 0;
-      this.pdeLevel = nl;
-      this.pdePh = (pde.perms[s]! & (Perm.R | Perm.W)) << 29;
-      return true;
-    }
-    return true;
-  }
-
   /** Keep directory entry i of the fast walk for fillPde (next: SPA of the table it points to). */
   keep(i: number, level: number, perms: number, next: number, nextLevel: number): void {
     this.eLevel[i] = level; this.ePerms[i] = perms; this.eNext[i] = next; this.eNextLevel[i] = nextLevel;

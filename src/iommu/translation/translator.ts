@@ -268,9 +268,23 @@ export class Translator {
     let ph = V1.IrHi | V1.IwHi; // IR, IW (bits 61, 62 = bits 29, 30 of the high word) ANDed along the path
     const pde = this.pde;
     const pdeOn = this.pdeOn;
+    // the page-directory cache, probed from its lowest cached level up (no side effect yet: the
+    // look-ups are committed when the walk completes); a cached entry that skips levels or
+    // points above 8 GiB is the general walk's
+    let probes = 0, pdeSlot = -1;
     if (pdeOn) {
-      if (!h.probePde(d, aHi, aLo)) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
-      if (h.pdeSlot >= 0) { table = h.pdeTable; level = h.pdeLevel; ph = h.pdePh; }
+      for (let L = pde.minLevel; L <= level; L++) {
+        probes++;
+        const slot = pde.probe(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
+        if (slot < 0) continue;
+        const next = pde.next[slot]!;
+        if (pde.nextLevel[slot] !== L - 1 || next >= 8589934592) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+        pdeSlot = slot;
+        table = (next * 0.25) | 0;
+        level = L - 1;
+        ph = (pde.perms[slot]! & (Perm.R | Perm.W)) << 29;
+        break;
+      }
     }
     if (table < 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
     const keepFrom = pdeOn ? pde.minLevel : 7;
@@ -306,8 +320,8 @@ export class Translator {
     this.dteStats.hits++;
     let pdeHits = 0;
     if (pdeOn) {
-      pde.commitLookups(h.pdeProbes, h.pdeSlot);
-      if (h.pdeSlot >= 0) pdeHits = 1;
+      pde.commitLookups(probes, pdeSlot);
+      if (pdeSlot >= 0) pdeHits = 1;
     }
     const had = d.had;
     let ad = 0;
