@@ -22,6 +22,8 @@ import type { FeatureOptions, QuirkOptions } from "./options.js";
 
 /** A decoded, validated DTE as the translation path uses it. */
 export class Dte {
+  /** The DTE cache slot this entry lives in (-1: the scratch entry of an uncached fetch). */
+  constructor(readonly slot = -1) {}
   readonly raw = new Uint32Array(DTE_DWORDS);
   readonly f: DteFields = emptyDte();
   deviceId = 0;
@@ -76,15 +78,6 @@ export class DeviceTable {
   status = DTE_OK;
   /** SPA of the DTE of the last lookup (for DEV_TAB_HARDWARE_ERROR). */
   dteAddress = 0;
-  /**
-   * The DTE of the device served last, if it is still cached (fast path; not counted here).
-   * DTE cache tags are (DeviceID, 0, 0, 0), so the folded key (TagStore.key) alone identifies
-   * the entry. An illegal DTE is returned too: its hostWalk and guestWalk are false.
-   */
-  peekLast(deviceId: number): Dte | null {
-    return this.lastId === deviceId && this.cache.kA[this.lastSlot] === (deviceId * 2097152 + 1) * 64 ? this.slots[this.lastSlot]! : null;
-  }
-
   /** The last lookup was served by the cache. */
   hit = false;
   private lastId = -1;
@@ -104,7 +97,7 @@ export class DeviceTable {
   ) {
     this.cache = new TagStore("dteCache", geometry, seed);
     this.maxHostLevels = features.hats + 4;
-    this.slots = Array.from({ length: geometry.entries }, () => new Dte());
+    this.slots = Array.from({ length: geometry.entries }, (_, i) => new Dte(i));
     this.gatedMasks = ["PPRSup", "GIoSup", "GTSup"].map((f) => ({ feature: f, mask: dteFeatureMask(f) }));
   }
 

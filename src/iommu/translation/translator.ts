@@ -99,6 +99,9 @@ export class Translator {
   private readonly iotlbOn: boolean;
   private readonly pdeOn: boolean;
   private readonly dteStats: CacheStats;
+  /** The DTE cache's folded tags, and the DTE the general path resolved last (the fast path's device, checked against its tag). */
+  private readonly dteKA: Float64Array;
+  private frontDte: Dte | null = null;
   private readonly refCycles: number;
   private readonly adCycles: number;
   private readonly pdeHitCycles: number;
@@ -124,6 +127,7 @@ export class Translator {
     this.iotlbOn = iotlb.tags.entries !== 0;
     this.pdeOn = pde.tags.entries !== 0;
     this.dteStats = deviceTable.cache.stats;
+    this.dteKA = deviceTable.cache.kA;
     this.refCycles = profile.memoryReference;
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
@@ -176,8 +180,10 @@ export class Translator {
     const words = this.regWords;
     const control = words[this.controlWord]!;
     if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
-    const d = this.deviceTable.peekLast(req.deviceId);
-    if (d === null) return null;
+    // the DTE the general path resolved last, if its cache slot still holds it (the tag is the
+    // folded key TagStore.key(DeviceID, 0, 0)); strict equality keeps a non-number DeviceID out
+    const d = this.frontDte;
+    if (d === null || d.deviceId !== req.deviceId || this.dteKA[d.slot] !== (d.deviceId * 2097152 + 1) * 64) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     const it = this.iotlb;
@@ -430,6 +436,7 @@ export class Translator {
     if (!regs.test(MMIO_CONTROL, CONTROL.IommuEn)) return this.passthrough(out, "iommu-disabled");
     // ---- DTE ----
     const d = this.deviceTable.lookup(deviceId, ctx.peek);
+    if (d !== null && d.slot >= 0) this.frontDte = d;
     out.dteCacheHit = this.deviceTable.hit;
     if (!this.deviceTable.hit) ctx.refs++;
     if (d === null) {
