@@ -94,7 +94,7 @@ export class TagStore {
   /** find() with the folded key already computed. */
   findKey(set: number, ka: number, k3: number): number {
     const i = this.probeKey(set, ka, k3);
-    if (i >= 0 && this.lru) this.stamp[i] = ++this.clock;
+    if (i >= 0 && this.lru === true) this.stamp[i] = ++this.clock;
     return i;
   }
 
@@ -109,7 +109,7 @@ export class TagStore {
 
   /** The replacement-state update of a hit on `slot` (what find() does on a hit). */
   touch(slot: number): void {
-    if (this.lru) this.stamp[slot] = ++this.clock;
+    if (this.lru === true) this.stamp[slot] = ++this.clock; // (=== true: a boolean field is otherwise tested as any value)
   }
 
   /** Slot to fill for a tag in `set`: an existing match, else an invalid way, else the policy's victim. */

@@ -190,12 +190,12 @@ export class Translator {
     const pasid = req.pasid;
     let s: number, need: number;
     if (pasid === undefined) {
-      if (!d.hostWalk) return null;
+      if (d.hostWalk !== true) return null; // (a boolean field tested with === / !==: one compare, not a general truth test)
       s = it.lookupHinted(d.domain * 134217728, aHi, aLo); // TagStore.key(domain, PasidKey.Host, 0)
       if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
-      if (!d.guestWalk || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
+      if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & this.gtEnMask) === 0) return null;
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
       const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
@@ -265,7 +265,7 @@ export class Translator {
     const ctx = this.ctx;
     const h = this.host;
     const u32 = ctx.direct();
-    if (u32 === null || h.accessedInPde || aHi * 4294967296 + aLo >= d.hostLimit || (d.permMask & (write ? Perm.W : Perm.R)) === 0) {
+    if (u32 === null || h.accessedInPde === true || aHi * 4294967296 + aLo >= d.hostLimit || (d.permMask & (write ? Perm.W : Perm.R)) === 0) {
       return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
     }
     // word indices stay int32 (tables below 8 GiB); the index shift of level L is 9L + 3
@@ -278,7 +278,7 @@ export class Translator {
     // look-ups are committed when the walk completes); a cached entry that skips levels or
     // points above 8 GiB is the general walk's
     let probes = 0, pdeSlot = -1;
-    if (pdeOn) {
+    if (pdeOn === true) {
       for (let L = pde.minLevel; L <= level; L++) {
         probes++;
         const slot = pde.probe(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
@@ -293,7 +293,7 @@ export class Translator {
       }
     }
     if (table < 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
-    const keepFrom = pdeOn ? pde.minLevel : 7;
+    const keepFrom = pdeOn === true ? pde.minLevel : 7;
     const last = ctx.lastWord; // the entry's high word must be in memory too
     let refs = 0, n = 0, present: number = V1.PR, pdeHi = 0;
     let lo = 0, hi = 0, e = 0;
@@ -325,7 +325,7 @@ export class Translator {
     stats.walks++;
     this.dteStats.hits++;
     let pdeHits = 0;
-    if (pdeOn) {
+    if (pdeOn === true) {
       pde.commitLookups(probes, pdeSlot);
       if (pdeSlot >= 0) pdeHits = 1;
     }
@@ -347,7 +347,7 @@ export class Translator {
     // IOTLB fill: R/W found, D already set (or now set, or not tracked), PTE.U
     const perms = ((ph >>> 29) & (Perm.R | Perm.W)) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0) |
       (had !== 3 || (lo & V1.D) !== 0 || write ? Perm.Dirty : 0);
-    if (this.iotlbOn) this.iotlb.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
+    if (this.iotlbOn === true) this.iotlb.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
     out.ok = true;
     out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
     out.pageSize = this.pow2[log2]!;
