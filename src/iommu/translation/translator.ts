@@ -183,7 +183,7 @@ export class Translator {
     // the DTE the general path resolved last, if its cache slot still holds it (the tag is the
     // folded key TagStore.key(DeviceID, 0, 0)); strict equality keeps a non-number DeviceID out
     const d = this.frontDte;
-    if (d === null || d.deviceId !== req.deviceId || this.dteKA[d.slot] !== (d.deviceId * 2097152 + 1) * 64) return null;
+    if (d === null || d.deviceId !== req.deviceId || this.dteKA[d.slot] !== d.dteKey) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     const it = this.iotlb;
@@ -191,7 +191,7 @@ export class Translator {
     let s: number, need: number;
     if (pasid === undefined) {
       if (d.hostWalk !== true) return null; // (a boolean field tested with === / !==: one compare, not a general truth test)
-      s = it.lookupHinted(d.domain * 134217728, aHi, aLo); // TagStore.key(domain, PasidKey.Host, 0)
+      s = it.lookupHinted(d.hostKey, aHi, aLo);
       if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
