@@ -24,6 +24,9 @@ export class PageTagCache {
   /** log2 sizes currently present, ascending (the first activeCount). */
   private readonly active = new Int32Array(64);
   private activeCount = 0;
+  /** lookupHinted(): the one log2 size held when it is below 32 (else -1), and 2^(32 - it). */
+  private hintLog2 = -1;
+  private hintScale = 0;
   /** log2 size of the last hit. */
   hitLog2 = 12;
   /** Way hints: slot last seen holding a page whose hintIndex() selects the element (0 until set; always checked). */
@@ -91,12 +94,12 @@ export class PageTagCache {
    * kbase = TagStore.key(k0, k1, 0).
    */
   lookupHinted(kbase: number, aHi: number, aLo: number): number {
-    const k = this.active[0]!;
-    if (this.activeCount !== 1 || k >= 32) return -2;
+    const k = this.hintLog2;
+    if (k < 0) return -2;
     const v = aLo >>> k;
     const slot = this.hint[(v ^ (v >>> 7)) & this.hintMask]!;
     const t = this.tags;
-    if (t.k3[slot] !== aHi * (1 << (32 - k)) + v || t.kA[slot] !== kbase + k) return -2;
+    if (t.k3[slot] !== aHi * this.hintScale + v || t.kA[slot] !== kbase + k) return -2;
     t.touch(slot);
     this.hitLog2 = k;
     t.stats.hits++;
@@ -121,12 +124,19 @@ export class PageTagCache {
     let i = this.activeCount++;
     while (i > 0 && this.active[i - 1]! > k) { this.active[i] = this.active[i - 1]!; i--; }
     this.active[i] = k;
+    this.sizesChanged();
   }
   private dropSize(k: number): void {
     if (--this.sizeCount[k]! !== 0) return;
     let j = 0;
     for (let i = 0; i < this.activeCount; i++) if (this.active[i] !== k) this.active[j++] = this.active[i]!;
     this.activeCount = j;
+    this.sizesChanged();
+  }
+  private sizesChanged(): void {
+    const k = this.active[0]!;
+    this.hintLog2 = this.activeCount === 1 && k < 32 ? k : -1;
+    this.hintScale = this.hintLog2 < 0 ? 0 : 2 ** (32 - k);
   }
 
   /** Invalidate one entry. */
@@ -155,7 +165,7 @@ export class PageTagCache {
   snapshot() { return { tags: this.tags.snapshot(), spa: [...this.spa], perms: [...this.perms] }; }
   restore(s: ReturnType<PageTagCache["snapshot"]>): void {
     this.tags.restore(s.tags); this.spa.set(s.spa); this.perms.set(s.perms);
-    this.sizeCount.fill(0); this.activeCount = 0;
+    this.sizeCount.fill(0); this.activeCount = 0; this.sizesChanged();
     for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.addSize(this.tags.k2[i]!);
   }
 }
