@@ -38,7 +38,6 @@ export function highBitsZero(aHi: number, aLo: number, bit: number): boolean {
 }
 
 const SHIFT = [0, 12, 21, 30, 39, 48, 57];
-const TWO32 = 4294967296;
 
 export class HostWalker {
   /** Output: SPA of the page, log2 of its size, table permissions (Perm.R/W, Perm.NoAts). */

@@ -87,7 +87,6 @@ export class Translator {
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
   private iotlbMissed = false;
   private readonly regWords: Uint32Array;
-  private readonly maxHostLevels: number;
   private readonly hitCycles: number;
   /** Cycles of a host walk besides its references: DTE-cache hit, IOTLB look-up, walk overhead. */
   private readonly walkBaseCycles: number;
@@ -121,7 +120,6 @@ export class Translator {
   ) {
     this.ctx = new WalkContext(mem, shared);
     this.regWords = regs.words;
-    this.maxHostLevels = features.hats + 4;
     this.hitCycles = profile.dteCacheHit + profile.iotlbHit;
     this.walkBaseCycles = profile.dteCacheHit + profile.iotlbHit + profile.walkOverhead;
     this.iotlbOn = iotlb.tags.entries !== 0;
