@@ -1,6 +1,6 @@
 /**
- * Property: the translator's fast path (fastPath / fastWalk, and the host walker's
- * walkDirect) gives exactly what the general path gives. Two IOMMUs are built identically
+ * Property: the translator's fast path (fastHit / fastWalk) gives exactly what the general
+ * path gives. Two IOMMUs are built identically
  * over random host (v1) tables with random corruption, HAD settings, A/D bits and cache
  * geometries; one is driven with number addresses (fast path, plain loads), the other with
  * bigint addresses and the memory-access log on (general path and walkOnce). After every

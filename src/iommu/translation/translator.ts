@@ -206,6 +206,24 @@ export class Translator {
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
+    return this.hitAnswer(out, d, aHi, aLo, s, need, pasid);
+  }
+
+  /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
+  private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number): TranslationResult | null {
+    const it = this.iotlb;
+    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
+    if (s >= 0) return this.hitAnswer(out, d, aHi, aLo, s, req.write === true ? Perm.W | Perm.Dirty : Perm.R, undefined);
+    this.iotlbMissed = it.tags.entries !== 0;
+    return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
+  }
+
+  /**
+   * The answer of an IOTLB hit in slot s for a request that needs the permission bits `need`
+   * (pasid undefined: the host space), or null when the entry and the DTE do not allow it.
+   */
+  private hitAnswer(out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number, need: number, pasid: number | undefined): TranslationResult | null {
+    const it = this.iotlb;
     const p = it.perms[s]! & d.permMask;
     if ((p & need) !== need) return this.hitRefused();
     const k = it.hitLog2;
@@ -213,28 +231,6 @@ export class Translator {
     this.dteStats.hits++;
     return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, pasid === undefined ? p | Perm.U | Perm.X : p,
       pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
-  }
-
-  /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
-  private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number): TranslationResult | null {
-    const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
-    if (s >= 0) return this.hostHit(req, out, d, aHi, aLo, s);
-    this.iotlbMissed = it.tags.entries !== 0;
-    return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
-  }
-
-  /** A host-path IOTLB hit in slot s found by the full look-up (fastHit() does the same for its own). */
-  private hostHit(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number): TranslationResult | null {
-    const it = this.iotlb;
-    // what the request needs: R, or W with D already set
-    const need = req.write === true ? Perm.W | Perm.Dirty : Perm.R;
-    const p = it.perms[s]! & d.permMask;
-    if ((p & need) !== need) return this.hitRefused();
-    const k = it.hitLog2;
-    this.stats.requests++;
-    this.dteStats.hits++;
-    return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, p | Perm.U | Perm.X, "host", this.hitCycles);
   }
 
   /** An IOTLB hit without the permission (or D) the request needs: the general path looks up (and counts) again. */
