@@ -86,7 +86,12 @@ export class DeviceTable {
   dteAddress = 0;
   /** The last lookup was served by the cache. */
   hit = false;
-  private lastId = -1;
+  /**
+   * The front entry: the DeviceID and slot of the last device served through the cache. A
+   * look-up of that device checks the slot's tag and changes no replacement state; any other
+   * cached device is found in its set and becomes the most recently used.
+   */
+  lastId = -1;
   private lastSlot = -1;
   private readonly maxHostLevels: number;
   private readonly illegalCheck = (d: Dte) => this.isIllegal(d);

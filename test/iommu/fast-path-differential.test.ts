@@ -22,13 +22,13 @@ const mapping = fc.record({ slot: fc.integer({ min: 0, max: 1023 }), sizeIdx: fc
 const bitNo = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 63 }), weight: 1 }, { arbitrary: fc.constantFrom(0, 5, 6, 9, 10, 11, 33, 52, 53, 58, 59, 60, 61, 62), weight: 3 });
 const corruption = fc.record({ onPath: fc.boolean(), page: fc.nat(), entry: fc.integer({ min: 0, max: 511 }), level: fc.integer({ min: 1, max: 6 }), bitNo });
 const request = fc.record({ which: fc.nat(), offset: fc.integer({ min: 0, max: 2 * 1024 * 1024 - 1 }), write: fc.boolean(), random: fc.constantFrom(false, false, false, true),
-  repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1) });
+  repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1), pageRequest: fc.constantFrom(-1, -1, -1, -1, 0, 1, 2) });
 const setup = fc.record({
   mode: fc.integer({ min: 1, max: 6 }), had: fc.constantFrom(0, 1, 3), ir: mostly, iw: mostly,
-  iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), pdeMin: fc.integer({ min: 2, max: 4 }),
+  iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), pdeMin: fc.integer({ min: 2, max: 4 }), dte: fc.constantFrom(1, 2, 64),
 });
 
-type Setup = { mode: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; pdeMin: number };
+type Setup = { mode: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; pdeMin: number; dte: number };
 type Mapping = { slot: number; sizeIdx: number; read: boolean; write: boolean; accessed: boolean; dirty: boolean };
 
 /** The entry at `level` on the walk of iova (or the leaf or non-present entry above it), or -1. */
@@ -48,7 +48,7 @@ function entryOnPath(tb: IommuTestbench, root: number, mode: number, iova: numbe
 function build(s: Setup, maps: Mapping[], corrupt: { onPath: boolean; page: number; entry: number; level: number; bitNo: number }[]) {
   const tb = new IommuTestbench({
     bytes: BYTES, deviceTableEntries: 256, ringLen: 8,
-    iommu: { iotlb: { entries: s.iotlb }, pdeCache: { entries: s.pde, minLevel: s.pdeMin } as { entries: number } },
+    iommu: { iotlb: { entries: s.iotlb }, pdeCache: { entries: s.pde, minLevel: s.pdeMin } as { entries: number }, dteCache: { entries: s.dte, ways: Math.min(s.dte, 2) } },
   });
   const first = tb.pages.used;
   const t = new V1PageTable(tb.memory, tb.pages, s.mode);
@@ -68,7 +68,7 @@ function build(s: Setup, maps: Mapping[], corrupt: { onPath: boolean; page: numb
     return (onPath >= 0 ? onPath : tablePages[c.page % tablePages.length]! + c.entry * 8) + (c.bitNo >= 32 ? 4 : 0);
   });
   corrupt.forEach((c, i) => tb.memory.write32(targets[i]!, (tb.memory.read32(targets[i]!) ^ (1 << (c.bitNo % 32))) >>> 0));
-  for (const dev of [1, 2]) {
+  for (const dev of [1, 2, 3]) {
     tb.deviceTable.set(dev, { V: true, TV: true, Mode: s.mode, HostPageTableRootPtr: t.root, IR: s.ir || dev === 2, IW: s.iw, DomainID: dev, HAD: s.had });
   }
   return { tb, iovas, span };
@@ -87,11 +87,17 @@ describe("fast path = general path (host v1 tables)", () => {
           // the same page again (a write after a read re-walks to set D), a mapped page, or any page
           if (!q.repeat) iova = q.random || fast.iovas.length === 0 ? (q.offset * 4096) % fast.span : fast.iovas[q.which % fast.iovas.length]! + (q.offset % 8192);
           const deviceId = 1 + q.device;
+          // another block looks a DTE up between translations (the PPR log, for a page request)
+          if (q.pageRequest >= 0) {
+            for (const io of [fast.tb.iommu, slow.tb.iommu]) io.pageRequest({ deviceId: 1 + q.pageRequest, address: BigInt(iova), prgIndex: 1, last: true, read: true, write: false });
+          }
           const a = fast.tb.iommu.translate({ deviceId, address: iova, write: q.write });
           const b = slow.tb.iommu.translate({ deviceId, address: BigInt(iova), write: q.write });
           expect({ ...a }, `iova 0x${iova.toString(16)} write ${q.write}`).toEqual({ ...b });
         }
         expect(fast.tb.iommu.stats()).toEqual(slow.tb.iommu.stats());
+        // every cache's tags, replacement state (LRU stamps and clock) and contents
+        expect(fast.tb.iommu.snapshot()).toEqual(slow.tb.iommu.snapshot());
         const differs = Buffer.compare(new Uint8Array(fast.tb.memory.buffer), new Uint8Array(slow.tb.memory.buffer));
         expect(differs, "memory contents differ").toBe(0);
       }), { seed: 0x5eed, numRuns: 1000 });

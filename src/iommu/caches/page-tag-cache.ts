@@ -24,7 +24,7 @@ export class PageTagCache {
   /** log2 sizes currently present, ascending (the first activeCount). */
   private readonly active = new Int32Array(64);
   private activeCount = 0;
-  /** lookupHinted(): the one log2 size held when it is below 32 (else -1), and 2^(32 - it). */
+  /** probeHinted(): the one log2 size held when it is below 32 (else -1), and 2^(32 - it). */
   private hintLog2 = -1;
   private hintScale = 0;
   /** log2 size of the last hit. */
@@ -61,6 +61,18 @@ export class PageTagCache {
 
   /** Slot of the entry of space (k0, k1) translating the address, or -1 (counted in tags.stats). */
   lookupPage(k0: number, k1: number, aHi: number, aLo: number): number {
+    const slot = this.probePage(k0, k1, aHi, aLo);
+    if (slot >= 0) this.hit(slot);
+    else this.tags.stats.misses++;
+    return slot;
+  }
+
+  /**
+   * lookupPage() without its effects: the slot (hitLog2 set to its page size) or -1, with no
+   * replacement-state update and nothing counted. A caller that serves the request from the
+   * slot commits it with hit(); one that counts a miss adds it to tags.stats.misses.
+   */
+  probePage(k0: number, k1: number, aHi: number, aLo: number): number {
     const act = this.active;
     const t = this.tags;
     const kA = t.kA, K3 = t.k3, hint = this.hint;
@@ -78,31 +90,32 @@ export class PageTagCache {
         if (slot < 0) continue;
         hint[h] = slot;
       }
-      t.touch(slot);
       this.hitLog2 = k;
-      t.stats.hits++;
       return slot;
     }
-    t.stats.misses++;
     return -1;
   }
 
+  /** A probe's slot serves the request: the replacement-state update and the hit count of a look-up. */
+  hit(slot: number): void {
+    const t = this.tags;
+    t.touch(slot);
+    t.stats.hits++;
+  }
+
   /**
-   * lookupPage() for its common case in few bytecodes (the translator's hit path inlines it):
-   * one page size below 4 GiB held and the way hint right. Otherwise -2, with nothing counted
-   * or touched: the caller then calls lookupPage(), which decides and counts.
-   * kbase = TagStore.key(k0, k1, 0).
+   * probePage() for its common case in few bytecodes (the translator's hit path inlines it):
+   * one page size below 4 GiB held and the way hint right. Otherwise -2: the caller then
+   * calls probePage(), which decides. kbase = TagStore.key(k0, k1, 0).
    */
-  lookupHinted(kbase: number, aHi: number, aLo: number): number {
+  probeHinted(kbase: number, aHi: number, aLo: number): number {
     const k = this.hintLog2;
     if (k < 0) return -2;
     const v = aLo >>> k;
     const slot = this.hint[(v ^ (v >>> 7)) & this.hintMask]!;
     const t = this.tags;
     if (t.k3[slot] !== aHi * this.hintScale + v || t.kA[slot] !== kbase + k) return -2;
-    t.touch(slot);
     this.hitLog2 = k;
-    t.stats.hits++;
     return slot;
   }
 

@@ -42,6 +42,12 @@ export class TagStore {
   readonly stats: CacheStats = { hits: 0, misses: 0, fills: 0, evictions: 0, invalidations: 0 };
   /** Number of valid entries. */
   occupancy = 0;
+  /**
+   * Changes whenever a way is given to another tag or invalidated (allocate of a new tag,
+   * invalidate, restore): a holder of a slot number whose version is unchanged knows the
+   * slot still holds its tag, without comparing tags.
+   */
+  version = 0;
   /** What the last allocate did: 0 refreshed a matching entry, 1 used a free way, 2 evicted. */
   lastAllocKind = 0;
   /** k2 of the entry the last allocate evicted (valid when lastAllocKind = 2). */
@@ -141,6 +147,7 @@ export class TagStore {
       this.occupancy++;
       this.lastAllocKind = 1;
     }
+    this.version++;
     this.valid[slot] = 1;
     this.k0[slot] = k0; this.k1[slot] = k1; this.k2[slot] = k2; this.k3[slot] = k3;
     this.kA[slot] = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
@@ -150,7 +157,7 @@ export class TagStore {
   }
 
   invalidateSlot(i: number): void {
-    if (this.valid[i] === 1) { this.valid[i] = 0; this.kA[i] = -1; this.occupancy--; this.stats.invalidations++; }
+    if (this.valid[i] === 1) { this.valid[i] = 0; this.kA[i] = -1; this.occupancy--; this.stats.invalidations++; this.version++; }
   }
 
   invalidateAll(): void {
@@ -165,6 +172,7 @@ export class TagStore {
   restore(s: ReturnType<TagStore["snapshot"]>): void {
     this.valid.set(s.valid); this.k0.set(s.k0); this.k1.set(s.k1); this.k2.set(s.k2); this.k3.set(s.k3); this.stamp.set(s.stamp);
     this.clock = s.clock; this.rng = s.rng; this.occupancy = s.occupancy; Object.assign(this.stats, s.stats);
+    this.version++;
     for (let i = 0; i < this.entries; i++) this.kA[i] = this.valid[i] === 1 ? TagStore.key(this.k0[i]!, this.k1[i]!, this.k2[i]!) : -1;
   }
 }

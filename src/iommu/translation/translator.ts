@@ -32,7 +32,7 @@ import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import { V1 } from "../../spec/page-tables.js";
 import type { PdeCache } from "../caches/pde-cache.js";
-import { POW2, type CacheStats } from "../caches/tag-store.js";
+import { POW2, type CacheStats, type TagStore } from "../caches/tag-store.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import type { LogRing } from "../log-ring.js";
 import type { MmioRegisters } from "../mmio-registers.js";
@@ -98,9 +98,14 @@ export class Translator {
   private readonly iotlbOn: boolean;
   private readonly pdeOn: boolean;
   private readonly dteStats: CacheStats;
-  /** The DTE cache's folded tags, and the DTE the general path resolved last (the fast path's device, checked against its tag). */
-  private readonly dteKA: Float64Array;
+  /**
+   * The DTE the general path resolved last (the fast path's device), and the DTE cache's
+   * version then: while the version is unchanged, no way of the cache was refilled or
+   * invalidated, so the DTE is still cached.
+   */
+  private readonly dteTags: TagStore;
   private frontDte: Dte | null = null;
+  private frontVersion = -1;
   private readonly refCycles: number;
   private readonly adCycles: number;
   private readonly pdeHitCycles: number;
@@ -125,7 +130,7 @@ export class Translator {
     this.iotlbOn = iotlb.tags.entries !== 0;
     this.pdeOn = pde.tags.entries !== 0;
     this.dteStats = deviceTable.cache.stats;
-    this.dteKA = deviceTable.cache.kA;
+    this.dteTags = deviceTable.cache;
     this.refCycles = profile.memoryReference;
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
@@ -168,7 +173,8 @@ export class Translator {
     // inlines its callees; inlined into a caller's loop, it used up the caller's inlining
     // budget and left its callees as calls, about 4 ns slower per hit)
     this.iotlbMissed = false;
-    if (req === null || typeof req !== "object") return null;
+    // (a primitive request has no address property: refused below, and the general path throws)
+    if (req === null || req === undefined) return null;
     const a = req.address;
     if (typeof a !== "number" || !(a >= 0 && a <= 9007199254740991)) return null;
     const write = req.write, execute = req.execute, privileged = req.privileged;
@@ -178,10 +184,11 @@ export class Translator {
     const words = this.regWords;
     const control = words[this.controlWord]!;
     if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
-    // the DTE the general path resolved last, if its cache slot still holds it (the tag is the
-    // folded key TagStore.key(DeviceID, 0, 0)); strict equality keeps a non-number DeviceID out
+    // the DTE the general path resolved last, if the DTE cache has not changed since (a way
+    // refilled or invalidated) and it is still the device table's front entry (whose look-up
+    // changes no replacement state); strict equality keeps a non-number DeviceID out
     const d = this.frontDte;
-    if (d === null || d.deviceId !== req.deviceId || this.dteKA[d.slot] !== d.dteKey) return null;
+    if (d === null || d.deviceId !== req.deviceId || this.dteTags.version !== this.frontVersion || this.deviceTable.lastId !== d.deviceId) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     const it = this.iotlb;
@@ -189,7 +196,7 @@ export class Translator {
     let s: number, need: number;
     if (pasid === undefined) {
       if (d.hostWalk !== true) return null; // (a boolean field tested with === / !==: one compare, not a general truth test)
-      s = it.lookupHinted(d.hostKey, aHi, aLo);
+      s = it.probeHinted(d.hostKey, aHi, aLo);
       if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
@@ -198,9 +205,9 @@ export class Translator {
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
       const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
       if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
-      s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, pasid, aHi, aLo);
+      s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
       if (s < 0) {
-        this.iotlbMissed = it.tags.entries !== 0;
+        this.iotlbMiss();
         return null;
       }
       // also U for a user-mode request, X for an execute request
@@ -212,20 +219,22 @@ export class Translator {
   /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
   private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number): TranslationResult | null {
     const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.lookup(d.domain, PasidKey.Host, aHi, aLo);
+    const s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, PasidKey.Host, aHi, aLo);
     if (s >= 0) return this.hitAnswer(out, d, aHi, aLo, s, req.write === true ? Perm.W | Perm.Dirty : Perm.R, undefined);
-    this.iotlbMissed = it.tags.entries !== 0;
+    this.iotlbMiss();
     return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
   }
 
   /**
-   * The answer of an IOTLB hit in slot s for a request that needs the permission bits `need`
-   * (pasid undefined: the host space), or null when the entry and the DTE do not allow it.
+   * The answer of an IOTLB hit in probed slot s for a request that needs the permission bits
+   * `need` (pasid undefined: the host space), or null when the entry and the DTE do not allow
+   * it: nothing is committed then, and the general path looks up (counts, touches) and walks.
    */
   private hitAnswer(out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number, need: number, pasid: number | undefined): TranslationResult | null {
     const it = this.iotlb;
     const p = it.perms[s]! & d.permMask;
-    if ((p & need) !== need) return this.hitRefused();
+    if ((p & need) !== need) return null;
+    it.hit(s);
     const k = it.hitLog2;
     this.stats.requests++;
     this.dteStats.hits++;
@@ -233,10 +242,12 @@ export class Translator {
       pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
   }
 
-  /** An IOTLB hit without the permission (or D) the request needs: the general path looks up (and counts) again. */
-  private hitRefused(): null {
-    this.iotlb.tags.stats.hits--;
-    return null;
+  /** The fast path's IOTLB probe missed (cache on): counted once, and the general path does not look up again. */
+  private iotlbMiss(): void {
+    const t = this.iotlb.tags;
+    if (t.entries === 0) return;
+    t.stats.misses++;
+    this.iotlbMissed = true;
   }
 
   /** The offset of (aHi, aLo) in its page of 2^k bytes, with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32). */
@@ -430,7 +441,7 @@ export class Translator {
     if (!regs.test(MMIO_CONTROL, CONTROL.IommuEn)) return this.passthrough(out, "iommu-disabled");
     // ---- DTE ----
     const d = this.deviceTable.lookup(deviceId, ctx.peek);
-    if (d !== null && d.slot >= 0) this.frontDte = d;
+    if (d !== null && d.slot >= 0) { this.frontDte = d; this.frontVersion = this.dteTags.version; }
     out.dteCacheHit = this.deviceTable.hit;
     if (!this.deviceTable.hit) ctx.refs++;
     if (d === null) {
