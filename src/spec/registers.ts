@@ -107,6 +107,19 @@ export const CONTROL = {
   GCR3TRPMode: bitRef("Control", "GCR3TRPMode"),
 } as const;
 
+// ---- the translator's fast-path checks as compile-time constants ----
+// (V8 loads an imported const from its module cell and checks it at every use; TypeScript
+// inlines const enum members. test/spec/register-words.test.ts checks each against the
+// offsets and fields above, derived from spec-tables/registers.json.)
+
+/** 32-bit word indices of the MMIO window (offset / 4) and masks within those words. */
+export const enum RegWord {
+  /** Control, low word: IommuEn is bit 0, GTEn bit 16. */
+  Control = 6, IommuEn = 0x1, GTEn = 0x10000,
+  /** Exclusion Base, low word: ExEn is bit 0. */
+  ExclusionBase = 8, ExEn = 0x1,
+}
+
 // ---- Status bits ----
 export const STATUS = {
   EventOverflow: bitRef("Status", "EventOverflow"),

@@ -27,7 +27,7 @@ import {
   EV_PAGE_TAB_HARDWARE_ERROR, EVT_GN, EVT_NX, EVT_PE, EVT_PR, EVT_RW, EVT_RZ, EVT_TR, EVT_US, EVT_TYPE_SHIFT,
   INVALID_DEVICE_REQUEST_TYPE, encodeEvent,
 } from "../../spec/events.js";
-import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT } from "../../spec/registers.js";
+import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT, RegWord } from "../../spec/registers.js";
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import { V1 } from "../../spec/page-tables.js";
@@ -90,9 +90,6 @@ export class Translator {
   private readonly hitCycles: number;
   /** Cycles of a host walk besides its references: DTE-cache hit, IOTLB look-up, walk overhead. */
   private readonly walkBaseCycles: number;
-  private readonly controlWord = MMIO_CONTROL >>> 2;
-  private readonly exclusionWord = MMIO_EXCLUSION_BASE >>> 2;
-  private readonly gtEnMask = CONTROL.GTEn.mask;
   private readonly pow2 = POW2;
   // what the fast paths read of other blocks, one load each (fixed for the IOMMU's life)
   private readonly iotlbOn: boolean;
@@ -182,8 +179,8 @@ export class Translator {
     if (!((write === undefined || typeof write === "boolean") && (execute === undefined || typeof execute === "boolean") &&
       (privileged === undefined || typeof privileged === "boolean"))) return null;
     const words = this.regWords;
-    const control = words[this.controlWord]!;
-    if ((control & 1) === 0 || (words[this.exclusionWord]! & 1) !== 0) return null; // IommuEn clear / exclusion range on
+    const control = words[RegWord.Control]!;
+    if ((control & RegWord.IommuEn) === 0 || (words[RegWord.ExclusionBase]! & RegWord.ExEn) !== 0) return null; // IommuEn clear / exclusion range on
     // the DTE the general path resolved last, if the DTE cache has not changed since (a way
     // refilled or invalidated) and it is still the device table's front entry (whose look-up
     // changes no replacement state); strict equality keeps a non-number DeviceID out
@@ -201,7 +198,7 @@ export class Translator {
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
-        (control & this.gtEnMask) === 0) return null;
+        (control & RegWord.GTEn) === 0) return null;
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
       const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
       if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
