@@ -112,6 +112,22 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         expect(bad.fault).toBe("skipped-level-nonzero");
       });
 
+      it("a level-skipping PDE met again (page-directory cache on: from the cache) is followed to the level its NextLevel names", () => {
+        const r = rig();
+        const leafTable = r.page();
+        const root = r.page();
+        const spa0 = r.page(), spa5 = r.page(), spa6 = r.page();
+        // level-4 root entry 0 -> level-1 table (skips levels 3 and 2); the level-1 table maps
+        // pages 0, 5 and 6 (entry 0 would read as a 1 GiB leaf if the table were taken for level 3)
+        r.memory.write64(root, BigInt(leafTable) | (1n << 9n) | 1n | (3n << 61n));
+        for (const [i, spa] of [[0, spa0], [5, spa5], [6, spa6]] as const) r.memory.write64(leafTable + i * 8, BigInt(spa) | 1n | (3n << 61n));
+        r.tb.deviceTable.set(11, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: root, IR: true, IW: true, DomainID: 3 });
+        const first = r.translate({ deviceId: 11, address: 5 * 4096 + 8 });
+        expect([first.ok, first.spa, first.pageSize]).toEqual([true, spa5 + 8, 4096]);
+        const again = r.translate({ deviceId: 11, address: 6 * 4096 + 8 });
+        expect([again.ok, again.spa, again.pageSize, again.walkReferences + again.pdeHits]).toEqual([true, spa6 + 8, 4096, 2]);
+      });
+
       it("a PDE whose NextLevel is not below its own level is an invalid level encoding", () => {
         const r = rig();
         const root = r.page();
