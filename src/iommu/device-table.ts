@@ -91,7 +91,7 @@ export class DeviceTable {
    * look-up of that device checks the slot's tag and changes no replacement state; any other
    * cached device is found in its set and becomes the most recently used.
    */
-  lastId = -1;
+  private lastId = -1;
   private lastSlot = -1;
   private readonly maxHostLevels: number;
   private readonly illegalCheck = (d: Dte) => this.isIllegal(d);
@@ -131,6 +131,7 @@ export class DeviceTable {
         this.cache.stats.hits++;
         this.hit = true;
         const d = this.slots[s]!;
+        if (this.lastId !== deviceId) this.frontMoved();
         this.lastId = deviceId; this.lastSlot = s;
         this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
         return d.illegal ? null : d;
@@ -150,6 +151,7 @@ export class DeviceTable {
     if (useCache) {
       const slot = this.cache.allocate(set, deviceId, 0, 0, 0);
       d = this.slots[slot]!;
+      this.frontMoved();
       this.lastId = deviceId; this.lastSlot = slot;
     }
     for (let i = 0; i < DTE_DWORDS; i++) d.raw[i] = this.mem.load32(pa + 4 * i);
@@ -185,6 +187,13 @@ export class DeviceTable {
     }
     return false;
   }
+
+  /**
+   * The front entry moves to another device: the cache's version changes, as when a way is
+   * refilled (so a holder of the version, the translator's fast path, knows its device may no
+   * longer be served through the front entry without a replacement-state update).
+   */
+  private frontMoved(): void { this.cache.version++; }
 
   /** INVALIDATE_DEVTAB_ENTRY: drop the cached DTE of deviceId. */
   invalidate(deviceId: number): void {

@@ -44,7 +44,8 @@ export class TagStore {
   occupancy = 0;
   /**
    * Changes whenever a way is given to another tag or invalidated (allocate of a new tag,
-   * invalidate, restore): a holder of a slot number whose version is unchanged knows the
+   * invalidate, restore), and when the owner says so (the device table, when its front entry
+   * moves to another device): a holder of a slot number whose version is unchanged knows the
    * slot still holds its tag, without comparing tags.
    */
   version = 0;

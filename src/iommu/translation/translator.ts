@@ -181,11 +181,11 @@ export class Translator {
     const words = this.regWords;
     const control = words[RegWord.Control]!;
     if ((control & RegWord.IommuEn) === 0 || (words[RegWord.ExclusionBase]! & RegWord.ExEn) !== 0) return null; // IommuEn clear / exclusion range on
-    // the DTE the general path resolved last, if the DTE cache has not changed since (a way
-    // refilled or invalidated) and it is still the device table's front entry (whose look-up
-    // changes no replacement state); strict equality keeps a non-number DeviceID out
+    // the DTE the general path resolved last, if the DTE cache's version has not changed since:
+    // no way refilled or invalidated, and the device table's front entry (whose look-up changes
+    // no replacement state) still this device; strict equality keeps a non-number DeviceID out
     const d = this.frontDte;
-    if (d === null || d.deviceId !== req.deviceId || this.dteTags.version !== this.frontVersion || this.deviceTable.lastId !== d.deviceId) return null;
+    if (d === null || d.deviceId !== req.deviceId || this.dteTags.version !== this.frontVersion) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     const it = this.iotlb;
