@@ -41,8 +41,6 @@ export class Dte {
   domain = 0;
   /** The permission bits (Perm of iotlb.ts) the DTE lets through: R if IR, W and Dirty if IW, U and X always. */
   permMask = 0;
-  /** TagStore.key(deviceId, 0, 0): the DTE cache tag of this entry. */
-  dteKey = 0;
   /** TagStore.key(DomainID, PasidKey.Host, 0): the IOTLB tag of the domain's host space without the page size. */
   hostKey = 0;
   /** v1 walk: addresses from here up are beyond the Mode's range (2^(9 Mode + 12)). */
@@ -62,7 +60,6 @@ export class Dte {
     this.hostWalk = translating && f.Mode >= 1 && f.Mode <= maxHostLevels && !(f.GV && f.GIoV);
     this.guestWalk = translating && f.GV;
     this.domain = f.DomainID;
-    this.dteKey = TagStore.key(this.deviceId, 0, 0);
     this.hostKey = TagStore.key(f.DomainID, PasidKey.Host, 0);
     this.permMask = (f.IR ? Perm.R : 0) | (f.IW ? Perm.W | Perm.Dirty : 0) | Perm.U | Perm.X;
     this.hostLimit = 2 ** (9 * f.Mode + 12);

@@ -45,12 +45,14 @@ export class PageTagCache {
 
   get enabled(): boolean { return this.tags.entries > 0; }
 
-  private static vpn(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aHi * POW2[32 - k]! + (aLo >>> k) : aHi >>> (k - 32);
+  /** The page number of (aHi, aLo) for pages of 2^k bytes (12 <= k < 64). */
+  private vpn(aHi: number, aLo: number, k: number): number {
+    return k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32);
   }
-  private static setHash(aHi: number, aLo: number, k: number): number {
+  /** The set of that page: a hash of the low 32 bits of its page number. */
+  private setOf(aHi: number, aLo: number, k: number): number {
     const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32);
-    return x ^ (x >>> 7);
+    return (x ^ (x >>> 7)) & this.tags.setMask;
   }
 
   /** The way-hint element of a page of 2^k bytes: a hash of the low 32 bits of its page number. */
@@ -82,11 +84,10 @@ export class PageTagCache {
       const k = act[i]!;
       const h = this.hintIndex(aHi, aLo, k);
       let slot = hint[h]!;
-      const vpn = k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32);
+      const vpn = this.vpn(aHi, aLo, k);
       const ka = kbase + k;
       if (K3[slot] !== vpn || kA[slot] !== ka) {
-        const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : vpn;
-        slot = t.probeKey((x ^ (x >>> 7)) & t.setMask, ka, vpn);
+        slot = t.probeKey(this.setOf(aHi, aLo, k), ka, vpn);
         if (slot < 0) continue;
         hint[h] = slot;
       }
@@ -123,7 +124,7 @@ export class PageTagCache {
   insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
     const t = this.tags;
     if (t.entries === 0) return -1;
-    const slot = t.allocate(PageTagCache.setHash(aHi, aLo, log2) & t.setMask, k0, k1, log2, PageTagCache.vpn(aHi, aLo, log2));
+    const slot = t.allocate(this.setOf(aHi, aLo, log2), k0, k1, log2, this.vpn(aHi, aLo, log2));
     this.hint[this.hintIndex(aHi, aLo, log2)] = slot;
     if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2); }
     else if (t.lastAllocKind === 1) this.addSize(log2);

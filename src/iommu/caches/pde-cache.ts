@@ -8,7 +8,7 @@
  * successful walks are filled, so their A bits were already set.
  * INVALIDATE_IOMMU_PAGES with PDE = 1 drops the entries overlapping the range.
  */
-import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
+import { TagStore, type CacheGeometry } from "./tag-store.js";
 import { PasidKey } from "./iotlb.js";
 
 export interface PdeCacheGeometry extends CacheGeometry {
@@ -40,11 +40,7 @@ export class PdeCache {
 
   get enabled(): boolean { return this.tags.entries > 0; }
 
-  /** VA prefix of a level-L entry (shift = index shift of level L). */
-  static prefix(aHi: number, aLo: number, shift: number): number {
-    return shift < 32 ? aHi * POW2[32 - shift]! + (aLo >>> shift) : aHi >>> (shift - 32);
-  }
-  /** prefix() of a level-L entry (L >= 2) with the level's index shift (9L + 3) computed here: for hot loops. */
+  /** VA prefix of a level-L entry: the address above the level's index shift 9L + 3 (v1 and long mode alike). */
   prefixOf(aHi: number, aLo: number, level: number): number {
     const sh = 9 * level + 3;
     return sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh);

@@ -17,7 +17,7 @@ import { EVT_NX, EVT_PE, EVT_US } from "../../spec/events.js";
 import type { Dte } from "../device-table.js";
 import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
-import { PdeCache } from "../caches/pde-cache.js";
+import type { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
 import { alignDown, alignNumber, offsetIn } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
@@ -147,7 +147,7 @@ export class GuestWalker {
     const pde = this.pde;
     if (pde.enabled && !ctx.peek) {
       for (let L = pde.minLevel; L <= levels; L++) {
-        const s = pde.lookup(domain, pasid, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
+        const s = pde.lookup(domain, pasid, L, pde.prefixOf(aHi, aLo, L));
         if (s < 0) continue;
         const p = pde.perms[s]!;
         w = p & Perm.W ? 1 : 0; u = p & Perm.U ? 1 : 0; nx = p & Perm.X ? 0 : 1;
@@ -230,7 +230,7 @@ export class GuestWalker {
     if (pde.enabled && !ctx.peek) {
       for (let i = 0; i < n - 1; i++) {
         const L = this.eLevel[i]!;
-        if (L >= pde.minLevel) pde.insert(domain, pasid, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNextSpa[i]!, L - 1, this.ePerms[i]!, nested);
+        if (L >= pde.minLevel) pde.insert(domain, pasid, L, pde.prefixOf(aHi, aLo, L), this.eNextSpa[i]!, L - 1, this.ePerms[i]!, nested);
       }
     }
     this.spaBase = alignNumber(spa, outLog2);

@@ -18,7 +18,7 @@
 import { V1, v1LevelShift } from "../../spec/page-tables.js";
 import { EVT_PE } from "../../spec/events.js";
 import type { Dte } from "../device-table.js";
-import { PdeCache } from "../caches/pde-cache.js";
+import type { PdeCache } from "../caches/pde-cache.js";
 import { PasidKey, Perm } from "../caches/iotlb.js";
 import { alignDown } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
@@ -79,12 +79,12 @@ export class HostWalker {
     this.eLevel[i] = level; this.ePerms[i] = perms; this.eNext[i] = next; this.eNextLevel[i] = nextLevel;
   }
 
-  /** Fill the page-directory cache with the n directory entries the fast walk kept. */
+  /** Fill the page-directory cache with the first n directory entries kept (those of its levels). */
   fillPde(d: Dte, aHi: number, aLo: number, n: number): void {
     const pde = this.pde;
     for (let i = 0; i < n; i++) {
       const L = this.eLevel[i]!;
-      pde.insert(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
+      if (L >= pde.minLevel) pde.insert(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
     }
   }
 
@@ -104,7 +104,7 @@ export class HostWalker {
     const pdeOn = pde.enabled && !ctx.peek;
     if (pdeOn) {
       for (let L = pde.minLevel; L <= mode; L++) {
-        const s = pde.lookup(domain, PasidKey.Host, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!));
+        const s = pde.lookup(domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
         if (s < 0) continue;
         const nl = pde.nextLevel[s]!;
         let skippedOk = true;
@@ -172,12 +172,7 @@ export class HostWalker {
         }
       }
     }
-    if (pdeOn) {
-      for (let i = 0; i < n; i++) {
-        const L = this.eLevel[i]!;
-        if (L >= pde.minLevel) pde.insert(domain, PasidKey.Host, L, PdeCache.prefix(aHi, aLo, SHIFT[L]!), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
-      }
-    }
+    if (pdeOn) this.fillPde(d, aHi, aLo, n);
     this.perms = (r ? Perm.R : 0) | (w ? Perm.W : 0) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
     this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || (write && w === 1 && dteW);
     return Walk.Ok;

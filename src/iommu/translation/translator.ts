@@ -581,8 +581,7 @@ export class Translator {
 
   /** Offset of the request address inside a page of 2^log2 bytes. */
   private offset(log2: number): number {
-    if (log2 < 32) return (this.aLo & (POW2[log2]! - 1)) >>> 0;
-    return (this.aHi & (POW2[log2 - 32]! - 1)) * TWO32 + this.aLo;
+    return this.pageOffset(this.aHi, this.aLo, log2);
   }
 
   private passthrough(out: TranslationResult, path: TranslationResult["path"]): TranslationResult {
