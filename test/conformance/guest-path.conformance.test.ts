@@ -102,6 +102,34 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         expect(res.walkReferences).toBe(0);
       });
 
+      it("IO_PAGE_FAULT.US is the faulting request's own privilege, also for a fault before the guest walk", () => {
+        const r = rig();
+        const { g } = bound(r);
+        g.map(GVA, r.page());
+        const bad = cfg.guestLevels === 4 ? 0x0000_8000_0000_0000n : 0x0100_0000_0000_0000n;
+        // a user request faulting before the walk, after a privileged walk; then the reverse
+        expect(r.translate({ deviceId: 0x30, address: GVA, pasid: 7, privileged: true }).ok).toBe(true);
+        expect(r.translate({ deviceId: 0x30, address: bad, pasid: 7 }).fault).toBe("non-canonical");
+        expect(r.translate({ deviceId: 0x30, address: GVA, pasid: 7 }).ok).toBe(true);
+        expect(r.translate({ deviceId: 0x30, address: bad, pasid: 7, privileged: true }).fault).toBe("non-canonical");
+        const ev = r.tb.events();
+        expect(ev.map((e) => [e.code, e.flags.US, e.flags.GN])).toEqual([[EV_IO_PAGE_FAULT, true, true], [EV_IO_PAGE_FAULT, false, true]]);
+      });
+
+      it("a refused request whose event is not written (event log off) makes no event-write reference", () => {
+        const r = rig();
+        bound(r);
+        const bad = cfg.guestLevels === 4 ? 0x0000_8000_0000_0000n : 0x0100_0000_0000_0000n;
+        r.translate({ deviceId: 0x30, address: bad, pasid: 7 }); // DTE now cached
+        const on = r.translate({ deviceId: 0x30, address: bad, pasid: 7 });
+        expect([on.fault, on.event, on.walkReferences]).toEqual(["non-canonical", EV_IO_PAGE_FAULT, 0]);
+        const withEvent = on.memoryReferences;
+        r.tb.control([], ["EventLogEn"]);
+        const off = r.translate({ deviceId: 0x30, address: bad, pasid: 7 });
+        expect([off.fault, off.event]).toEqual(["non-canonical", 0]);
+        expect([withEvent, off.memoryReferences]).toEqual([1, 0]); // DTE cached, no walk: the event write only
+      });
+
       it("a canonical upper-half GVA translates a supervisor mapping", () => {
         const r = rig();
         const { g } = bound(r);
@@ -344,6 +372,21 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         const e = r.tb.events()[0]!;
         expect(e.flags.GN).toBe(false);
         expect(e.address).toBe(BigInt(rootGpa));
+      });
+
+      it("a nested translation refused an A/D write sets no Accessed bit in any guest entry", () => {
+        const { r, host, g } = nestedRig();
+        identity(r, host, 4096, true, 16 * 1024 * 1024);
+        g.map(GVA, 0x10_0000);
+        const entries = Array.from({ length: cfg.guestLevels }, (_, i) => g.entryAddress(GVA, cfg.guestLevels - i));
+        const ptPage = entries.at(-1)! - (entries.at(-1)! % 4096);
+        host.map(ptPage, ptPage, { write: false }); // only the leaf table's page is read-only in the host table
+        const res = r.translate({ deviceId: 0x40, address: GVA, pasid: 7 });
+        expect(res.fault).toBe("permission");
+        for (const e of entries) expect(r.memory.read32(e) & A).toBe(0);
+        const e = r.tb.events()[0]!;
+        expect(e.address).toBe(BigInt(entries.at(-1)!)); // the GPA of the entry whose update was refused
+        expect(e.flags).toMatchObject({ GN: false, PE: true, PR: true, RW: false, US: false });
       });
 
       it("A/D writes to guest entries need host write permission on the guest table pages", () => {

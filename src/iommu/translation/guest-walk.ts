@@ -215,15 +215,22 @@ export class GuestWalker {
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
     const wantD = fl.dUpdate && fl.write && w === 1 && (hostPerms & Perm.W) !== 0;
     if (fl.aUpdate || wantD) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
+      // every update allowed before the first is written: a refused one leaves no A/D bit set
+      if (nested) {
+        for (let i = 0; i < n; i++) {
+          const el = this.eLo[i]!;
+          const want = (fl.aUpdate ? Lm.A : 0) | (i === n - 1 && wantD ? Lm.D : 0);
+          if ((el & want) !== want && this.eHostW[i] === 0) {
+            ctx.hostFault = true; ctx.faultHi = Math.floor(this.ePa[i]! / TWO32); ctx.faultLo = this.ePa[i]! >>> 0;
+            return ctx.fault("permission", EVT_PE | F_PR);
+          }
+        }
+      }
       for (let i = 0; i < n; i++) {
         const el = this.eLo[i]!;
         let want = fl.aUpdate ? Lm.A : 0;
         if (i === n - 1 && wantD) want |= Lm.D;
         if ((el & want) === want) continue;
-        if (nested && this.eHostW[i] === 0) {
-          ctx.hostFault = true; ctx.faultHi = Math.floor(this.ePa[i]! / TWO32); ctx.faultLo = this.ePa[i]! >>> 0;
-          return ctx.fault("permission", EVT_PE | F_PR);
-        }
         if (!ctx.peek && !ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return Walk.Retry;
       }
     }

@@ -84,6 +84,8 @@ export class Translator {
   private aHi = 0;
   private aLo = 0;
   private noEvents = false;
+  /** The request being served is user mode (no PASID, or a PASID without Privileged-Mode-Requested). */
+  private reqUser = true;
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
   private iotlbMissed = false;
   private readonly regWords: Uint32Array;
@@ -430,6 +432,7 @@ export class Translator {
     const write = req.write === true;
     const execute = req.execute === true;
     const user = !(hasPasid && req.privileged === true);
+    this.reqUser = user;
     out.reset();
     const ctx = this.ctx;
     ctx.reset();
@@ -629,10 +632,10 @@ export class Translator {
     ats: boolean, gn: boolean, pasid: number, addrHi = this.aHi, addrLo = this.aLo): TranslationResult {
     out.fault = reason;
     if (ats) return this.price(out, true); // ATS: the completion grants nothing, no event (digest 4.5)
-    const fl = flags | (gn ? EVT_GN : 0) | (write ? EVT_RW : 0) | (gn && this.lastUser ? EVT_US : 0);
+    // US: the privilege of this request (a fault before the guest walk must not read the last walk's)
+    const fl = flags | (gn ? EVT_GN : 0) | (write ? EVT_RW : 0) | (gn && this.reqUser ? EVT_US : 0);
     return this.fail(out, d, deviceId, reason, EV_IO_PAGE_FAULT, fl, gn, pasid, addrHi, addrLo, true);
   }
-  private get lastUser(): boolean { return this.gflags.user; }
 
   /** Record a refused request and write its event (unless suppressed). */
   private fail(out: TranslationResult, d: Dte | null, deviceId: number, reason: FaultReason, code: number, flags: number,
@@ -649,8 +652,8 @@ export class Translator {
     const tag = gn ? pasid & 0xffff : d !== null && code !== EV_ILLEGAL_DEV_TABLE_ENTRY ? d.f.DomainID : pasid & 0xffff;
     encodeEvent(this.ev, code, deviceId, gn || code === EV_ILLEGAL_DEV_TABLE_ENTRY || code === EV_INVALID_DEVICE_REQUEST ? pasid >>> 16 : 0,
       tag, flags, addrLo, addrHi);
-    this.ctx.refs++;
-    if (this.eventLog.append(this.ev)) { out.event = code; this.stats.eventsLogged++; }
+    // the event write is a memory reference only when it happens (log on, not full, in memory)
+    if (this.eventLog.append(this.ev)) { this.ctx.refs++; out.event = code; this.stats.eventsLogged++; }
     return this.price(out, walked);
   }
 
