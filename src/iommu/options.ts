@@ -56,13 +56,20 @@ export interface QuirkOptions {
   baseWriteResetsPointers: boolean;
   /** Reserved bits of GCR3 entries (11:1, 63:52) fault with RZ (digest reg 6.9). */
   gcr3ReservedBitsFault: boolean;
+  /** A v1 entry's invalid NextLevel or page-size encoding faults with RZ = 1 (default: RZ = 0, VBox; digest reg 4.3 lists it apart from reserved bits). */
+  v1EncodingFaultRz: boolean;
+  /** INVALID_DEVICE_REQUEST events carry RW (the generic flag layout, cmd 2.4); false: RW reserved (VBox's layout). */
+  invalidDeviceRequestRw: boolean;
+  /** TV gates only the host table: with TV = 0, GV = 1 and GTEn, a PASID (or GIoV) request takes the guest walk, not nested (default: refused as TV = 0, digest reg 5.1). */
+  tvGatesHostTableOnly: boolean;
 }
 
 export const DEFAULT_QUIRKS: QuirkOptions = {
   tvZero: "io-page-fault", reservedMode: "io-page-fault", pasidWithoutGuest: "invalid-device-request",
   deviceIdBeyondTable: "illegal-dte", v1AccessedInPde: false, rewalkOnCachedPermissionFault: true,
   seSuppressesRepeats: true, comWaitIntStatusWithoutEnable: true, unsupportedOpcodeIsIllegal: true,
-  baseWriteResetsPointers: false, gcr3ReservedBitsFault: true,
+  baseWriteResetsPointers: false, gcr3ReservedBitsFault: true, v1EncodingFaultRz: false, invalidDeviceRequestRw: true,
+  tvGatesHostTableOnly: false,
 };
 
 export type InterruptSource = "event-log" | "ppr-log" | "completion-wait";

@@ -31,6 +31,9 @@ export const EV_COMMAND_HARDWARE_ERROR = code("COMMAND_HARDWARE_ERROR");
 export const EV_IOTLB_INV_TIMEOUT = code("IOTLB_INV_TIMEOUT");
 export const EV_INVALID_DEVICE_REQUEST = code("INVALID_DEVICE_REQUEST");
 export const EV_INVALID_PPR_REQUEST = code("INVALID_PPR_REQUEST");
+/** By event code: dw1[15:0] holds the DomainID when GN = 0 (the event's layout names it DomainOrPASID), else PASID[15:0]. */
+export const EVENT_TAG_IS_DOMAIN: readonly boolean[] = Array.from({ length: 16 },
+  (_, c) => table.events.some((e) => e.code === c && (e.fields ?? []).some((f) => f.name === "DomainOrPASID")));
 export const EVENT_NAMES: Readonly<Record<number, string>> = Object.fromEntries(table.events.map((e) => [e.code, e.name]));
 export const HW_ERROR_TYPE = table.hardwareErrorTypes;
 export const INVALID_DEVICE_REQUEST_TYPE = table.invalidDeviceRequestTypes;

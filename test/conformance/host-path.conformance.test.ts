@@ -41,6 +41,24 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         const ev = r.tb.events();
         expect(ev).toHaveLength(1);
         expect(ev[0]).toMatchObject({ name: "IO_PAGE_FAULT", deviceId: 3, domainId: 9, address: 0x5000n });
+        expect(ev[0]!.flags).toMatchObject({ PR: false, PE: false, RZ: false, US: false, GN: false, RW: false });
+      });
+
+      it("V=1 TV=0 refuses a PASID request even with GV=1; quirks.tvGatesHostTableOnly walks the guest table (not nested)", () => {
+        for (const hostOnly of [false, true]) {
+          const r = new Rig(cfg, mode, { iommu: { quirks: { tvGatesHostTableOnly: hostOnly } } });
+          const g = r.guest();
+          const gcr3 = r.gcr3(0);
+          gcr3.set(7, g.root);
+          g.map(0x5000, 0x66_6000);
+          const t = r.v1(4); // a host table the TV = 0 entry must not use
+          r.tb.deviceTable.set(3, { V: true, TV: false, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 9, GV: true,
+            GCR3TableRootPtr: gcr3.root, GuestPagingMode: cfg.guestLevels === 5 ? 1 : 0 });
+          const res = r.translate({ deviceId: 3, address: 0x5000, pasid: 7 });
+          if (hostOnly) expect([res.ok, res.spa, res.path]).toEqual([true, 0x66_6000, "guest"]);
+          else expect([res.ok, res.fault]).toEqual([false, "translation-disabled"]);
+          expect(r.translate({ deviceId: 3, address: 0x5000 }).fault).toBe("translation-disabled"); // no PASID: TV = 0 either way
+        }
       });
 
       it("Mode 0 forwards the address unchanged when IR/IW allow the access", () => {
@@ -135,7 +153,14 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         r.tb.deviceTable.set(10, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: root, IR: true, IW: true });
         const res = r.translate({ deviceId: 10, address: 0 });
         expect(res.fault).toBe("invalid-level");
-        expect(r.tb.events()[0]!.flags).toMatchObject({ PR: true, RZ: true });
+        // an invalid encoding is not a reserved bit: RZ = 0 (VBox; quirks.v1EncodingFaultRz reads RZ = 1)
+        expect(r.tb.events()[0]!.flags).toMatchObject({ PR: true, RZ: false, PE: false, US: false, GN: false, RW: false });
+        const q = new Rig(cfg, mode, { iommu: { quirks: { v1EncodingFaultRz: true } } });
+        const qroot = q.page();
+        q.memory.write64(qroot, BigInt(q.page()) | (4n << 9n) | 1n | (3n << 61n));
+        q.tb.deviceTable.set(10, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: qroot, IR: true, IW: true });
+        expect(q.translate({ deviceId: 10, address: 0 }).fault).toBe("invalid-level");
+        expect(q.tb.events()[0]!.flags).toMatchObject({ PR: true, RZ: true });
       });
 
       for (const [size, label] of [[8192, "8 KiB"], [16384, "16 KiB"], [1 << 20, "1 MiB"], [MiB2, "2 MiB"], [4 * 1024 * 1024, "4 MiB"], [2 ** 30, "1 GiB"]] as const) {
@@ -164,6 +189,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         r.memory.write32(pte, (lo | 0xff000 | (7 << 9)) >>> 0);
         r.hostDte(12, t);
         expect(r.translate({ deviceId: 12, address: 0 }).fault).toBe("invalid-page-size");
+        expect(r.tb.events()[0]!.flags).toMatchObject({ PR: true, RZ: false, PE: false, GN: false });
       });
 
       it("permissions are ANDed along the path: IW=0 in a PDE denies writes below it", () => {
@@ -290,6 +316,27 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         const res = r.translate({ deviceId: 25, address: 0x4000, pasid: 3 });
         expect(res.fault).toBe("pasid-not-allowed");
         expect(r.tb.events()[0]!.code).toBe(EV_INVALID_DEVICE_REQUEST);
+      });
+
+      it("INVALID_DEVICE_REQUEST carries PASID[15:0] in dword 1 bits 15:0, never the DomainID", () => {
+        const r = rig();
+        r.tb.deviceTable.set(0x29, { V: true, TV: true, Mode: 0, IR: true, IW: true, DomainID: 0x1234, I: false });
+        // a translated request with DTE.I = 0 (no PASID: the field is 0), then an ATS request with PASID 0x12345
+        expect(r.iommu.translatedRequest({ deviceId: 0x29, address: 0x4000, write: true }).fault).toBe("ats-disabled");
+        expect(r.iommu.translateAts({ deviceId: 0x29, address: 0x4000, pasid: 0x1_2345 }).fault).toBe("ats-disabled");
+        const [a, b] = r.tb.events();
+        expect([a!.code, a!.raw[1]! & 0xffff, a!.pasid, (a!.raw[0]! >>> 16) & 0xf]).toEqual([EV_INVALID_DEVICE_REQUEST, 0, 0, 0]);
+        expect([b!.code, b!.raw[1]! & 0xffff, b!.pasid, b!.flags.GN]).toEqual([EV_INVALID_DEVICE_REQUEST, 0x2345, 0x1_2345, true]);
+      });
+
+      it("INVALID_DEVICE_REQUEST sets RW for a write (generic flag layout); quirks.invalidDeviceRequestRw = false leaves it reserved", () => {
+        for (const rw of [true, false]) {
+          const r = new Rig(cfg, mode, { iommu: { quirks: { invalidDeviceRequestRw: rw } } });
+          const t = r.v1(4);
+          r.hostDte(25, t);
+          expect(r.translate({ deviceId: 25, address: 0x4000, pasid: 3, write: true }).fault).toBe("pasid-not-allowed");
+          expect(r.tb.events()[0]!.flags).toMatchObject({ RW: rw, GN: true, TR: false });
+        }
       });
 
       it("DTE.SA suppresses IO_PAGE_FAULT events but still aborts the access", () => {

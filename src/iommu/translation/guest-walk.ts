@@ -61,7 +61,7 @@ export class GuestWalker {
   walk(d: Dte, pasid: number, aHi: number, aLo: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const f = d.f;
-    const nested = f.Mode !== 0;
+    const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
     const glxLevels = f.GLX + 1;
     if (pasid >= 2 ** (9 * glxLevels) || pasid > 2 ** (fl.pasMax + 1) - 1) { ctx.fault("pasid-out-of-range", 0); return false; }
     // ---- GCR3 table: PASID -> guest CR3 ----

@@ -57,6 +57,8 @@ export class HostWalker {
     private readonly pde: PdeCache,
     private readonly maxLevels: number,
     readonly accessedInPde: boolean,
+    /** quirks.v1EncodingFaultRz: RZ with an invalid NextLevel / page-size encoding (F_RZ or 0). */
+    private readonly encodingRz = 0,
   ) {}
 
   /**
@@ -131,7 +133,7 @@ export class HostWalker {
       if ((hi & V1.IrHi) === 0) r = 0;
       if ((hi & V1.IwHi) === 0) w = 0;
       if (nl === 0 || nl === 7) {
-        if (level === 6) return ctx.fault("invalid-level", F_PR | F_RZ);
+        if (level === 6) return ctx.fault("invalid-level", F_PR | this.encodingRz);
         if ((hi & V1.PteRsvdHi) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
         const shift = SHIFT[level]!;
@@ -140,14 +142,14 @@ export class HostWalker {
           let z = 12;
           while (z < 52 && (z < 32 ? (lo >>> z) & 1 : (hi >>> (z - 32)) & 1) === 1) z++;
           log2 = z + 1;
-          if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | F_RZ);
+          if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | this.encodingRz);
         }
         this.spaBase = alignDown(hi & V1.AddrHi, lo & V1.AddrLo, log2);
         this.log2 = log2;
         break;
       }
       if ((hi & V1.PdeRsvdHi) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
-      if (nl >= level || nl > this.maxLevels) return ctx.fault("invalid-level", F_PR | F_RZ);
+      if (nl >= level || nl > this.maxLevels) return ctx.fault("invalid-level", F_PR | this.encodingRz);
       for (let l = nl + 1; l < level; l++) {
         if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) return ctx.fault("skipped-level-nonzero", F_PR);
       }

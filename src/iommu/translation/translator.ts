@@ -25,7 +25,7 @@ import type { MemoryPort } from "../../memory/memory-port.js";
 import {
   EV_DEV_TAB_HARDWARE_ERROR, EV_ILLEGAL_DEV_TABLE_ENTRY, EV_INVALID_DEVICE_REQUEST, EV_IO_PAGE_FAULT,
   EV_PAGE_TAB_HARDWARE_ERROR, EVT_GN, EVT_NX, EVT_PE, EVT_PR, EVT_RW, EVT_RZ, EVT_TR, EVT_US, EVT_TYPE_SHIFT,
-  INVALID_DEVICE_REQUEST_TYPE, encodeEvent,
+  EVENT_TAG_IS_DOMAIN, INVALID_DEVICE_REQUEST_TYPE, encodeEvent,
 } from "../../spec/events.js";
 import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT, RegWord } from "../../spec/registers.js";
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
@@ -84,6 +84,8 @@ export class Translator {
   private aHi = 0;
   private aLo = 0;
   private noEvents = false;
+  /** EVT_RW when INVALID_DEVICE_REQUEST events carry RW (quirks.invalidDeviceRequestRw), else 0. */
+  private readonly idrRw: number;
   /** The request being served is user mode (no PASID, or a PASID without Privileged-Mode-Requested). */
   private reqUser = true;
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
@@ -133,7 +135,8 @@ export class Translator {
     this.refCycles = profile.memoryReference;
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
-    this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde);
+    this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde, quirks.v1EncodingFaultRz ? EVT_RZ : 0);
+    this.idrRw = quirks.invalidDeviceRequestRw ? EVT_RW : 0;
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
     this.gflags = {
       write: false, user: true, execute: false, enforce: true, noSignExtend: false, nx: features.nx,
@@ -462,7 +465,7 @@ export class Translator {
       // pre-translated requests are accepted only from a device whose DTE allows ATS (DTE.I = 1)
       if (f.I) return this.passthrough(out, "pretranslated");
       return this.fail(out, d, deviceId, "ats-disabled", EV_INVALID_DEVICE_REQUEST,
-        (INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero << EVT_TYPE_SHIFT) | (write ? EVT_RW : 0), false, 0, this.aHi, this.aLo, false);
+        (INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero << EVT_TYPE_SHIFT) | (write ? this.idrRw : 0), false, 0, this.aHi, this.aLo, false);
     }
     // ---- exclusion range ----
     if (!ats && (regs.lo(MMIO_EXCLUSION_BASE) & 1) !== 0 && ((regs.lo(MMIO_EXCLUSION_BASE) & 2) !== 0 || f.EX)) {
@@ -471,21 +474,21 @@ export class Translator {
       const limit = regs.base(MMIO_EXCLUSION_LIMIT) + 0xfff;
       if (!hasPasid && addr >= base && addr <= limit) return this.passthrough(out, "exclusion");
     }
-    if (!f.TV) {
+    const gtOn = this.features.guestTranslation && regs.test(MMIO_CONTROL, CONTROL.GTEn) && f.GV;
+    if (!f.TV && !(this.quirks.tvGatesHostTableOnly && gtOn && (hasPasid || (f.GIoV && this.features.guestIo)))) {
       if (this.quirks.tvZero === "abort") { out.fault = "translation-disabled"; return this.price(out, false); }
       return this.pageFault(out, d, deviceId, "translation-disabled", 0, write, ats, false, 0);
     }
     if (ats && !f.I) {
       return this.fail(out, d, deviceId, "ats-disabled", EV_INVALID_DEVICE_REQUEST,
-        EVT_TR | (INVALID_DEVICE_REQUEST_TYPE.TranslationRequestWithIZero << EVT_TYPE_SHIFT) | (hasPasid ? EVT_GN : 0) | (write ? EVT_RW : 0),
+        EVT_TR | (INVALID_DEVICE_REQUEST_TYPE.TranslationRequestWithIZero << EVT_TYPE_SHIFT) | (hasPasid ? EVT_GN : 0) | (write ? this.idrRw : 0),
         hasPasid, pasid ?? 0, this.aHi, this.aLo, false);
     }
-    const gtOn = this.features.guestTranslation && regs.test(MMIO_CONTROL, CONTROL.GTEn) && f.GV;
     if (hasPasid) {
       if (!gtOn) {
         if (this.quirks.pasidWithoutGuest === "io-page-fault") return this.pageFault(out, d, deviceId, "pasid-not-allowed", 0, write, ats, true, pasid);
         return this.fail(out, d, deviceId, "pasid-not-allowed", EV_INVALID_DEVICE_REQUEST,
-          (INVALID_DEVICE_REQUEST_TYPE.PasidNotAllowed << EVT_TYPE_SHIFT) | EVT_GN | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0),
+          (INVALID_DEVICE_REQUEST_TYPE.PasidNotAllowed << EVT_TYPE_SHIFT) | EVT_GN | (write ? this.idrRw : 0) | (ats ? EVT_TR : 0),
           true, pasid, this.aHi, this.aLo, false);
       }
       return this.guestPath(out, d, deviceId, pasid, write, user, execute, ats, false);
@@ -545,7 +548,7 @@ export class Translator {
   private guestPath(out: TranslationResult, d: Dte, deviceId: number, pasid: number, write: boolean, user: boolean,
     execute: boolean, ats: boolean, giov: boolean): TranslationResult {
     const f = d.f;
-    out.path = f.Mode !== 0 ? "nested" : "guest";
+    out.path = f.Mode !== 0 && f.TV ? "nested" : "guest";
     const it = this.iotlb;
     const ctx = this.ctx;
     if (!this.guest.addressOk(d, this.aHi, giov)) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
@@ -649,7 +652,9 @@ export class Translator {
       if (d.f.SA || (d.f.SE && this.quirks.seSuppressesRepeats && d.faultLogged)) { this.stats.eventsSuppressed++; return this.price(out, walked); }
       d.faultLogged = true;
     }
-    const tag = gn ? pasid & 0xffff : d !== null && code !== EV_ILLEGAL_DEV_TABLE_ENTRY ? d.f.DomainID : pasid & 0xffff;
+    // dw1[15:0]: the DomainID only in events whose layout has DomainOrPASID there (IO_PAGE_FAULT,
+    // PAGE_TAB_HARDWARE_ERROR) with GN = 0; PASID[15:0] otherwise (ILLEGAL_DEV_TABLE_ENTRY, INVALID_DEVICE_REQUEST)
+    const tag = !gn && d !== null && EVENT_TAG_IS_DOMAIN[code] === true ? d.f.DomainID : pasid & 0xffff;
     encodeEvent(this.ev, code, deviceId, gn || code === EV_ILLEGAL_DEV_TABLE_ENTRY || code === EV_INVALID_DEVICE_REQUEST ? pasid >>> 16 : 0,
       tag, flags, addrLo, addrHi);
     // the event write is a memory reference only when it happens (log on, not full, in memory)
