@@ -5,9 +5,9 @@
  * process. The protocol is in src/embedding/cosim-session.ts and the README ("Embedding").
  */
 import { parseArgs } from "node:util";
-import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
-import { CosimSession, PROTOCOL_VERSION } from "../embedding/cosim-session.js";
+import { CosimSession, PIPE_LIMITS, PROTOCOL_VERSION } from "../embedding/cosim-session.js";
+import { boundedLines } from "../embedding/bounded-lines.js";
 
 const USAGE = `usage: amd-iommu-model serve [--memory BYTES] [--iommus N]
   newline-delimited JSON on stdin -> answers and notifications on stdout (protocol ${PROTOCOL_VERSION})
@@ -21,7 +21,7 @@ export async function main(argv: string[], io: { input?: Readable; output?: Writ
   });
   const output = io.output ?? process.stdout;
   if (values.help) { output.write(USAGE + "\n"); return 0; }
-  const session = new CosimSession((msg) => { output.write(JSON.stringify(msg) + "\n"); });
+  const session = new CosimSession((line) => { output.write(line + "\n"); });
   const pre: Record<string, unknown>[] = [];
   if (values.memory !== undefined) pre.push({ op: "add-memory", base: 0, bytes: values.memory });
   const n = Number(values.iommus ?? 0);
@@ -32,12 +32,10 @@ export async function main(argv: string[], io: { input?: Readable; output?: Writ
     if (a.ok !== true) { process.stderr.write(`serve: ${String(a.error)}\n`); return 2; }
   }
   const input = io.input ?? process.stdin;
-  const rl = createInterface({ input, crlfDelay: Infinity });
-  for await (const line of rl) {
-    session.line(line);
+  for await (const line of boundedLines(input, PIPE_LIMITS.lineBytes)) {
+    if (typeof line === "string") session.line(line); else session.lineTooLong(line.tooLong);
     if (session.done) break;
   }
-  rl.close();
   if (input === process.stdin) process.stdin.destroy();
   return 0;
 }

@@ -27,6 +27,7 @@ import { extendedFeature2Value, extendedFeatureValue, featurePresent } from "./f
 import {
   resolveFeatures, resolveQuirks, type AmdIommuOptions, type FeatureOptions, type InterruptSource, type QuirkOptions,
 } from "./options.js";
+import { checkOptionNames } from "./options.js";
 import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
 import { Kind, Translator } from "./translation/translator.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
@@ -93,8 +94,7 @@ export class AmdIommu implements InvalidationTarget {
     this.features = resolveFeatures(options.features);
     this.quirks = resolveQuirks(options.quirks);
     this.timing = resolveTimingProfile(options.timing);
-    const seed = options.seed ?? 1;
-    if (typeof seed !== "number" || !Number.isInteger(seed)) throw new TypeError(`options.seed must be an integer, got ${String(seed)}`);
+    const seed = checkOptionNames(options);
     const segment = options.segment ?? 0;
     if (!Number.isInteger(segment) || segment < 0 || segment > 0xffff) throw new RangeError(`options.segment must be an integer 0..65535, got ${String(segment)}`);
     this.segment = segment;

@@ -88,6 +88,15 @@ export interface CommandStats {
   busyCycles: number;
 }
 
+/**
+ * Outstanding ATS invalidations the IOMMU can track: the PCIe Invalidate Request's ITag is
+ * 5 bits, so at most 32 are in flight. An INVALIDATE_IOTLB_PAGES that finds every ITag in
+ * use waits (the command processor stalls, as a COMPLETION_WAIT does) until the first
+ * outstanding one completes or times out; with InvTimeOut = 0 and a device that never
+ * answers it waits for good, and the list never grows past 32.
+ */
+export const ATS_ITAGS = 32;
+
 interface PendingAts { due: number; timeoutAt: number; deviceId: number; cmdAddr: number }
 
 export const STEP_IDLE = 0;
@@ -259,6 +268,16 @@ export class CommandProcessor {
         return STEP_DONE;
       }
       t += p.commandDecode;
+    }
+    if (op === OP_INVALIDATE_IOTLB_PAGES && this.pending.length >= ATS_ITAGS) {
+      // every ITag in use: the command waits for the first outstanding invalidation to end (answer or timeout)
+      this.retire(t);
+      if (this.pending.length >= ATS_ITAGS) {
+        let first = Infinity;
+        for (const x of this.pending) first = Math.min(first, x.due, x.timeoutAt);
+        this.heldAt = addr; this.freeAt = t; this.waitUntil = first;
+        return STEP_WAIT;
+      }
     }
     if (op === OP_COMPLETION_WAIT && this.pending.length > 0) {
       // wait for every earlier ATS invalidation: its completion or its timeout

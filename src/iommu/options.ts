@@ -100,6 +100,26 @@ export interface AmdIommuOptions {
   concurrency?: "single" | "shared";
 }
 
+/**
+ * Upper limits of every numeric option (snapshots and the pipe's create-iommu are held to the
+ * same limits). Cache entries: the tag store's limit; walkers: each timed walk scans the
+ * walker slots; latencies: one second at the default 1 GHz clock; the clock: 100 GHz.
+ */
+export const OPTION_LIMITS = Object.freeze({
+  cacheEntries: 1 << 20,
+  walkers: 256,
+  latencyCycles: 1e9,
+  clockHz: 1e11,
+  seed: 0xffff_ffff,
+  segment: 0xffff,
+});
+
+/** The named readings of each string-valued quirk. */
+export const QUIRK_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  tvZero: ["io-page-fault", "abort"], reservedMode: ["io-page-fault", "illegal-dte"],
+  pasidWithoutGuest: ["invalid-device-request", "io-page-fault"], deviceIdBeyondTable: ["illegal-dte", "dev-tab-hardware-error"],
+};
+
 function checkBool(name: string, v: unknown): void {
   if (typeof v !== "boolean") throw new TypeError(`${name} must be a boolean, got ${typeof v}`);
 }
@@ -125,13 +145,38 @@ export function resolveQuirks(q: Partial<QuirkOptions> | undefined): QuirkOption
     if (typeof d === "boolean") checkBool(`options.quirks.${k}`, v);
     else if (typeof v !== "string") throw new TypeError(`options.quirks.${k} must be a string`);
   }
-  const enums: Record<string, string[]> = {
-    tvZero: ["io-page-fault", "abort"], reservedMode: ["io-page-fault", "illegal-dte"],
-    pasidWithoutGuest: ["invalid-device-request", "io-page-fault"], deviceIdBeyondTable: ["illegal-dte", "dev-tab-hardware-error"],
-  };
-  for (const [k, allowed] of Object.entries(enums)) {
+  for (const [k, allowed] of Object.entries(QUIRK_CHOICES)) {
     const v = (out as unknown as Record<string, string>)[k]!;
     if (!allowed.includes(v)) throw new RangeError(`options.quirks.${k} must be one of ${allowed.join(", ")}, got ${v}`);
   }
   return out;
+}
+
+const OPTION_KEYS = ["memory", "iotlb", "pdeCache", "dteCache", "gcr3Cache", "features", "quirks", "timing", "seed", "segment", "onInterrupt", "concurrency"];
+const GEOMETRY_KEYS = ["entries", "ways", "replacement"];
+
+/**
+ * Names and ranges AmdIommu's constructor checks before building anything: an unknown
+ * (misspelt) option or cache-geometry field is an error naming it, as is a seed or segment
+ * out of range. Returns the seed.
+ */
+export function checkOptionNames(options: object): number {
+  for (const k of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(k)) throw new RangeError(`options.${k} is not an option (known: ${OPTION_KEYS.join(", ")})`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const name of ["iotlb", "pdeCache", "dteCache", "gcr3Cache"]) {
+    const g = o[name];
+    if (g === null || typeof g !== "object") continue; // the geometry check names it
+    for (const k of Object.keys(g)) {
+      if (!GEOMETRY_KEYS.includes(k) && !(name === "pdeCache" && k === "minLevel")) {
+        throw new RangeError(`options.${name}.${k} is not a cache-geometry field (known: ${GEOMETRY_KEYS.join(", ")}${name === "pdeCache" ? ", minLevel" : ""})`);
+      }
+    }
+  }
+  const seed = o.seed ?? 1;
+  if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0 || seed > OPTION_LIMITS.seed) {
+    throw new RangeError(`options.seed must be an integer 0..${OPTION_LIMITS.seed}, got ${String(seed)}`);
+  }
+  return seed;
 }

@@ -4,6 +4,7 @@
  * override any value.
  */
 import table from "../../spec-tables/timing-profiles.json" with { type: "json" };
+import { OPTION_LIMITS } from "./options.js";
 
 export interface TimingProfile {
   clockHz: number; iotlbHit: number; pdeCacheHit: number; dteCacheHit: number; gcr3CacheHit: number;
@@ -41,10 +42,13 @@ export function resolveTimingProfile(opt: TimingProfileName | (Partial<TimingPro
     for (const [k, v] of Object.entries(opt)) {
       if (k === "profile") continue;
       if (!(k in out)) throw new RangeError(`timing.${k} is not a timing parameter (known: ${Object.keys(out).join(", ")})`);
-      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new RangeError(`timing.${k} must be a non-negative number, got ${String(v)}`);
+      const max = k === "clockHz" ? OPTION_LIMITS.clockHz : k === "walkers" ? OPTION_LIMITS.walkers : OPTION_LIMITS.latencyCycles;
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || v > max) throw new RangeError(`timing.${k} must be a number 0..${max}, got ${String(v)}`);
       out[k] = v;
     }
   }
+  if (opt !== undefined && typeof opt !== "string" && (opt === null || typeof opt !== "object")) throw new TypeError("options.timing must be a profile name or an object of timing parameters");
+  if (!(out.clockHz! > 0)) throw new RangeError(`timing.clockHz must be positive, got ${out.clockHz}`);
   if (!Number.isInteger(out.walkers) || out.walkers! < 1) throw new RangeError(`timing.walkers must be a positive integer, got ${out.walkers}`);
   return out as unknown as TimingProfile;
 }

@@ -1,6 +1,6 @@
 /**
- * The package as a user gets it: built and packed with `npm pack`, installed (offline: it has
- * no runtime dependencies) into an empty project, its types checked by the TypeScript
+ * The package as a user gets it: built and packed with `npm pack`, installed (offline: its
+ * runtime dependencies are packed from node_modules) into an empty project, its types checked by the TypeScript
  * compiler there, its code run there, and its `amd-iommu-model serve` bin driven from a child
  * process over stdin/stdout as a C or C++ simulator would.
  *
@@ -29,7 +29,7 @@ beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), "amd-iommu-pack-"));
   const pkg = join(tmp, "pkg");
   mkdirSync(pkg);
-  for (const f of ["package.json", "README.md", "spec-tables"]) if (existsSync(join(REPO, f))) cpSync(join(REPO, f), join(pkg, f), { recursive: true });
+  for (const f of ["package.json", "README.md", "spec-tables", "schema"]) if (existsSync(join(REPO, f))) cpSync(join(REPO, f), join(pkg, f), { recursive: true });
   writeFileSync(join(tmp, "tsconfig.build.json"), JSON.stringify({
     compilerOptions: {
       target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2023"], types: ["node"], typeRoots: [join(REPO, "node_modules/@types")],
@@ -44,7 +44,10 @@ beforeAll(() => {
   consumer = join(tmp, "consumer");
   mkdirSync(consumer);
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
-  sh("npm", ["install", "--offline", ...npmEnv, join(tmp, packed[0]!.filename)], consumer);
+  // the runtime dependencies come from this repository's node_modules, packed too: the install stays offline
+  const deps = Object.keys((JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+  const depTarballs = deps.map((d) => join(tmp, (JSON.parse(sh("npm", ["pack", "--json", "--pack-destination", tmp, ...npmEnv], join(REPO, "node_modules", d))) as { filename: string }[])[0]!.filename));
+  sh("npm", ["install", "--offline", ...npmEnv, ...depTarballs, join(tmp, packed[0]!.filename)], consumer);
 }, 180_000);
 
 afterAll(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
@@ -98,11 +101,13 @@ describe("the installed package", () => {
 
   it("installs from npm pack output with its bin, its compiled code, its type declarations and the spec tables", () => {
     const root = join(consumer, "node_modules/amd-iommu-v2-model");
-    for (const f of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/cli/serve.js", "dist/spec-tables/registers.json", "README.md"]) {
+    for (const f of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli.js", "dist/src/cli/serve.js", "dist/spec-tables/registers.json", "README.md", "schema/snapshot.schema.json", "schema/pipe-protocol.schema.json"]) {
       expect(existsSync(join(root, f)), `${f}\n${buildLog}`).toBe(true);
     }
     expect(existsSync(join(consumer, "node_modules/.bin/amd-iommu-model"))).toBe(true);
-    expect(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {}).toEqual({});
+    // one runtime dependency: the schema library (README "Dependencies"), installed beside the package
+    expect(Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {})).toEqual(["@sinclair/typebox"]);
+    expect(existsSync(join(consumer, "node_modules/@sinclair/typebox/package.json"))).toBe(true);
   });
 
   it("a TypeScript file using the public API type-checks against the installed declarations (no skipLibCheck) and runs", () => {
@@ -135,7 +140,7 @@ describe("the installed package", () => {
       child.stdin.write(JSON.stringify({ id, ...m }) + "\n");
     });
     const exited = new Promise<number | null>((res) => child.on("close", (code) => res(code)));
-    expect(await ask({ op: "hello" })).toMatchObject({ ok: true, protocol: 1 });
+    expect(await ask({ op: "hello" })).toMatchObject({ ok: true, protocol: 2 });
     // a device table with one entry: V=1, TV=1, Mode 0, IR=1 (identity, read-only)
     const dte = Buffer.from(spec.encodeDte({ V: true, TV: true, Mode: 0, IR: true, DomainID: 3 }).buffer);
     expect(await ask({ op: "write-memory", pa: 0x10_0000 + 0x10 * 32, data: dte.toString("base64") })).toMatchObject({ ok: true, bytes: 32 });
