@@ -51,11 +51,16 @@ export class Dte {
   mode = 0;
   had = 0;
 
-  /** Recompute everything derived from `raw` (after a fetch or a restore). */
-  derive(maxHostLevels: number, illegal: (d: Dte) => boolean): void {
+  /**
+   * Recompute everything derived from `raw` (after a fetch or a restore). glxMax: the largest
+   * GCR3 table depth walked (EFR.GLXSup); a legal DTE.GLX above it reads as glxMax in `f`
+   * (AMD: with GLXSup = 00b GLX is ignored and one GCR3 level is looked up).
+   */
+  derive(maxHostLevels: number, illegal: (d: Dte) => boolean, glxMax = 2): void {
     const f = decodeDte(this.raw, this.f);
     this.guestLevels = f.GuestPagingMode === 1 ? 5 : 4;
     this.illegal = illegal(this);
+    if (f.GLX > glxMax && f.GLX !== 3) f.GLX = glxMax;
     const translating = f.V && f.TV && !this.illegal;
     this.hostWalk = translating && f.Mode >= 1 && f.Mode <= maxHostLevels && !(f.GV && f.GIoV);
     this.guestWalk = translating && f.GV;
@@ -153,7 +158,7 @@ export class DeviceTable {
     }
     for (let i = 0; i < DTE_DWORDS; i++) d.raw[i] = this.mem.load32(pa + 4 * i);
     d.deviceId = deviceId;
-    d.derive(this.maxHostLevels, this.illegalCheck);
+    d.derive(this.maxHostLevels, this.illegalCheck, this.features.glxSup);
     d.faultLogged = false;
     this.status = d.illegal ? DTE_ILLEGAL : DTE_OK;
     return d.illegal ? null : d;
@@ -169,7 +174,8 @@ export class DeviceTable {
         if (this.featurePresent(g.feature)) continue;
         for (let w = 0; w < 4; w++) if ((raw[w]! & g.mask[w]!) !== 0) return true;
       }
-      if (f.GLX === 3 || f.GLX > this.features.glxSup) return true;
+      // GLX = 11b is reserved; a GLX above EFR.GLXSup is read as GLXSup (AMD's GLXSup description), or illegal (quirks.glxAboveSupport)
+      if (f.GLX === 3 || (f.GLX > this.features.glxSup && this.quirks.glxAboveSupport === "illegal-dte")) return true;
       if (f.GV && f.GCR3TableRootPtr === 0) return true;
       if (f.GuestPagingMode > 1 || (f.GuestPagingMode === 1 && this.features.gats < 1)) return true;
       if (f.IoCtl === 3) return true;
@@ -215,7 +221,7 @@ export class DeviceTable {
     this.cache.restore(s.tags);
     s.slots.forEach((x, i) => {
       const d = this.slots[i]!;
-      d.raw.set(x.raw); d.deviceId = x.deviceId; d.derive(this.maxHostLevels, this.illegalCheck); d.faultLogged = x.faultLogged;
+      d.raw.set(x.raw); d.deviceId = x.deviceId; d.derive(this.maxHostLevels, this.illegalCheck, this.features.glxSup); d.faultLogged = x.faultLogged;
     });
   }
 }

@@ -8,7 +8,12 @@
  * updates its own bits through setBits/clearBits/setReg. 32-bit accesses reach either half
  * of a 64-bit register.
  */
-import { MMIO_WINDOW_BYTES, REGISTERS, type BitRef, type RegisterSpec } from "../spec/registers.js";
+import { CONTROL, MMIO_CONTROL, MMIO_STATUS, MMIO_WINDOW_BYTES, REGISTERS, STATUS, type BitRef, type RegisterSpec } from "../spec/registers.js";
+
+/** Status (low word) run bits: EventLogRun, CmdBufRun, PPRLogRun. */
+const RUN_BITS = (STATUS.EventLogRun.mask | STATUS.CmdBufRun.mask | STATUS.PprLogRun.mask) >>> 0;
+const STATUS_WORD = MMIO_STATUS >>> 2;
+const CONTROL_WORD = (MMIO_CONTROL >>> 2) + CONTROL.IommuEn.half;
 
 export class MmioRegisters {
   readonly words = new Uint32Array(MMIO_WINDOW_BYTES / 4);
@@ -36,9 +41,17 @@ export class MmioRegisters {
     if (offset % width !== 0) throw new RangeError(`${name}: offset 0x${offset.toString(16)} is not ${width}-byte aligned`);
   }
 
+  /**
+   * Software read of one 32-bit half. The Status run bits read as set only while
+   * Control.IommuEn = 1: nothing is fetched or logged by a disabled IOMMU's rings (QEMU and
+   * VirtualBox report them the same way); the model keeps each ring's own run state, so
+   * they read set again when IommuEn returns.
+   */
   read32(offset: number): number {
     if (!this.specAt[offset >>> 3]) return 0;
-    return this.words[offset >>> 2]!;
+    const i = offset >>> 2;
+    if (i === STATUS_WORD && (this.words[CONTROL_WORD]! & CONTROL.IommuEn.mask) === 0) return (this.words[i]! & ~RUN_BITS) >>> 0;
+    return this.words[i]!;
   }
 
   /** Software write of one 32-bit half. */

@@ -62,6 +62,8 @@ export interface QuirkOptions {
   invalidDeviceRequestRw: boolean;
   /** TV gates only the host table: with TV = 0, GV = 1 and GTEn, a PASID (or GIoV) request takes the guest walk, not nested (default: refused as TV = 0, digest reg 5.1). */
   tvGatesHostTableOnly: boolean;
+  /** DTE.GLX above EFR.GLXSup: "capped" (read as GLXSup: AMD describes GLXSup = 00b as GLX ignored, one-level GCR3 look-up) or "illegal-dte". */
+  glxAboveSupport: "capped" | "illegal-dte";
 }
 
 export const DEFAULT_QUIRKS: QuirkOptions = {
@@ -69,7 +71,7 @@ export const DEFAULT_QUIRKS: QuirkOptions = {
   deviceIdBeyondTable: "illegal-dte", v1AccessedInPde: false, rewalkOnCachedPermissionFault: true,
   seSuppressesRepeats: true, comWaitIntStatusWithoutEnable: true, unsupportedOpcodeIsIllegal: true,
   baseWriteResetsPointers: false, gcr3ReservedBitsFault: true, v1EncodingFaultRz: false, invalidDeviceRequestRw: true,
-  tvGatesHostTableOnly: false,
+  tvGatesHostTableOnly: false, glxAboveSupport: "capped",
 };
 
 export type InterruptSource = "event-log" | "ppr-log" | "completion-wait";
@@ -118,6 +120,7 @@ export const OPTION_LIMITS = Object.freeze({
 export const QUIRK_CHOICES: Readonly<Record<string, readonly string[]>> = {
   tvZero: ["io-page-fault", "abort"], reservedMode: ["io-page-fault", "illegal-dte"],
   pasidWithoutGuest: ["invalid-device-request", "io-page-fault"], deviceIdBeyondTable: ["illegal-dte", "dev-tab-hardware-error"],
+  glxAboveSupport: ["capped", "illegal-dte"],
 };
 
 function checkBool(name: string, v: unknown): void {

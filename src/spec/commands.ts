@@ -100,7 +100,9 @@ export function decodeInvalidationRange(address: bigint, s: boolean): { start: b
 /**
  * Encode [start, start + length) as the smallest naturally aligned power-of-two block
  * that covers it (what Linux does): one page gives S = 0; otherwise S = 1 with the
- * lowest-zero-bit encoding; a block above bit 51 becomes "all pages".
+ * lowest-zero-bit encoding. As Linux's build_inv_address: a range whose start and end first
+ * differ above bit 51 (bits 63:52 are a sign extension) becomes "all pages"; differing at
+ * bit 51 is still the 2^52-byte block.
  */
 export function encodeInvalidationRange(start: bigint, length: bigint): { address: bigint; s: boolean } {
   if (length <= 0n) throw new RangeError("encodeInvalidationRange: length must be positive");
@@ -110,7 +112,7 @@ export function encodeInvalidationRange(start: bigint, length: bigint): { addres
   let msb = 0;
   let diff = first ^ last;
   while (diff > 1n) { diff >>= 1n; msb++; }
-  if (msb >= 51) return { address: ALL_PAGES_ADDRESS, s: true };
+  if (msb > 51) return { address: ALL_PAGES_ADDRESS, s: true };
   // block of 2^(msb+1) bytes: bits msb-1 .. 12 set, bit msb clear
   const size = 1n << BigInt(msb + 1);
   const base = first & ~(size - 1n);

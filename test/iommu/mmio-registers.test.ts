@@ -74,7 +74,7 @@ describe("MMIO registers", () => {
   });
   it("enabling the command buffer, event log and PPR log in Control sets CmdBufRun, EventLogRun and PprLogRun; disabling clears them", () => {
     const io = make();
-    const ctl = (1n << 12n) | (1n << 2n) | (1n << 13n);
+    const ctl = (1n << 12n) | (1n << 2n) | (1n << 13n) | 1n; // with IommuEn: the run bits read 0 without it (issue 17)
     io.mmioWrite64(S.MMIO_CONTROL, ctl);
     expect(io.mmioRead64(S.MMIO_STATUS) & 0x98n).toBe(0x98n);
     io.mmioWrite64(S.MMIO_CONTROL, 0n);
