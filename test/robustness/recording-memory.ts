@@ -9,6 +9,10 @@
  * - compare-exchange only the low word of a table entry it read during the same operation,
  *   and only to set A and/or D (ARCHITECTURE.md section 5).
  * Anything else is recorded as a violation (never thrown: the model must not see it).
+ *
+ * With `view`, it also offers the 32-bit view a PhysicalMemory has (`u32`), which the walkers
+ * read with plain loads (Translator.fastWalk needs it): a Proxy over the inner memory's words
+ * that records each element it serves as a read, so the checks above still see every access.
  */
 import type { MemoryPort } from "../../src/memory/memory-port.js";
 import type { PhysicalMemory } from "../../src/memory/physical-memory.js";
@@ -33,7 +37,34 @@ export class RecordingMemory implements MemoryPort {
   private readonly lastVal = new Uint32Array(4);
   private n = 0;
 
-  constructor(readonly inner: PhysicalMemory) { this.bytes = inner.bytes; }
+  /** The words for plain loads (only with `view`): reads through it are recorded like load32. */
+  readonly u32?: Uint32Array;
+  /** Loads served through the view. */
+  viewReads = 0;
+
+  constructor(readonly inner: PhysicalMemory, view = false) {
+    this.bytes = inner.bytes;
+    if (view) {
+      const words = inner.u32;
+      this.u32 = new Proxy(words, {
+        get: (t, p) => {
+          if (typeof p === "string" && p.length > 0 && p.length < 12 && p.charCodeAt(0) >= 48 && p.charCodeAt(0) <= 57) {
+            const i = Number(p);
+            if (Number.isInteger(i) && String(i) === p) {
+              const pa = i * 4;
+              if (i >= t.length) { this.bad(`u32[${p}]: a word outside memory (${this.bytes} bytes)`); return undefined; }
+              this.counts.reads++; this.viewReads++;
+              this.readSet.add(pa);
+              return t[i];
+            }
+          }
+          const v = Reflect.get(t, p, t) as unknown;
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
+        set: (_t, p) => { this.bad(`u32[${String(p)}]: a store through the read view`); return true; },
+      });
+    }
+  }
 
   /** A new operation starts: entries read before it are no longer "read during it". */
   mark(): void { this.readSet.clear(); }
