@@ -142,6 +142,23 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         expect(r.tb.events()[0]!.flags).toMatchObject({ US: true, PE: true, PR: true });
       });
 
+      for (let level = 2; level <= cfg.guestLevels; level++) {
+        it(`U/S=0 in the level-${level} entry alone denies a user request (US, PE, PR, GN); a privileged one passes`, () => {
+          const r = rig();
+          const { g } = bound(r);
+          g.map(GVA, 0x55_5000);
+          const e = g.entryAddress(GVA, level);
+          r.memory.write32(e, r.memory.read32(e) & ~0x4); // clear U/S in that directory entry only
+          const usr = r.translate({ deviceId: 0x30, address: GVA, pasid: 7 });
+          expect(usr.fault).toBe("user-supervisor");
+          expect(r.tb.events()[0]!.flags).toMatchObject({ US: true, PE: true, PR: true, GN: true, RW: false });
+          const sup = r.translate({ deviceId: 0x30, address: GVA + 8n, pasid: 7, privileged: true });
+          expect([sup.ok, sup.spa, sup.user]).toEqual([true, 0x55_5008, false]);
+          // a user request after the privileged one is still refused (the IOTLB entry does not carry U)
+          expect(r.translate({ deviceId: 0x30, address: GVA, pasid: 7 }).fault).toBe("user-supervisor");
+        });
+      }
+
       it("R/W=0 at any level denies a write with PE and RW set", () => {
         const r = rig();
         const { g } = bound(r);

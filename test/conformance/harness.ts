@@ -8,9 +8,25 @@ import type { AmdIommu, TranslationRequest, TranslationResult } from "../../src/
 
 export type TranslateFn = (iommu: AmdIommu, req: TranslationRequest) => TranslationResult;
 
-/** Ways to issue a translation. Timed and stepped modes add themselves here. */
+/** The request with its address as a number when it fits (the fast path takes only numbers), else unchanged. */
+export function withNumberAddress(req: TranslationRequest): TranslationRequest {
+  const a = req.address;
+  return typeof a === "bigint" && a <= BigInt(Number.MAX_SAFE_INTEGER) ? { ...req, address: Number(a) } : req;
+}
+/** The request with its address as a bigint (served by the general path only). */
+export function withBigintAddress(req: TranslationRequest): TranslationRequest {
+  const a = req.address;
+  return typeof a === "number" && Number.isSafeInteger(a) && a >= 0 ? { ...req, address: BigInt(a) } : req;
+}
+
+/**
+ * Ways to issue a translation. Functional translation runs twice: with every address a
+ * number (the fast path, fastHit / fastWalk, serves what it can: host and guest) and with
+ * every address a bigint (the general path only). Timed and stepped modes replace these.
+ */
 export const TRANSLATE_MODES: Record<string, TranslateFn> = {
-  functional: (iommu, req) => iommu.translate(req),
+  "functional, number addresses": (iommu, req) => iommu.translate(withNumberAddress(req)),
+  "functional, bigint addresses": (iommu, req) => iommu.translate(withBigintAddress(req)),
 };
 
 export interface ConformanceConfig {

@@ -28,7 +28,11 @@ const GPA_OFFSET = 0x10_0000_0000; // nested: GPA = SPA + offset
 const VA_BASE = 0x20_0000_0000;
 
 type Kind = "v1" | "guest" | "nested";
-interface MapSpec { slot: number; frame: number; size: number; read: boolean; write: boolean; user: boolean; nx: boolean; pasid: number }
+interface MapSpec {
+  slot: number; frame: number; size: number; read: boolean; write: boolean; user: boolean; nx: boolean; pasid: number;
+  /** U/S, R/W and NX of the guest directory entries this mapping creates (upper levels: a leaf-only check misses them). */
+  upperUser: boolean; upperWrite: boolean; upperNx: boolean;
+}
 interface DevSpec { kind: Kind; mode: 3 | 4; levels: 4 | 5; glx: 0 | 1; giov: boolean; ir: boolean; iw: boolean; had: 0 | 1 | 3; maps: MapSpec[] }
 interface ReqSpec { dev: number; map: number; offset: number; wild: boolean; write: boolean; execute: boolean; privileged: boolean; pasid: number; noPasid: boolean }
 interface Corruption { table: number; index: number; kind: "random" | "self" | "foreign"; lo: number; hi: number }
@@ -39,6 +43,7 @@ const mapArb = fc.record({
   slot: fc.nat(31), frame: fc.nat(1023), size: fc.constantFrom(4096, 4096, 4096, 8192, 2 * MiB),
   read: likely(4), write: fc.boolean(), user: likely(4),
   nx: fc.boolean(), pasid: fc.constantFrom(0, 1, 2),
+  upperUser: likely(3), upperWrite: likely(3), upperNx: likely(5).map((x) => !x),
 });
 const devArb: fc.Arbitrary<DevSpec> = fc.record({
   kind: fc.constantFrom<Kind>("v1", "guest", "nested"), mode: fc.constantFrom<3 | 4>(3, 4), levels: fc.constantFrom<4 | 5>(4, 5),
@@ -105,7 +110,10 @@ function build(devs: DevSpec[], caches: boolean): Built {
         if (!dv.giov && m.pasid === 0) continue;
         let lm = lms.get(m.pasid);
         if (!lm) { lm = new LongModeTable(tb.memory, guestPages, dv.levels, toSpa, fromSpa); lms.set(m.pasid, lm); gcr3!.set(m.pasid, lm.root); }
-        lm.map(va, nested ? spa + GPA_OFFSET : spa, { size: size as 4096 | 2097152, writable: m.write, user: m.user, nx: m.nx });
+        lm.map(va, nested ? spa + GPA_OFFSET : spa, {
+          size: size as 4096 | 2097152, writable: m.write, user: m.user, nx: m.nx,
+          upper: { user: m.upperUser, writable: m.upperWrite, nx: m.upperNx },
+        });
         if (nested) host!.map(spa + GPA_OFFSET, spa, { size, read: m.read, write: m.write });
       }
     }
