@@ -27,6 +27,7 @@ import type { TranslationRequest, TranslationResult } from "../iommu/translation
 import type { Mapping, NotifierKind } from "./invalidation-notifiers.js";
 import type { IommuSnapshot } from "./iommu-snapshot.js";
 import { RegionMemory } from "./memory-regions.js";
+import type { MemoryPort } from "../memory/memory-port.js";
 import {
   BASE64_IN, BOOL, COUNT_OUT, ERROR_ANSWER, NAME, PIPE_LIMITS, PipeFieldError, TARGET, U64_OUT, answerSchema, compileCheck,
   hex, jsonDepthExceeds, protocolJsonSchema, requestSchema, toBig, toUint, u64In, uintIn, type OpSchema,
@@ -259,6 +260,8 @@ export class CosimSession {
   /** @internal */ readonly iommus = new Map<string, Entry>();
   /** Set by "quit". */
   done = false;
+  /** @internal The memory port of the next create-iommu instead of the regions (the binary channel's simulator-owned memory). */
+  nextMemory: MemoryPort | null = null;
 
   /** `write` receives each output line (an answer or a notification) as JSON text without the newline. */
   constructor(private readonly write: (line: string) => void) {}
@@ -328,11 +331,14 @@ export class CosimSession {
   createIommu(name: string, segment: number | undefined, options: Omit<AmdIommuOptions, "memory"> | undefined): Msg {
     if (this.iommus.has(name)) throw new PipeFieldError("iommu", `"${name}" exists already`);
     if (this.iommus.size >= PIPE_LIMITS.iommus) throw new PipeFieldError("iommu", `a session has at most ${PIPE_LIMITS.iommus} IOMMUs`);
-    if (this.memory.regions.length === 0) throw new Error("create-iommu: add a memory region first (add-memory)");
+    // nextMemory: set by the binary channel for one create-iommu on simulator-owned memory (binary-channel/simulator-memory.ts)
+    const memory = this.nextMemory ?? this.memory;
+    this.nextMemory = null;
+    if (memory === this.memory && this.memory.regions.length === 0) throw new Error("create-iommu: add a memory region first (add-memory)");
     const o = options ?? {};
     const entry: Entry = { name, io: null as unknown as AmdIommu, subs: new Set(), off: [] };
     entry.io = new AmdIommu({
-      ...o, memory: this.memory, segment: segment ?? o.segment,
+      ...o, memory, segment: segment ?? o.segment,
       onInterrupt: (source) => this.notify(entry, "interrupt", { source, cycle: entry.io.now }),
     });
     for (const k of NOTIFIER_KINDS) {

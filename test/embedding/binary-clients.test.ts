@@ -1,0 +1,162 @@
+/**
+ * The shipped clients against the server as a child process (issue 15): the C client
+ * (clients/c/amd_iommu_client.h) compiled with the system compiler, the Python client
+ * (clients/python/amd_iommu_client.py), clients/c/throughput.c and
+ * clients/python/throughput.py on both channels, and the SimPy example
+ * (clients/python/examples/simpy_dma.py; Debian python3-simpy, installed by .ci/run).
+ *
+ * The server is this checkout compiled to a temporary directory (not the shared dist/) and
+ * run as `node <tmp>/src/cli.js serve --binary`, stdin/stdout pipes, exactly as a simulator
+ * starts it. A missing tool (C compiler, python3, SimPy) skips its tests with a note naming it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spec } from "../../src/index.js";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
+let tmp = "";
+let server: string[] = [];
+let json: string[] = [];
+
+function has(cmd: string, args: string[]): boolean {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return r.status === 0;
+}
+const CC = ["cc", "gcc", "clang"].find((c) => has(c, ["--version"])) ?? null;
+const PY = ["python3"].find((p) => has(p, ["-c", "import struct, subprocess"])) ?? null;
+/** SimPy 2 (Debian python3-simpy) is in the system python's dist-packages. */
+const SIMPY = ["/usr/bin/python3", "python3"].find((p) => has(p, ["-c", "import SimPy.Simulation"])) ?? null;
+if (!CC) console.warn("[binary-clients] no C compiler (cc, gcc, clang): the C client tests are skipped. Install one: apt-get install gcc");
+if (!PY) console.warn("[binary-clients] no python3: the Python client tests are skipped");
+if (!SIMPY) console.warn("[binary-clients] SimPy not found (Debian package python3-simpy; .ci/run installs it): the SimPy example is skipped");
+
+const hex4 = (w: Uint32Array) => [...w].map((x) => x.toString(16)).join(",");
+const INVAL = hex4(spec.buildInvalidateIommuPages({ domainId: 5, address: 0x1000_0000 }));
+const CWAIT = hex4(spec.buildCompletionWait({ store: true, address: 0x7000, data: 0x1234n }));
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), "amd-iommu-clients-"));
+  writeFileSync(join(tmp, "tsconfig.json"), JSON.stringify({
+    compilerOptions: {
+      target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2023"], types: ["node"], typeRoots: [join(REPO, "node_modules/@types")],
+      strict: true, resolveJsonModule: true, rootDir: REPO, outDir: join(tmp, "out"), skipLibCheck: true, esModuleInterop: true,
+    },
+    include: [join(REPO, "src/**/*.ts"), join(REPO, "spec-tables/**/*.json")],
+  }));
+  spawnSync(process.execPath, [TSC, "-p", join(tmp, "tsconfig.json")], { encoding: "utf8", timeout: 240_000 });
+  // a JSON module needs a package.json with "type": "module" above it
+  writeFileSync(join(tmp, "out", "package.json"), JSON.stringify({ type: "module" }));
+  server = [process.execPath, join(tmp, "out", "src", "cli.js"), "serve", "--binary"];
+  json = [process.execPath, join(tmp, "out", "src", "cli.js"), "serve"];
+}, 300_000);
+afterAll(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "pipe", "pipe"] });
+}
+function keyValues(text: string): Record<string, string> {
+  const o: Record<string, string> = {};
+  for (const line of text.split("\n")) for (const m of line.matchAll(/(\w+)=(.*?)(?= \w+=|$)/g)) o[m[1]!] = m[2]!;
+  return o;
+}
+
+describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the system compiler)", () => {
+  it("drives every op of the binary channel, simulator-owned memory included", () => {
+    expect(existsSync(server[1]!), "server build").toBe(true);
+    const exe = join(tmp, "every-op");
+    run(CC!, ["-O2", "-Wall", "-Werror", "-o", exe, join(REPO, "test/embedding/binary-client-every-op.c")]);
+    const o = keyValues(run(exe, [INVAL, CWAIT, "--", ...server]));
+    expect(o).toMatchObject({
+      hello: "1", add_memory: "0", add_memory_overlap: "-1", create_iommu: "0", create_iommu_bad_options: "-1",
+      write_image: "0", mmio_write: "0", mmio_read: "0", control: "0x1005", dtb_low: "0x100001", mmio_bad_width: "-1", subscribe: "0",
+      translate: "0", translate_allowed: "1", translate_spa: "0x3000abc", peek_spa: "0x3000abc", sim_spa: "0x300abc", page_shift: "12", path: "6", writable: "1",
+      ats: "0", ats_status: "0", peek: "0", peek_allowed: "1", maps_added: "0",
+      timed: "0", timed_completion: "5005", miss: "0", miss_allowed: "0", fault: "8", event: "2",
+      batch: "0", batch_status: "0,1,0", read_events: "2", event_code: "2", event_address: "0x20000000",
+      mem_read: "0", pte_accessed: "1", pte_dirty: "1", mem_read_hole: "-1", mem_write: "0", tail: "0", advance: "0",
+      unmaps: "1", unmap_domain: "5", unmap_start: "0x10000000", unmap_size: "0x1000", unmap_command: "0",
+      advance_to: "0", advance_to_now: "100000", attach_endpoint: "0", page_request: "0", page_request_outcome: "1",
+      json: "0", json_has_stats: "1", json_refused: "-1",
+      unknown_roundtrip: "0", unknown_status: "1", short_status: "1", bad_device_status: "1", no_iommu: "0", no_iommu_status: "1",
+      create_simmem: "0", sim_mmio: "0", sim_reads_at_mmio: "0", sim_translate: "0", sim_allowed: "1",
+      sim_pte_accessed: "1", sim_pte_dirty: "1", sim_timed: "0", sim_timed_status: "1", sim_miss: "0", sim_miss_fault: "8",
+      sim_tail: "0", sim_advance: "0", sim_completion: "1", sim_mem_read_refused: "-1", close: "0",
+    });
+    expect(o.add_memory_overlap_error).toMatch(/overlaps/);
+    expect(o.mmio_bad_width_error).toMatch(/width must be 4 or 8/);
+    expect(o.batch_error).toMatch(/pasid/);
+    expect(o.bad_device_error).toMatch(/deviceId must be 0\.\.65535, got 70000/);
+    expect(o.no_iommu_error).toMatch(/iommu "9" does not exist/);
+    // unknown op: ErrorCode.UnknownOp (4); a record shorter than its op: BadRecord (2)
+    expect(o).toMatchObject({ unknown_code: "4", short_code: "2" });
+    // the walk of a translation on simulator-owned memory: the 32-byte DTE, three 8-byte table reads, the A/D compare-exchange
+    expect(o).toMatchObject({ reads: "4", cas: "1", requests: "5" });
+    // the completion-wait store reached the simulator as one flagged write of the store data
+    expect(o).toMatchObject({ pa: "0x7000", value: "0x1234" });
+  }, 300_000);
+
+  it("clients/c/throughput.c builds with `cc -O2 -o throughput clients/c/throughput.c` and ends with translations_per_second=N, both channels", () => {
+    const exe = join(tmp, "throughput");
+    run(CC!, ["-O2", "-o", exe, join(REPO, "clients/c/throughput.c")]);
+    for (const [args, cmd] of [[["-b", "256", "-n", "20000"], server], [["-b", "1", "-n", "2000"], server], [["-j", "-b", "32", "-n", "2000"], json]] as const) {
+      const out = run(exe, [...args, "--", ...cmd]).trim().split("\n");
+      expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
+      expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
+    }
+  }, 300_000);
+});
+
+describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standard library only)", () => {
+  it("drives every op of the binary channel, simulator-owned memory included", () => {
+    const o = JSON.parse(run(PY!, [join(REPO, "test/embedding/binary-client-every-op.py"), INVAL, CWAIT, "--", ...server]).trim().split("\n").at(-1)!);
+    expect(o).toMatchObject({
+      hello: 1, control: 0x1005, dtb32: 0x100001, translate: [1, 0x3000abc, 12, "host"], maps: 1, ats: [0, "ats-disabled"],
+      peek: [1, 0x3000abc], timed: [5005, 5], miss: [0, "not-present", 2], pte: 0x60, advance_to: 100000,
+      page_request: "invalid", json: true, json_refused: false, sim_translate: [1, 0x300abc], sim_pte_ad: 0x60, close: 0,
+    });
+    expect(o.overlap).toMatch(/overlaps/);
+    expect(o.batch.slice(0, 3)).toEqual([0, 1, 0]);
+    expect(o.batch[3]).toMatch(/pasid/);
+    expect(o.events.at(-1)).toBe(2); // IO_PAGE_FAULT of the miss, last
+    expect(o.unmap).toEqual([{ domain_id: 5, device_id: 0, pasid: 0, command: 0, start: 0x1000_0000, size: 4096, cycle: 5000, all: false }]);
+    expect(o.no_iommu).toMatch(/iommu "9" does not exist/);
+    // simulator-owned memory: the stepped walk's requests in hardware order (DTE, PML3..PML1 entries, A/D on the leaf)
+    expect(o.sim_log.map((x: unknown[]) => x[0])).toEqual(["read", "read", "read", "read", "cas"]);
+    expect(o.sim_log[0][2]).toBe(32);
+    expect(o.sim_timed).toMatch(/simulator-owned memory is functional only/);
+    expect(o.sim_completion.at(-1)).toEqual(["write", 0x7000, 0x1234, true]);
+  }, 300_000);
+
+  it("clients/python/throughput.py ends with translations_per_second=N, both channels", () => {
+    for (const [args, cmd] of [[["-b", "256", "-n", "5120"], server], [["-b", "1", "-n", "500"], server], [["-j", "-b", "32", "-n", "640"], json]] as const) {
+      const out = run(PY!, [join(REPO, "clients/python/throughput.py"), ...args, "--", ...cmd]).trim().split("\n");
+      expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
+      expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
+    }
+  }, 300_000);
+});
+
+describe.skipIf(!SIMPY)("a real simulator as the client: SimPy DMA devices sharing the IOMMU (clients/python/examples/simpy_dma.py)", () => {
+  it("four devices stream DMA; the unmapped page of the listening device is skipped, the ignoring device's DMAs to its unmapped page fault and are logged", () => {
+    const text = run(SIMPY!, [join(REPO, "clients/python/examples/simpy_dma.py"), "--", ...server]);
+    const s = JSON.parse(text.trim().split("\n").at(-1)!);
+    expect(s.server_ok).toBe(true);
+    expect(s.server_exit).toBe(0);
+    expect(s.unmap_notifications).toBe(2);
+    expect(s.devices).toHaveLength(4);
+    const [d0, d1, d2, d3] = s.devices;
+    expect(d0.unmaps_seen).toBe(1);
+    expect(d0.skipped).toBeGreaterThan(0);
+    expect(d0.faults).toBe(0);
+    expect(d1.faults).toBeGreaterThan(0);
+    expect(s.io_page_faults_logged).toBe(d1.faults);
+    expect(s.fault_addresses).toEqual([0x1000_0000 + 4 * 4096]);
+    for (const d of [d2, d3]) { expect(d.faults).toBe(0); expect(d.translations).toBe(400); expect(d.bytes).toBe(400 * 4096); }
+    expect(s.simulated_cycles).toBeGreaterThan(s.unmap_cycle);
+  }, 300_000);
+});
