@@ -5,14 +5,13 @@
  * clients/python/throughput.py on both channels, and the SimPy example
  * (clients/python/examples/simpy_dma.py; Debian python3-simpy, installed by .ci/run).
  *
- * The server is this checkout compiled to a temporary directory (not the shared dist/) and
+ * The server is this checkout compiled to a scratch directory (not the shared dist/) and
  * run as `node <tmp>/src/cli.js serve --binary`, stdin/stdout pipes, exactly as a simulator
  * starts it. A missing tool (C compiler, python3, SimPy) skips its tests with a note naming it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spec } from "../../src/index.js";
@@ -40,7 +39,9 @@ const INVAL = hex4(spec.buildInvalidateIommuPages({ domainId: 5, address: 0x1000
 const CWAIT = hex4(spec.buildCompletionWait({ store: true, address: 0x7000, data: 0x1234n }));
 
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), "amd-iommu-clients-"));
+  // inside the checkout's node_modules, so the build resolves the runtime dependencies (@sinclair/typebox) as the package does
+  mkdirSync(join(REPO, "node_modules", ".cache"), { recursive: true });
+  tmp = mkdtempSync(join(REPO, "node_modules", ".cache", "amd-iommu-clients-"));
   writeFileSync(join(tmp, "tsconfig.json"), JSON.stringify({
     compilerOptions: {
       target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", lib: ["ES2023"], types: ["node"], typeRoots: [join(REPO, "node_modules/@types")],
@@ -64,6 +65,34 @@ function keyValues(text: string): Record<string, string> {
   for (const line of text.split("\n")) for (const m of line.matchAll(/(\w+)=(.*?)(?= \w+=|$)/g)) o[m[1]!] = m[2]!;
   return o;
 }
+
+describe("JSON channel from a child process (the same server without --binary)", () => {
+  it("every op answers over real pipes; stdout carries protocol lines only", () => {
+    const img = Buffer.alloc(8192);
+    const lines = [
+      { id: "hello", op: "hello" }, { id: "mem", op: "add-memory", base: 0, bytes: 1 << 22 }, { id: "create", op: "create-iommu", iommu: "0" },
+      { id: "w", op: "write-memory", pa: 0x1000, data: img.toString("base64") }, { id: "r", op: "read-memory", pa: 0x1000, bytes: 16 },
+      { id: "mw", op: "mmio-write", iommu: "0", offset: 0, value: "0x1001" }, { id: "mr", op: "mmio-read", iommu: "0", offset: 0 },
+      { id: "sub", op: "subscribe", iommu: "0", events: ["unmap"] }, { id: "unsub", op: "unsubscribe", iommu: "0", events: ["unmap"] },
+      { id: "t", op: "translate", iommu: "0", deviceId: 16, address: "0x1000" }, { id: "ats", op: "translate", iommu: "0", deviceId: 16, address: "0x1000", kind: "ats" },
+      { id: "peek", op: "translate", iommu: "0", deviceId: 16, address: "0x1000", kind: "peek" },
+      { id: "timed", op: "translate", iommu: "0", deviceId: 16, address: "0x1000", cycle: 100 },
+      { id: "adv", op: "advance", iommu: "0" }, { id: "ep", op: "attach-endpoint", iommu: "0", deviceId: 16, atsLatency: null },
+      { id: "pr", op: "page-request", iommu: "0", deviceId: 16, address: "0x1000", prgIndex: 1 },
+      { id: "replay", op: "replay", iommu: "0", deviceId: 16 }, { id: "stats", op: "stats", iommu: "0" }, { id: "snap", op: "snapshot", iommu: "0" },
+    ];
+    const first = spawnSync(json[0]!, json.slice(1), { input: lines.map((l) => JSON.stringify(l)).join("\n") + "\n", encoding: "utf8", timeout: 120_000 });
+    const out = first.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(out.map((a) => a.id)).toEqual(lines.map((l) => l.id));
+    expect(out.filter((a) => a.ok !== true), JSON.stringify(out.filter((a) => a.ok !== true))).toEqual([]);
+    const snap = out.find((a) => a.id === "snap")!.snapshot;
+    const restore = [...lines.slice(0, 3), { id: "restore", op: "restore", iommu: "0", snapshot: snap }, { id: "q", op: "quit" }, { id: "after", op: "hello" }];
+    const second = spawnSync(json[0]!, json.slice(1), { input: restore.map((l) => JSON.stringify(l)).join("\n") + "\n", encoding: "utf8", timeout: 120_000 });
+    const out2 = second.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(out2.map((a) => [a.id, a.ok])).toEqual([["hello", true], ["mem", true], ["create", true], ["restore", true], ["q", true]]);
+    expect(second.status).toBe(0);
+  }, 300_000);
+});
 
 describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the system compiler)", () => {
   it("drives every op of the binary channel, simulator-owned memory included", () => {
@@ -91,7 +120,7 @@ describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the 
     expect(o.mmio_bad_width_error).toMatch(/width must be 4 or 8/);
     expect(o.batch_error).toMatch(/pasid/);
     expect(o.bad_device_error).toMatch(/deviceId must be 0\.\.65535, got 70000/);
-    expect(o.no_iommu_error).toMatch(/iommu "9" does not exist/);
+    expect(o.no_iommu_error).toMatch(/"9" does not exist/);
     // unknown op: ErrorCode.UnknownOp (4); a record shorter than its op: BadRecord (2)
     expect(o).toMatchObject({ unknown_code: "4", short_code: "2" });
     // the walk of a translation on simulator-owned memory: the 32-byte DTE, three 8-byte table reads, the A/D compare-exchange
@@ -124,7 +153,7 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
     expect(o.batch[3]).toMatch(/pasid/);
     expect(o.events.at(-1)).toBe(2); // IO_PAGE_FAULT of the miss, last
     expect(o.unmap).toEqual([{ domain_id: 5, device_id: 0, pasid: 0, command: 0, start: 0x1000_0000, size: 4096, cycle: 5000, all: false }]);
-    expect(o.no_iommu).toMatch(/iommu "9" does not exist/);
+    expect(o.no_iommu).toMatch(/"9" does not exist/);
     // simulator-owned memory: the stepped walk's requests in hardware order (DTE, PML3..PML1 entries, A/D on the leaf)
     expect(o.sim_log.map((x: unknown[]) => x[0])).toEqual(["read", "read", "read", "read", "cas"]);
     expect(o.sim_log[0][2]).toBe(32);
