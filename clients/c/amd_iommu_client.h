@@ -152,7 +152,7 @@ struct aic_client {
   int rfd, wfd;
   pid_t pid;
   unsigned char *out; size_t out_len, out_cap; uint32_t out_count;
-  unsigned char *in; size_t in_cap; size_t in_len;
+  unsigned char *in; size_t in_cap; size_t in_len; size_t in_have; /* the current frame is in[0, in_len); in_have bytes buffered */
   char error[512];
   void *user;
   void (*on_notify)(aic_client *c, const aic_notification *n);
@@ -217,22 +217,39 @@ static inline int aic_read_all(aic_client *c, unsigned char *p, size_t n) {
   }
   return 0;
 }
-/** Read one frame into c->in; returns its kind, -1 on failure. */
-static inline int aic_read_frame(aic_client *c) {
-  unsigned char h[AIC_FRAME_HEADER];
-  if (aic_read_all(c, h, AIC_FRAME_HEADER) != 0) return -1;
-  uint32_t len = aic_ld32(h + 4);
-  if (aic_ld32(h) != AIC_MAGIC || len < AIC_FRAME_HEADER || (len & 7) != 0 || len > (256u << 20))
-    return aic_fail(c, "bad frame from the server (magic 0x%x, length %u)", aic_ld32(h), len);
-  if (len > c->in_cap) {
-    unsigned char *p = (unsigned char *)realloc(c->in, len);
+/** Read more bytes (whatever the pipe holds, up to the buffer) so that at least `need` are buffered. */
+static inline int aic_fill(aic_client *c, size_t need) {
+  if (need > c->in_cap || c->in_cap - c->in_have < 4096) {
+    size_t n = c->in_cap ? c->in_cap : 65536;
+    while (n < need || n - c->in_have < 4096) n *= 2;
+    unsigned char *p = (unsigned char *)realloc(c->in, n);
     if (!p) return aic_fail(c, "out of memory");
-    c->in = p; c->in_cap = len;
+    c->in = p; c->in_cap = n;
   }
-  memcpy(c->in, h, AIC_FRAME_HEADER);
-  if (aic_read_all(c, c->in + AIC_FRAME_HEADER, len - AIC_FRAME_HEADER) != 0) return -1;
+  while (c->in_have < need) {
+    ssize_t k = read(c->rfd, c->in + c->in_have, c->in_cap - c->in_have);
+    if (k < 0) { if (errno == EINTR) continue; return aic_fail(c, "read from the server: %s", strerror(errno)); }
+    if (k == 0) return aic_fail(c, "the server closed its output");
+    c->in_have += (size_t)k;
+  }
+  return 0;
+}
+/**
+ * Read one frame into c->in (at offset 0, c->in_len bytes); returns its kind, -1 on failure.
+ * One read() usually brings the whole answer: a round trip costs one write and one read.
+ */
+static inline int aic_read_frame(aic_client *c) {
+  if (c->in_len) { /* drop the previous frame, keep what followed it */
+    memmove(c->in, c->in + c->in_len, c->in_have - c->in_len);
+    c->in_have -= c->in_len; c->in_len = 0;
+  }
+  if (aic_fill(c, AIC_FRAME_HEADER) != 0) return -1;
+  uint32_t len = aic_ld32(c->in + 4);
+  if (aic_ld32(c->in) != AIC_MAGIC || len < AIC_FRAME_HEADER || (len & 7) != 0 || len > (256u << 20))
+    return aic_fail(c, "bad frame from the server (magic 0x%x, length %u)", aic_ld32(c->in), len);
+  if (aic_fill(c, len) != 0) return -1;
   c->in_len = len;
-  return h[12];
+  return c->in[12];
 }
 
 /** Answer one memory request (simulator-owned memory) from the callbacks. */

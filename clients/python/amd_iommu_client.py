@@ -107,6 +107,7 @@ class Client:
         self.memory_requests = 0
         self._out = bytearray()
         self._count = 0
+        self._in = bytearray()
 
     # ---- starting and stopping ----
     @classmethod
@@ -152,21 +153,23 @@ class Client:
         self._count += 1
         return o
 
-    def _read_exact(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self._r.read(n - len(buf))
+    def _fill(self, n):
+        """Buffer at least n bytes, reading whatever the pipe holds (one read per answer, usually)."""
+        while len(self._in) < n:
+            chunk = self._r.read(max(65536, n - len(self._in)))
             if not chunk:
                 raise ChannelError("the server closed its output")
-            buf += chunk
-        return bytes(buf)
+            self._in += chunk
 
     def _read_frame(self):
-        h = self._read_exact(FRAME_HEADER)
-        magic, length, count, kind, version, _ = _HDR.unpack(h)
+        self._fill(FRAME_HEADER)
+        magic, length, count, kind, version, _ = _HDR.unpack_from(self._in, 0)
         if magic != MAGIC or length < FRAME_HEADER or length % 8:
             raise ChannelError("bad frame from the server (magic 0x%x, length %d)" % (magic, length))
-        return kind, count, h + self._read_exact(length - FRAME_HEADER)
+        self._fill(length)
+        frame = bytes(self._in[:length])
+        del self._in[:length]
+        return kind, count, frame
 
     def _answer_memory(self, frame):
         op, _iommu, flags, _len = _REC.unpack_from(frame, FRAME_HEADER)

@@ -49,6 +49,13 @@ export class FrameWriter {
     this.u32[1] = this.len; this.u32[2] = this.count;
     return this.u8.subarray(0, this.len);
   }
+  /** Room for a record of `bytes` that the caller fills completely (every byte); returns its byte offset. */
+  reserve(bytes: number): number {
+    const o = this.len;
+    if (o + bytes > this.buf.byteLength) this.grow(o + bytes);
+    this.len = o + bytes; this.count++;
+    return o;
+  }
   /** Start a record of `bytes` (a multiple of 8), zeroed; returns its byte offset. */
   record(op: number, byte1: number, flags: number, bytes: number): number {
     const o = this.len;
@@ -103,6 +110,7 @@ export class BinarySession {
   private lastPathCode = 0;
 
   constructor(options: BinarySessionOptions = {}) {
+    if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("the binary channel needs a little-endian host (it writes frames through 32-bit views)");
     // with request() the session writes only notifications (answers are returned)
     this.session = new CosimSession((line) => this.notification(JSON.parse(line) as Msg));
     this.simMemory = options.roundTrip === undefined ? null : new SimulatorMemory(options.roundTrip);
@@ -332,26 +340,27 @@ export class BinarySession {
       if (chi >= 0x20_0000) throw new RecordError(ErrorCode.Refused, `translate-timed: cycle must be below 2^53`);
       io.translateTimed(req, chi * TWO32 + clo, r);
     }
+    // the 40-byte answer, written word by word (host little-endian, checked at start-up)
     const w = this.w;
-    const a = w.record(op, Status.Ok,
-      (r.ok ? AFlag.Allowed : 0) | (r.readable ? AFlag.Readable : 0) | (r.writable ? AFlag.Writable : 0) |
-      (r.executable ? AFlag.Executable : 0) | (r.user ? AFlag.User : 0) | (r.iotlbHit ? AFlag.IotlbHit : 0), Len.TranslateAnswer);
-    const u8o = w.u8;
-    u8o[a + 8] = r.fault === null ? 0 : FAULT_CODE[r.fault]!;
+    const q4 = w.reserve(Len.TranslateAnswer) >>> 2, o32 = w.u32;
+    const flagsOut = (r.ok ? AFlag.Allowed : 0) | (r.readable ? AFlag.Readable : 0) | (r.writable ? AFlag.Writable : 0) |
+      (r.executable ? AFlag.Executable : 0) | (r.user ? AFlag.User : 0) | (r.iotlbHit ? AFlag.IotlbHit : 0);
+    o32[q4] = op | (Status.Ok << 8) | (flagsOut << 16);
+    o32[q4 + 1] = Len.TranslateAnswer;
     const path = r.path;
     if (path !== this.lastPath) { this.lastPath = path; this.lastPathCode = PATH_CODE[path]!; }
-    u8o[a + 9] = this.lastPathCode;
     const ps = r.pageSize;
-    u8o[a + 10] = ps === 0 ? 0 : ps < TWO32 ? 31 - Math.clz32(ps) : Math.round(Math.log2(ps));
-    u8o[a + 11] = r.memoryReferences > 255 ? 255 : r.memoryReferences;
-    w.u16[(a + 12) >>> 1] = r.event;
-    const wq = a >>> 2, o32 = w.u32;
+    const shift = ps === 0 ? 0 : ps < TWO32 ? 31 - Math.clz32(ps) : Math.round(Math.log2(ps));
+    const refs = r.memoryReferences > 255 ? 255 : r.memoryReferences;
+    o32[q4 + 2] = (r.fault === null ? 0 : FAULT_CODE[r.fault]!) | (this.lastPathCode << 8) | (shift << 16) | (refs << 24);
+    o32[q4 + 3] = r.event & 0xffff;
     // x >>> 0 is x mod 2^32 for any integer below 2^53 (a double % calls fmod: slower than the translation)
     const spa = r.spa, cc = r.completionCycle;
     const spaLo = spa >>> 0, ccLo = cc >>> 0;
-    o32[wq + 4] = spaLo; o32[wq + 5] = spa === spaLo ? 0 : (spa - spaLo) / TWO32;
-    o32[wq + 6] = ccLo; o32[wq + 7] = cc === ccLo ? 0 : (cc - ccLo) / TWO32;
-    o32[wq + 8] = r.cycles;
+    o32[q4 + 4] = spaLo; o32[q4 + 5] = spa === spaLo ? 0 : (spa - spaLo) / TWO32;
+    o32[q4 + 6] = ccLo; o32[q4 + 7] = cc === ccLo ? 0 : (cc - ccLo) / TWO32;
+    o32[q4 + 8] = r.cycles;
+    o32[q4 + 9] = 0;
   }
 
   /** A notification the session wrote (JSON form) as a notification record. */
