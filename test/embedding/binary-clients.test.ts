@@ -10,7 +10,8 @@
  * starts it. A missing tool (C compiler, python3, SimPy) skips its tests with a note naming it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,6 +168,50 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
       expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
       expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
     }
+  }, 300_000);
+});
+
+describe("Unix socket transport (serve --binary --socket PATH) from the clients", () => {
+  it.skipIf(!CC && !PY)("aic_connect_unix / Client.connect_unix: hello, memory, an IOMMU, a translation; quit stops the server", async () => {
+    const path = join(tmp, "sock");
+    const child = spawn(server[0]!, [...server.slice(1), "--socket", path], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+    for (let i = 0; i < 600 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(path), "the server made its socket").toBe(true);
+    if (CC) {
+      const src = join(tmp, "socket-client.c"), exe = join(tmp, "socket-client");
+      writeFileSync(src, `#include "${join(REPO, "clients/c/amd_iommu_client.h")}"
+int main(int argc, char **argv) {
+  (void)argc; aic_client c;
+  if (aic_connect_unix(&c, argv[1]) != 0) { printf("error=%s\\n", c.error); return 1; }
+  aic_translation_req q = { 0x10, 0, 0, 0x1000, 0 }; aic_translation t;
+  int h = aic_hello(&c), a = aic_add_memory(&c, 0, 1 << 20), k = aic_create_iommu(&c, 0, 0, NULL), r = aic_translate(&c, AIC_OP_TRANSLATE, 0, &q, &t);
+  printf("hello=%d add=%d create=%d translate=%d allowed=%d spa=0x%llx\\n", h, a, k, r, !!(t.flags & AIC_A_ALLOWED), (unsigned long long)t.spa);
+  /* the session ends without quit: the server waits for the next client */
+  close(c.rfd); return 0;
+}
+`);
+      run(CC, ["-O2", "-o", exe, src]);
+      // IOMMU off: untranslated requests pass through (SPA = address)
+      expect(run(exe, [path]).trim()).toBe("hello=1 add=0 create=0 translate=0 allowed=1 spa=0x1000");
+    }
+    if (PY) {
+      const script = `import sys; sys.path.insert(0, ${JSON.stringify(join(REPO, "clients/python"))})
+import amd_iommu_client as aic
+c = aic.Client.connect_unix(${JSON.stringify(path)})
+c.add_memory(0, 1 << 20); c.create_iommu(0)
+t = c.translate(aic.OP_TRANSLATE, 0, 0x10, 0x2000)
+print(c.hello(), t.flags & aic.A_ALLOWED, hex(t.spa), c.close())`;
+      expect(run(PY, ["-c", script]).trim()).toBe("1 1 0x2000 0");
+    } else {
+      const s2 = connect(path);
+      await new Promise<void>((res) => s2.on("connect", () => res()));
+      s2.end(Buffer.from([0x49, 0x4f, 0x4d, 0x42, 24, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0x10, 0, 0, 0, 8, 0, 0, 0]));
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toBe(""); // the protocol goes over the socket; stdout stays empty
   }, 300_000);
 });
 
