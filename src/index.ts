@@ -1,5 +1,5 @@
 /**
- * Public surface of the AMD IOMMU v2 model (ARCHITECTURE.md section 4). Nothing else.
+ * Public surface of the AMD IOMMU v2 model (docs/ARCHITECTURE.md section 4). Nothing else.
  */
 export { PhysicalMemory, type PhysicalMemoryOptions } from "./memory/physical-memory.js";
 export type { MemoryPort } from "./memory/memory-port.js";

@@ -1,6 +1,6 @@
 /**
  * Writes Device Table Entries into memory in the order Linux uses (upper 128 bits first,
- * the half holding V and GV last; registers-dte-pagetables.md 3), from named fields.
+ * the half holding V and GV last; docs/spec-readings.md reg 3), from named fields.
  */
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { decodeDte, encodeDte, type DteFields } from "../spec/dte.js";

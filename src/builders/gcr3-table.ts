@@ -1,5 +1,5 @@
 /**
- * Builder of the GCR3 table (registers-dte-pagetables.md 5.2): a tree of 4 KiB tables
+ * Builder of the GCR3 table (docs/spec-readings.md reg 5.2): a tree of 4 KiB tables
  * indexed by PASID, GLX + 1 levels, each entry V | address. set(pasid, cr3) installs the
  * guest CR3 (root of a long-mode table) for a PASID, allocating intermediate tables.
  */

@@ -1,9 +1,9 @@
 /**
  * Builder of AMD64 long-mode (guest, v2) page tables, 4 or 5 levels
- * (registers-dte-pagetables.md 5.3): map a virtual address to a physical one at 4 KiB,
+ * (docs/spec-readings.md reg 5.3): map a virtual address to a physical one at 4 KiB,
  * 2 MiB or 1 GiB with R/W, U/S and NX. Non-leaf entries get P | R/W | U/S (A clear unless
  * asked, so the IOMMU's A updates are visible). Entries are written with 32-bit stores, low
- * word last (ARCHITECTURE.md section 5).
+ * word last (docs/ARCHITECTURE.md section 5).
  */
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { LM_A, LM_D, LM_NX_HI, LM_P, LM_PS, LM_RW, LM_US, LM_LEVEL_SHIFT } from "../spec/page-tables.js";

@@ -1,7 +1,7 @@
 /**
  * A driver-like harness for hardware-behaviour tests and examples: physical memory, one
  * IOMMU, a device table, command buffer, event log and PPR log programmed through the MMIO
- * registers in Linux's enable order (commands-events-ppr.md 5.a), a page allocator, and
+ * registers in Linux's enable order (docs/spec-readings.md cmd 5.a), a page allocator, and
  * helpers to queue commands and drain logs exactly as software does (ring pointers in
  * registers, entries in memory).
  */

@@ -1,5 +1,5 @@
 /**
- * Builder of host (v1) I/O page tables (registers-dte-pagetables.md 4.1-4.4), so tests and
+ * Builder of host (v1) I/O page tables (docs/spec-readings.md reg 4.1-4.4), so tests and
  * users write "map IOVA X to SPA Y, 2 MiB, read-only" instead of assembling entries.
  * Sizes: any power of two from 4 KiB; the level's default sizes use NextLevel = 0, others
  * NextLevel = 7 with the lowest-zero-bit encoding replicated over the covered entries.

@@ -7,6 +7,7 @@ import { NOTIFIER_POLICIES, NOTIFIER_POLICY_NAMES, notifierPolicy, type Notifier
 import { RANGE_POLICIES, checkRangePolicy } from "../host/driver/range-policy.js";
 import { WORKLOAD_NAMES, type WorkloadName } from "../scenarios/host-workload.js";
 import { ATS_MODES, isSafe, runRace, summary, type AtsMode, type RaceOptions, type RaceSummary } from "../scenarios/race-scenario.js";
+import { GATHER_ORDERS, type GatherOrder } from "../scenarios/race-world.js";
 
 const HELP = `usage: npm start -- [options]          (or: amd-iommu-model race [options])
 
@@ -25,6 +26,9 @@ options:
   --threshold N       page count of the threshold range policy (default 512)
   --operations N      host operations in the workload (default 24)
   --pages N           pages of the process's working region (default 32)
+  --gather-order O    where munmap, MADV_DONTNEED and exit run tlb_finish_mmu (the CPU TLB
+                      flush, then the frees): after-end (default: after invalidate_range_end,
+                      Linux's order in unmap_region and zap_page_range) or before-end
   --json              print only a JSON array of {policy, staleAccesses, stalePermissionAccesses,
                       deviceFaults, pageRequests, commands, flushCycles, deviceStallCycles}
   -h, --help          this text
@@ -60,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       policy: { type: "string" }, workload: { type: "string" }, seed: { type: "string" }, devices: { type: "string" },
       ats: { type: "string" }, range: { type: "string" }, threshold: { type: "string" }, operations: { type: "string" },
-      pages: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      pages: { type: "string" }, "gather-order": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) { console.log(HELP); return 0; }
@@ -71,11 +75,15 @@ export async function main(argv: string[]): Promise<number> {
   if (values.workload !== undefined) o.workload = values.workload as WorkloadName;
   if (values.ats !== undefined) o.ats = values.ats as AtsMode;
   if (values.range !== undefined) o.rangePolicy = checkRangePolicy("--range", values.range);
+  const order = values["gather-order"];
+  if (order !== undefined && !(GATHER_ORDERS as readonly string[]).includes(order)) throw new RangeError(`--gather-order must be one of ${GATHER_ORDERS.join(", ")}, got ${order}`);
+  if (order !== undefined) o.gatherOrder = order as GatherOrder;
   const nums = { seed: int("seed", values.seed), devices: int("devices", values.devices), threshold: int("threshold", values.threshold), operations: int("operations", values.operations), pages: int("pages", values.pages) };
   for (const [k, v] of Object.entries(nums)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
   const rows = policies.map((policy) => summary(runRace({ ...o, policy })));
   if (values.json) { console.log(JSON.stringify(rows, null, 2)); return 0; }
-  console.log(`RFC race: workload ${o.workload ?? "mixed"}, seed ${o.seed ?? 1}, ${o.devices ?? 2} device(s), ATS ${o.ats ?? "mixed"}, range ${o.rangePolicy ?? "per era"}\n`);
+  const gather = (o.gatherOrder ?? "after-end") === "after-end" ? "tlb_finish_mmu after invalidate_range_end (Linux)" : "tlb_finish_mmu before invalidate_range_end";
+  console.log(`RFC race: workload ${o.workload ?? "mixed"}, seed ${o.seed ?? 1}, ${o.devices ?? 2} device(s), ATS ${o.ats ?? "mixed"}, range ${o.rangePolicy ?? "per era"}, ${gather}\n`);
   console.log(table(rows));
   const safe = rows.filter(isSafe).map((r) => r.policy);
   const unsafe = rows.filter((r) => !isSafe(r)).map((r) => r.policy);

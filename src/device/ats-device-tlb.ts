@@ -1,6 +1,6 @@
 /**
  * The ATS device TLB of a PCIe function, the Address Translation Cache (ATC) (PCIe ATS;
- * commands-events-ppr.md 4.4 and 5.e).
+ * docs/spec-readings.md cmd 4.4 and 5.e).
  *
  * Filled from ATS Translation Completions (iommu.translateAts): each entry is tagged with
  * (PASID or "no PASID", page number, page size) and holds the SPA of the page and the

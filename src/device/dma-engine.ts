@@ -1,6 +1,6 @@
 /**
  * The DMA engine of a PCIe function: 32-bit reads and writes of memory through the IOMMU
- * (PCIe Address Translation Services and PRI as the function uses them; commands-events-ppr.md
+ * (PCIe Address Translation Services and PRI as the function uses them; docs/spec-readings.md cmd 5
  * 4.4 and 5.e).
  *
  * Without an ATC every access is an untranslated request: the IOMMU translates and checks

@@ -1,6 +1,6 @@
 /**
  * The Page Request Interface (PRI) of a PCIe function (PCIe PRI capability; the device
- * side of commands-events-ppr.md 3.3-3.4 and 5.e).
+ * side of docs/spec-readings.md cmd 3.3-3.4 and 5.e).
  *
  * The function sends Page Requests in Page Request Groups: every request of a group carries
  * the same PRG Index (9 bits) and the last one has L = 1. Each request uses one unit of the

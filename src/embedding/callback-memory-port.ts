@@ -3,7 +3,7 @@
  * whose memory lives elsewhere (a simulator's own DRAM model, a sparse map, another
  * process). Every table read, A/D compare-exchange, log write and completion-wait store of
  * the IOMMU becomes a call of the embedder's functions, with aligned 32-bit accesses only
- * (ARCHITECTURE.md section 5).
+ * (docs/ARCHITECTURE.md section 5).
  *
  * Slower than PhysicalMemory (the SharedArrayBuffer default): each access is a call through
  * the embedder's code instead of a typed-array load the JIT inlines. Use it when the memory

@@ -1,7 +1,7 @@
 /**
  * Invalidation notifiers for embedders that cache translations outside the IOMMU (a device
  * model's own TLB, a JIT, a shadow page table): the model's analogue of QEMU's IOMMU
- * notifiers, driven by the commands of commands-events-ppr.md 4.1.
+ * notifiers, driven by the commands of docs/spec-readings.md cmd 4.1.
  *
  *   "unmap"            every cache invalidation the command processor performs:
  *                      INVALIDATE_IOMMU_PAGES (DomainID, GN/PASID, S-decoded range, PDE),
@@ -14,7 +14,7 @@
  * Ranges are the hardware's: naturally aligned power-of-two blocks (S = 1), so a consumer
  * must accept ranges larger than what software meant to drop. `all` = the whole space
  * (start 0, size 2^64). A GN = 0 invalidation also stales every guest translation of the
- * domain that a nested walk built (the safe reading of digest point 9): consumers of
+ * domain that a nested walk built (the safe reading of docs/spec-readings.md cmd 6.9): consumers of
  * nested devices drop all PASIDs of the domain on it.
  *
  * Listeners run synchronously inside the command (or translation) that causes them; they
@@ -168,7 +168,7 @@ export class InvalidationNotifiers {
 }
 
 /**
- * Does an UNMAP event stale this mapping? The IOTLB's matching rule (commands-events-ppr.md
+ * Does an UNMAP event stale this mapping? The IOTLB's matching rule (docs/spec-readings.md cmd 5
  * 4.1): IOMMU_ALL everything; DEVTAB_ENTRY the device; PAGES by DomainID, then GN = 1 the
  * PASID's guest entries overlapping the range, GN = 0 the host entries overlapping it and
  * every nested-built guest entry of the domain.

@@ -20,9 +20,10 @@ export const SNAPSHOT_FORMAT = "amd-iommu-model/snapshot";
 /**
  * Bumped whenever the state a snapshot holds changes meaning, so that restore() refuses an
  * older snapshot instead of misreading it. 2: the timing statistics count plain hits and
- * runs of like walks (timing-statistics.ts) instead of recording each translation.
+ * runs of like walks (timing-statistics.ts) instead of recording each translation. 3: walk
+ * reads are priced through the table-line cache, whose lines the snapshot carries (tableLines).
  */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -61,6 +62,8 @@ export interface IommuSnapshot {
   timingModel: Json;
   /** PRI side: page-request counters. */
   ppr: Json;
+  /** The table lines walk reads go through (profile.tableCacheLines; null when off). */
+  tableLines: Json;
 }
 
 function geometryOf(t: TagStore): CacheGeometry {
@@ -93,9 +96,6 @@ function applyPlainState(o: object, state: Json): void {
     else rec[k] = decode(v);
   }
 }
-
-/** The PRI block (ppr-log.ts), when this build of the IOMMU has one. */
-function pprOf(io: AmdIommu): object | undefined { return (io as unknown as { ppr?: object }).ppr; }
 
 const TIMING_KEYS = ["walkers", "stats", "inFlightUntil", "lastQueue"] as const;
 const PPR_KEYS = ["stats", "overflowResponseCode"] as const;
@@ -175,7 +175,8 @@ export function takeSnapshot(io: AmdIommu): IommuSnapshot {
     pprLog: { ...io.pprLog.stats },
     interrupts: { ...io.interrupts },
     timingModel: plainState(io.timingModel, TIMING_KEYS),
-    ppr: pprOf(io) ? plainState(pprOf(io)!, PPR_KEYS) : {},
+    ppr: plainState(io.ppr, PPR_KEYS),
+    tableLines: io.translator.lines === null ? null : encode(io.translator.lines.snapshot()),
   };
 }
 
@@ -219,7 +220,11 @@ export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
   Object.assign(io.pprLog.stats, s.pprLog);
   Object.assign(io.interrupts, s.interrupts);
   applyPlainState(io.timingModel, s.timingModel);
-  const ppr = pprOf(io);
-  if (ppr) applyPlainState(ppr, s.ppr);
+  applyPlainState(io.ppr, s.ppr);
+  const lines = io.translator.lines;
+  if (lines !== null) {
+    if (s.tableLines === null || s.tableLines === undefined) lines.clear();
+    else lines.restore(decode(s.tableLines));
+  }
   io.now = s.now;
 }

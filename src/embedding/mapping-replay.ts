@@ -2,7 +2,7 @@
  * replay(deviceId): every valid mapping of a device, for an embedder that attaches late and
  * must fill its own translation cache (QEMU's IOMMU replay). Spec structures walked: the
  * Device Table Entry, the host (v1) I/O page table, the GCR3 table and the AMD64 long-mode
- * guest tables, nested through the host table (registers-dte-pagetables.md 3-5).
+ * guest tables, nested through the host table (docs/spec-readings.md reg 3-5).
  *
  * This is an enumerator, not a second translator: it follows present entries of the tables
  * in memory to find candidate pages, and asks `iommu.peek()` (no side effects) for the

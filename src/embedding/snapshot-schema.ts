@@ -16,15 +16,17 @@ import { TIMING_PROFILE_NAMES, resolveTimingProfile } from "../iommu/timing-prof
 import { HISTOGRAM_BUCKETS, LatencyHistogram } from "../iommu/timing/latency-histogram.js";
 import { TimingStatistics } from "../iommu/timing/timing-statistics.js";
 import { ATS_ITAGS } from "../iommu/command-processor.js";
+import { TABLE_CACHE_MAX_LINES, TABLE_CACHE_MAX_WAYS } from "../iommu/timing/table-line-cache.js";
 import { MMIO_WINDOW_BYTES } from "../spec/registers.js";
 
 export const SNAPSHOT_FORMAT = "amd-iommu-model/snapshot";
 /**
  * Bumped whenever the state a snapshot holds changes meaning, so that restore() refuses an
  * older snapshot instead of misreading it. 2: the timing statistics count plain hits and
- * runs of like walks (timing-statistics.ts) instead of recording each translation.
+ * runs of like walks (timing-statistics.ts) instead of recording each translation. 3: walk
+ * reads are priced through the table-line cache, whose lines the snapshot carries (tableLines).
  */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_ENTRIES = OPTION_LIMITS.cacheEntries;
@@ -61,6 +63,8 @@ function timingProps(): TProperties {
   const p: TProperties = {};
   for (const k of Object.keys(resolveTimingProfile(undefined))) {
     p[k] = k === "walkers" ? Type.Integer({ minimum: 1, maximum: OPTION_LIMITS.walkers })
+      : k === "tableCacheLines" ? Type.Integer({ minimum: 0, maximum: TABLE_CACHE_MAX_LINES })
+      : k === "tableCacheWays" ? Type.Integer({ minimum: 1, maximum: TABLE_CACHE_MAX_WAYS })
       : Type.Number({ minimum: k === "clockHz" ? 1 : 0, maximum: k === "clockHz" ? OPTION_LIMITS.clockHz : OPTION_LIMITS.latencyCycles });
   }
   return p;
@@ -175,6 +179,10 @@ export const SNAPSHOT_SCHEMA = obj({
     stats: obj({ requests: COUNT, logged: COUNT, invalid: COUNT, dropped: COUNT, failureResponses: COUNT }),
     overflowResponseCode: Type.Integer({ minimum: 0, maximum: 15 }),
   }),
+  tableLines: Type.Union([Type.Null(), obj({
+    lines: list(Type.Tuple([Type.Integer({ minimum: 0, maximum: TABLE_CACHE_MAX_LINES - 1 }), Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })]), TABLE_CACHE_MAX_LINES),
+    hits: COUNT, misses: COUNT,
+  })], { description: "cached table lines [slot, line number] (timing/table-line-cache.ts); null when the profile has none" }),
 }, { $id: "snapshot", description: "One IOMMU's state: AmdIommu.snapshot() / restore() (README \"Snapshots\")" });
 
 /** The pipe's snapshot field: the snapshot schema (answers and restore requests). */

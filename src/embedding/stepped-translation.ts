@@ -1,7 +1,7 @@
 /**
  * Stepped translation: one translation of the IOMMU (spec: "Translation"; the DTE fetch,
  * GCR3 and page-table reads, A/D compare-exchanges and event-log writes of
- * registers-dte-pagetables.md 3-5) driven as a sequence of memory requests that an
+ * docs/spec-readings.md reg 3-5) driven as a sequence of memory requests that an
  * event-driven host completes one at a time, for hosts whose memory answers later
  * (SST-style asynchronous memory, gem5 timing ports).
  *

@@ -53,6 +53,9 @@ export class TranslationCheckpoint {
   private readonly pde: { tags: TagCopy; next: Float64Array; nextLevel: Uint8Array; perms: Uint8Array; nested: Uint8Array } | null;
   private readonly gcr3: { tags: TagCopy; cr3: Float64Array } | null;
   private readonly dteTags: TagCopy | null;
+  private readonly lineTags: Int32Array | null;
+  private lineHits = 0;
+  private lineMisses = 0;
   private dteFull: ReturnType<AmdIommu["deviceTable"]["snapshot"]> | null = null;
   private dte: { faultLogged: boolean } | null = null;
   private faultLogged = false;
@@ -69,6 +72,7 @@ export class TranslationCheckpoint {
     } : null;
     this.gcr3 = g.enabled ? { tags: new TagCopy(g.tags), cr3: new Float64Array(g.cr3.length) } : null;
     this.dteTags = io.deviceTable.cache.entries > 0 ? new TagCopy(io.deviceTable.cache) : null;
+    this.lineTags = io.translator.lines === null ? null : new Int32Array(io.translator.lines.tags.length);
   }
 
   /** Capture before an attempt of a translation for deviceId. */
@@ -82,6 +86,8 @@ export class TranslationCheckpoint {
     const p = this.pde, pd = io.pdeCache;
     if (p) { p.tags.take(); p.next.set(pd.next); p.nextLevel.set(pd.nextLevel); p.perms.set(pd.perms); p.nested.set(pd.nested); }
     if (this.gcr3) { this.gcr3.tags.take(); this.gcr3.cr3.set(io.gcr3Cache.cr3); }
+    const lines = io.translator.lines;
+    if (this.lineTags !== null && lines !== null) { this.lineTags.set(lines.tags); this.lineHits = lines.hits; this.lineMisses = lines.misses; }
     // DTE cache: a hit changes LRU state and the fault flag; a miss allocates a way, evicting when its set is full
     const dt = io.deviceTable, t = dt.cache;
     this.dtScalars = scalars(dt);
@@ -107,6 +113,8 @@ export class TranslationCheckpoint {
     const p = this.pde;
     if (p) io.pdeCache.restore({ tags: p.tags.state, next: p.next, nextLevel: p.nextLevel, perms: p.perms, nested: p.nested } as unknown as ReturnType<AmdIommu["pdeCache"]["snapshot"]>);
     if (this.gcr3) io.gcr3Cache.restore({ tags: this.gcr3.tags.state, cr3: this.gcr3.cr3 } as unknown as ReturnType<AmdIommu["gcr3Cache"]["snapshot"]>);
+    const lines = io.translator.lines;
+    if (this.lineTags !== null && lines !== null) { lines.tags.set(this.lineTags); lines.hits = this.lineHits; lines.misses = this.lineMisses; }
     if (this.dteFull) io.deviceTable.restore(this.dteFull);
     else if (this.dteTags) io.deviceTable.cache.restore(this.dteTags.state);
     if (this.dte) this.dte.faultLogged = this.faultLogged;

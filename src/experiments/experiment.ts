@@ -1,8 +1,9 @@
 /**
- * The shape of a calibration experiment (issue 6, anchors.md section 3): it runs the model,
- * returns a table with the published figure beside the model's, the checks against the
- * published band, and an SVG chart. src/cli/experiment.ts prints the table and writes the
- * JSON and SVG; tests assert the shapes and the checks.
+ * The shape of a calibration experiment (docs/calibration.md, "Experiments"): it runs the
+ * model, returns a table with the published figure beside the model's, the checks against
+ * the published bands, each marked fitted (a parameter was chosen with that anchor) or
+ * predicted (held out), and an SVG chart. src/cli/experiment.ts prints the table and writes
+ * the JSON and SVG; tests assert the shapes and that every check can fail.
  */
 import type { TimingProfile, TimingProfileName } from "../iommu/timing-profile.js";
 
@@ -15,15 +16,28 @@ export interface ExperimentOptions {
   seed?: number;
 }
 
-/** One comparison of a model figure against a published band. */
+/**
+ * Fitted: a model parameter was chosen so that this figure lands in the band (the row shows
+ * the fit worked; it validates nothing). Predicted: no parameter was chosen with this anchor
+ * (held out): the row is a test of the model and can fail.
+ */
+export type CheckKind = "fitted" | "predicted";
+
+/** One row of the calibration: a raw model figure beside a published band. */
 export interface Check {
-  what: string;
+  /** The experiment's name (set by the experiment). */
+  experiment: string;
+  /** What is compared, with its unit. */
+  point: string;
+  /** The model's figure, raw (never rounded). */
   model: number;
-  low: number;
-  high: number;
-  /** Anchor rows the band comes from (anchors.md). */
-  source: string;
-  ok: boolean;
+  /** The published band and where it comes from (row ids of docs/calibration.md, Intel or AMD stated there). */
+  published: { low: number; high: number; source: string };
+  kind: CheckKind;
+  /** Fitted rows: the parameter chosen with this anchor. */
+  parameter?: string;
+  /** model lies in [low, high]. */
+  pass: boolean;
 }
 
 export interface ExperimentReport {
@@ -46,8 +60,19 @@ export interface Experiment {
   run(o?: ExperimentOptions): ExperimentReport;
 }
 
-export function check(what: string, model: number, low: number, high: number, source: string): Check {
-  return { what, model, low, high, source, ok: model >= low && model <= high };
+/** The comparison itself: in the band or not (no rounding; NaN fails). */
+export function inBand(model: number, low: number, high: number): boolean {
+  return model >= low && model <= high;
+}
+
+/** A predicted row: no parameter was fitted to `source`. */
+export function predicted(experiment: string, point: string, model: number, low: number, high: number, source: string): Check {
+  return { experiment, point, model, published: { low, high, source }, kind: "predicted", pass: inBand(model, low, high) };
+}
+
+/** A fitted row: `parameter` was chosen so that this point lands in the band of `source`. */
+export function fitted(experiment: string, point: string, model: number, low: number, high: number, source: string, parameter: string): Check {
+  return { experiment, point, model, published: { low, high, source }, kind: "fitted", parameter, pass: inBand(model, low, high) };
 }
 
 /** xorshift32: the workloads' seeded random numbers (no Math.random in src/). */
@@ -64,7 +89,14 @@ export class Xorshift32 {
   below(n: number): number { return Math.floor(this.next() * n); }
 }
 
-export const fmt = (v: number, digits = 1): string => (Number.isInteger(v) ? String(v) : Math.abs(v) < 1 ? v.toPrecision(3) : v.toFixed(digits));
+/** A figure for the text table: integers as they are, others with 4 significant digits below 1 and `digits` decimals above. */
+export const fmt = (v: number, digits = 1): string => (Number.isInteger(v) ? String(v) : Math.abs(v) < 1 ? v.toPrecision(4) : v.toFixed(digits));
+
+/** One check as a line: PASS / MISS, kind, raw model figure (full precision), band and source. */
+export function formatCheck(c: Check): string {
+  const kind = c.kind === "fitted" ? `fitted (${c.parameter ?? "?"})` : "predicted";
+  return `${c.pass ? "pass" : "MISS"} ${kind}: ${c.point}: model ${String(c.model)}, published ${String(c.published.low)}..${String(c.published.high)} (${c.published.source})`;
+}
 
 /** The table as aligned text, with the checks below it. */
 export function formatReport(r: ExperimentReport): string {
@@ -72,6 +104,6 @@ export function formatReport(r: ExperimentReport): string {
   const w = r.columns.map((h, i) => Math.max(h.length, ...rows.map((x) => String(x[i] ?? "").length)));
   const line = (x: string[]) => x.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ");
   const out = [`== ${r.name}: ${r.title}`, r.method, "", line(r.columns), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line), ""];
-  for (const c of r.checks) out.push(`${c.ok ? "ok  " : "MISS"} ${c.what}: model ${fmt(c.model, 2)}, published ${fmt(c.low, 2)}..${fmt(c.high, 2)} (${c.source})`);
+  for (const c of r.checks) out.push(formatCheck(c));
   return out.join("\n");
 }

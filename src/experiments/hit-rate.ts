@@ -1,13 +1,16 @@
 /**
- * Experiment 2 (anchors section 3.2): added latency against the IOTLB hit rate. Each read
- * goes, with probability h, to a small hot set that stays in the IOTLB, and otherwise to a
- * page far away in a 64 MiB window (an IOTLB miss). Published: a line from the hit cost
- * (~2 ns, B1) to the miss penalty (~290 ns, B3): (1 - h) x 290 ns; steeper when the
- * page-directory caches miss too (up to 4 references).
+ * Experiment 2 (docs/calibration.md, "Hit rate"): added latency against the IOTLB hit rate.
+ * Each read goes, with probability h, to a small hot set that stays in the IOTLB, and
+ * otherwise to a page far away in a 64 MiB window (an IOTLB miss). Published: roughly
+ * (1 - h) x 290 ns (D from B3/B4); steeper when the page-directory caches miss too.
+ *
+ * In the model the curve is a line by construction (every read costs the hit or the miss
+ * latency), so its linearity is not checked; its end at h = 0 is the miss latency that
+ * walkOverhead was fitted to (a fitted row). The hit end is experiment iotlb-reach's B1 row.
  */
 import { TranslationResult } from "../iommu/translation/request.js";
 import { lineChart, svgDocument } from "../report/svg-chart.js";
-import { check, Xorshift32, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
+import { fitted, Xorshift32, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
 import { DEVICE, hostWorkload, MiB, type Workload } from "./workload.js";
 
 const RATES = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
@@ -32,6 +35,13 @@ function latencyAt(w: Workload, h: number, requests: number, rng: Xorshift32): [
   return [hits / requests, (sum / requests) * (1e9 / io.timing.clockHz)];
 }
 
+/** One translation of every page of the window, in order. */
+function warmUp(w: Workload): void {
+  const out = new TranslationResult();
+  let t = w.io.now;
+  for (let p = 0; p < w.pages; p++) { w.io.translateTimed({ deviceId: DEVICE, address: w.address(p) }, t, out); t = out.completionCycle; }
+}
+
 /** Least-squares slope, intercept and R^2. */
 export function linearFit(pts: [number, number][]): { slope: number; intercept: number; r2: number } {
   const n = pts.length;
@@ -52,6 +62,8 @@ export const hitRate: Experiment = {
     // an IOTLB that holds the hot set only when it is fully associative enough: use 64 entries (default) and a 16-page hot set
     const warm = hostWorkload({ pages: 64 * MiB / 4096, iommu: { ...timing } });
     const cold = hostWorkload({ pages: 64 * MiB / 4096, iommu: { ...timing, pdeCache: { entries: 0 } } });
+    // steady state, as the published runs: one pass over the window warms the page-directory cache and the table lines
+    for (const w of [warm, cold]) warmUp(w);
     const rng = new Xorshift32(o.seed ?? 2);
     const a: [number, number][] = [], b: [number, number][] = [], pub: [number, number][] = [];
     // x = the IOTLB hit rate measured (cold fills can evict the hot set), y = mean latency
@@ -62,10 +74,10 @@ export const hitRate: Experiment = {
       rows.push([h, x[0], x[1], y[0], y[1], 2 + (1 - x[0]) * 290]);
     }
     const fit = linearFit(a);
+    const hit = a[a.length - 1]![1];
     const checks = [
-      check("latency at the highest hit rate (ns)", a[a.length - 1]![1], 0, 10, "B1 (0-3 ns added), S3"),
-      check("latency at hit rate 0, page-directory caches warm (ns)", a[0]![1], 230, 300, "B3"),
-      check("linearity of latency vs hit rate (R^2)", fit.r2, 0.98, 1, "anchors 3.2"),
+      fitted(this.name, "added latency at hit rate 0, page-directory caches warm (ns)", a[0]![1] - hit, 226.0, 298.1,
+        "B4 64 MiB (pcie-bench raw data, Intel VT-d, 5 platforms)", "walkOverhead"),
     ];
     const svg = svgDocument([lineChart({
       title: "Added latency vs IOTLB hit rate", xLabel: "IOTLB hit rate", yLabel: "mean latency (ns)",

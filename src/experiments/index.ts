@@ -1,4 +1,4 @@
-/** The calibration experiments (issue 6; anchors.md section 3), by name. */
+/** The calibration experiments (docs/calibration.md), by name. */
 import type { Experiment } from "./experiment.js";
 import { iotlbReach } from "./iotlb-reach.js";
 import { hitRate } from "./hit-rate.js";

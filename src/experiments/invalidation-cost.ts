@@ -1,20 +1,25 @@
 /**
- * Experiment 5 (anchors section 3.7, rows A5/A6, A10, B12-B16): the cost of invalidating N
- * pages as N single-page INVALIDATE_IOMMU_PAGES, as one ranged command (S = 1), or as one
- * all-pages flush, each followed by COMPLETION_WAIT, from the doorbell to the semaphore
- * store, with a full IOTLB. The host view adds Linux's completion polling (udelay(1) per
- * check, A13). Published: one-page and whole-TLB invalidations cost about the same end to
- * end (4.2 vs 4.4 us with a GPU ATC, A5/A6); invalidate + wait seen by the host 0.8-2 us
- * without a device ATC (B12, B15, B16); per-page notification costs N times a ranged one.
+ * Experiment 5 (docs/calibration.md, "Invalidation"; rows A5/A6, A10, A13, B12-B16): the cost
+ * of invalidating N pages as N single-page INVALIDATE_IOMMU_PAGES, as one ranged command
+ * (S = 1), or as one all-pages flush, each followed by COMPLETION_WAIT, from the doorbell to
+ * the semaphore store, with a full IOTLB. Figures are the IOMMU's side, raw.
+ *
+ * Published: invalidate + wait seen by the host 0.8-2.07 us without a device ATC (Intel VT-d,
+ * B12, B15, B16); 4.2 us (one entry) and 4.4 us (whole TLB) with a GPU ATC (AMD Kaveri, A5/A6).
+ * Both are host-observed totals: the driver's software and Linux's completion polling
+ * (a check, then udelay(1) between checks, A13) are in them and not in the model, so the
+ * model's IOMMU-side figures are expected below them (shown as misses, not rounded up to the
+ * next microsecond of polling). All rows are predicted: no parameter was fitted to them
+ * (invalidationBase and invalidationPerSet are docs/calibration.md section 2 defaults).
  * Last, the flush cost of the RFC scenario (src/scenarios) per notifier policy on its munmap
- * workload: host cycles spent flushing and commands issued.
+ * workload: host cycles spent flushing and commands issued (no published figure: not checked).
  */
 import type { EndpointPort } from "../iommu/endpoint-port.js";
 import { TranslationResult } from "../iommu/translation/request.js";
 import { buildCompletionWait, buildInvalidateIommuPages, buildInvalidateIotlbPages, encodeInvalidationRange, ALL_PAGES_ADDRESS } from "../spec/commands.js";
 import { barChart, lineChart, svgDocument } from "../report/svg-chart.js";
 import { runAllPolicies, type RaceSummary } from "../scenarios/race-scenario.js";
-import { check, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
+import { predicted, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
 import { CommandRing, DEVICE, DOMAIN, hostWorkload, type Workload } from "./workload.js";
 
 const COUNTS = [1, 2, 8, 64, 512];
@@ -33,9 +38,6 @@ function cost(w: Workload, ring: CommandRing, cmds: Uint32Array[]): number {
   for (let i = 0; i < all.length; i += ring.capacity) { ring.submit(...all.slice(i, i + ring.capacity)); io.runUntilIdle(); }
   return io.now - start;
 }
-
-/** Linux polls the completion semaphore once, then after every udelay(1) (A13). */
-const hostObserved = (cycles: number, clockHz: number): number => Math.ceil((cycles / clockHz) * 1e6) ;
 
 export const invalidationCost: Experiment = {
   name: "invalidation-cost",
@@ -63,20 +65,18 @@ export const invalidationCost: Experiment = {
     io.attachEndpoint(DEVICE, ep);
     const atc = cost(w, ring, [page(0), buildInvalidateIotlbPages({ deviceId: DEVICE, address: w.address(0) })]);
     const one = rows[0]!;
+    const n = this.name;
+    const lastN = perPage[perPage.length - 1]![0];
     const checks = [
-      check("page + COMPLETION_WAIT seen by the host (1 us polling), us", hostObserved(Number(one[1]) * p.clockHz / 1e6, p.clockHz), 0.8, 2, "B12, B15, B16"),
-      check("page + device ATC + COMPLETION_WAIT seen by the host, us", hostObserved(atc, p.clockHz), 1, 4.4, "A5/A6, anchors section 2"),
-      check("full flush / single page cost", Number(one[3]) / Number(one[1]), 0.9, 1.5, "A5/A6 (4.4 vs 4.2 us)"),
-      check("ranged command over 512 pages / single page", ranged[ranged.length - 1]![1] * 512 / Number(one[2]), 0.9, 1.5, "A10, anchors 3.7 (ranged ~1x)"),
-      check("per-page commands, cost of 512 pages / cost of one", perPage[perPage.length - 1]![1] * 512 / perPage[0]![1], 128, 1024, "anchors 3.7 (~N x)"),
+      predicted(n, "one page + COMPLETION_WAIT, IOMMU side (us)", Number(one[1]), 0.8, 2.07, "B12, B15, B16 (Intel VT-d, host-observed: software and polling included)"),
+      predicted(n, "one page + device ATC + COMPLETION_WAIT, IOMMU side (us)", us(atc), 4.2, 4.4, "A5/A6 (AMD Kaveri GPU, host-observed: software included)"),
+      predicted(n, "full flush minus one page (us)", Number(one[3]) - Number(one[1]), 0.1, 0.3, "A5/A6 (4.4 - 4.2 us, each rounded to 0.1 us)"),
+      predicted(n, `per-page commands: cost of ${lastN} pages / cost of one`, perPage[perPage.length - 1]![1] * lastN / perPage[0]![1], lastN / 4, lastN * 2, "A5/A6, docs/calibration.md section 3.7 (each page a command: about N x one)"),
     ];
     rows.push(["1 + ATC", us(atc), "", "", us(atc), "", ""]);
     // the RFC scenario: flush cost per notifier policy (munmap workload, both device kinds)
     const policies: RaceSummary[] = runAllPolicies({ workload: "munmap", seed: o.seed ?? 1, operations: o.quick ? 8 : 24 });
     for (const r of policies) rows.push([`policy ${r.policy}`, us(r.flushCycles), `${r.commands} commands`, "", "", "", ""]);
-    const byName = new Map(policies.map((r) => [r.policy, r]));
-    checks.push(check("secondary-tlbs / invalidate-range host flush cycles (one wait per CPU flush, no second flush at range end)",
-      byName.get("secondary-tlbs")!.flushCycles / Math.max(1, byName.get("invalidate-range")!.flushCycles), 0, 1, "ARCHITECTURE.md section 7, cmd digest 5.d"));
     const svg = svgDocument([lineChart({
       title: "Invalidation cost per page (doorbell to COMPLETION_WAIT store)", xLabel: "pages invalidated (log)", yLabel: "us per page (log)", logX: true, logY: true,
       series: [{ name: "one command per page", points: perPage }, { name: "one ranged command", points: ranged }, { name: "full flush", points: full }],

@@ -1,5 +1,5 @@
 /**
- * Experiment 4 (anchors section 3.5, rows A2-A4, A9): page-fault (PPR) latency against the
+ * Experiment 4 (docs/calibration.md, "PPR latency"; rows A2-A4, A9): page-fault (PPR) latency against the
  * number of outstanding faults. A device sends N page requests for unmapped pages at once;
  * the IOMMU logs each (PPR log write, MSI); one host worker serves the log in order (Linux
  * iommu_v2: one work item per fault on a workqueue, dispatch then handle_mm_fault), maps the
@@ -8,7 +8,10 @@
  *
  * The IOMMU side is the model's (pageRequestTimed, the command processor, translateTimed);
  * the host worker is modelled here from the profile (hostPprDispatch + hostFaultMinor, one at
- * a time). Published: about 5 us alone, rising towards 140 us under many faults (A2).
+ * a time). Published (AMD Kaveri): about 5 us alone, 5 to 140 us with many concurrent faults
+ * (A2). Fitted: hostPprDispatch, so that one fault alone takes about 5 us. Predicted: with 64
+ * outstanding faults the mean stays inside A2's range (A2 gives no fault count for 140 us,
+ * so the count at which the model reaches 140 us is reported, not checked).
  */
 import { Gcr3Table, IommuTestbench, LongModeTable } from "../builders/index.js";
 import type { EndpointPort, PrgResponse } from "../iommu/endpoint-port.js";
@@ -16,13 +19,10 @@ import { TranslationResult } from "../iommu/translation/request.js";
 import { resolveTimingProfile } from "../iommu/timing-profile.js";
 import { buildCompletePprRequest } from "../spec/commands.js";
 import { barChart, lineChart, svgDocument } from "../report/svg-chart.js";
-import { check, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
+import { fitted, predicted, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
 import { CommandRing, DATA_BASE, DEVICE, DOMAIN, GVA_BASE, PASID } from "./workload.js";
 
-const COUNTS = [1, 2, 4, 8, 16, 32, 64, 96];
-
-type PageRequestTimed = (r: { deviceId: number; pasid?: number; address: number; prgIndex: number; last: boolean; read?: boolean; write?: boolean },
-  issueCycle: number) => { outcome: string; completionCycle: number };
+const COUNTS = [1, 2, 4, 8, 16, 32, 64, 96, 128];
 
 export interface PprRun { mean: number; max: number; parts: Record<string, number> }
 
@@ -45,11 +45,9 @@ export function pprRun(n: number, timing: ExperimentOptions["timing"]): PprRun {
   const out = new TranslationResult();
   const t0 = io.runUntilIdle() + 1;
   const logged: number[] = [];
-  // the IOMMU's PRI side (ppr-log.ts) when the build has it; otherwise the PPR log write and MSI from the profile
-  const timed = (io as unknown as { pageRequestTimed?: PageRequestTimed }).pageRequestTimed;
+  // the IOMMU's PRI side (ppr-log.ts): PPR log write and MSI
   for (let i = 0; i < n; i++) {
-    if (timed === undefined) { logged.push(t0 + p.pprLogWrite + p.interruptDelivery); continue; }
-    const r = timed.call(io, { deviceId: DEVICE, pasid: PASID, address: GVA_BASE + i * 4096, prgIndex: i, last: true, read: true, write: true }, t0);
+    const r = io.pageRequestTimed({ deviceId: DEVICE, pasid: PASID, address: GVA_BASE + i * 4096, prgIndex: i, last: true, read: true, write: true }, t0);
     if (r.outcome !== "logged") throw new Error(`ppr-latency: page request ${i} was ${r.outcome}`);
     logged.push(r.completionCycle);
   }
@@ -84,16 +82,17 @@ export const pprLatency: Experiment = {
   name: "ppr-latency",
   title: "Page-fault (PPR) latency against outstanding faults",
   run(o: ExperimentOptions = {}): ExperimentReport {
-    const counts = o.quick ? [1, 8, 96] : COUNTS;
+    const counts = o.quick ? [1, 8, 64] : COUNTS;
     const runs = counts.map((n) => [n, pprRun(n, o.timing)] as const);
     const hz = resolveTimingProfile(o.timing).clockHz;
     const us = (c: number) => (c / hz) * 1e6;
     const rows: (string | number)[][] = runs.map(([n, r]) => [n, us(r.mean), us(r.max), n === 1 ? "~5 (A2)" : n >= 64 ? "towards 140 (A2)" : ""]);
     const single = runs[0]![1];
     const many = runs[runs.length - 1]![1];
+    const at64 = runs.find(([n]) => n === 64)?.[1] ?? many;
     const checks = [
-      check("one fault alone, us", us(single.mean), 4, 6, "A2"),
-      check(`mean latency with ${counts[counts.length - 1]} outstanding faults, us`, us(many.mean), 100, 180, "A2 (5-140 us)"),
+      fitted(this.name, "one fault alone, issue to replay (us)", us(single.mean), 4.5, 5.5, "A2 (AMD Kaveri: about 5 us isolated)", "hostPprDispatch"),
+      predicted(this.name, "mean latency with 64 outstanding faults (us)", us(at64.mean), 5, 140, "A2 (AMD Kaveri: 5 us isolated to 140 us with many concurrent faults)"),
     ];
     const svg = svgDocument([
       lineChart({ title: "PPR latency vs outstanding faults", xLabel: "outstanding faults (log)", yLabel: "latency (us)", logX: true,

@@ -1,14 +1,20 @@
 /**
- * Experiment 3 (anchors section 3.4, rows B8-B11): IOTLB-miss throughput against the number
- * of page-table walkers. A device streams random 64-byte reads over a 64 MiB window of 4 KiB
- * pages (almost every read misses the IOTLB) without waiting for answers; throughput is
- * reads served per second. Published (VT-d under thrash): a ceiling of about 19-22 M
- * misses/s, about 5.5-6.5 walks in flight (Little's law on 19.2 M/s x 286 ns).
+ * Experiment 3 (docs/calibration.md, "Walkers"; rows B8-B11): IOTLB-miss throughput against
+ * the number of page-table walkers. A device streams random reads over a 64 MiB window of
+ * 4 KiB pages (almost every read misses the IOTLB) without waiting for answers; throughput
+ * is reads served per second.
+ *
+ * Published (Intel VT-d, pcie-bench raw data, 64 MiB window, four platforms): 18.0-19.6 M
+ * transactions/s for 64 B reads, 17.7-19.3 M/s for 128 B reads. Fitted: profile.walkers to
+ * the 64 B ceiling (with the walk latency fitted in iotlb-reach, Little's law gives the walks
+ * in flight, B11). Predicted: the 128 B ceiling (walks bound both sizes: the model's
+ * translation throughput does not depend on the transfer size). Larger transfers (256 B,
+ * 512 B) are bound by the device and the link, which the model does not price.
  */
 import { TranslationResult } from "../iommu/translation/request.js";
 import { resolveTimingProfile } from "../iommu/timing-profile.js";
 import { lineChart, svgDocument } from "../report/svg-chart.js";
-import { check, Xorshift32, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
+import { fitted, predicted, Xorshift32, type Experiment, type ExperimentOptions, type ExperimentReport } from "./experiment.js";
 import { DEVICE, hostWorkload, MiB } from "./workload.js";
 
 const WALKERS = [1, 2, 3, 4, 5, 6, 8, 12, 16];
@@ -30,9 +36,10 @@ export function missThroughput(timing: Timing, walkers: number | null, interval:
   const out = new TranslationResult();
   const req = { deviceId: DEVICE, address: 0 };
   const rng = new Xorshift32(seed);
-  // warm the page-directory cache with one pass over the window's 2 MiB regions
+  // warm the page-directory cache and the table lines with one pass over the window's pages
+  // (the published runs are in steady state: millions of reads over the same window)
   let t0 = io.now;
-  for (let p = 0; p < w.pages; p += 512) { io.translateTimed({ deviceId: DEVICE, address: w.address(p) }, t0, out); t0 = out.completionCycle; }
+  for (let p = 0; p < w.pages; p++) { io.translateTimed({ deviceId: DEVICE, address: w.address(p) }, t0, out); t0 = out.completionCycle; }
   t0 = io.timingModel.inFlightUntil + 1;
   let last = t0, hits = 0;
   for (let i = 0; i < requests; i++) {
@@ -58,9 +65,10 @@ export const walkers: Experiment = {
     });
     const ceiling = missThroughput(o.timing, null, 1, requests, seed).perSecond / 1e6;
     const rows: (string | number)[][] = sweep.map(([n, m]) => [n, m, n === profile.walkers ? "<- default" : "", "19-22 (B10)"]);
+    const src = "pcie-bench raw data bw_dma_win_sweep_rd_rnd, 64 MiB window (Intel VT-d: BDW, HSW x2, IVB)";
     const checks = [
-      check(`miss throughput ceiling with the default profile (${profile.walkers} walkers), M/s`, ceiling, 19, 22, "B8-B10"),
-      check("achieved / offered at the highest offered load (saturation)", offered[offered.length - 1]![1] / ceiling, 0.95, 1.05, "B10"),
+      fitted(this.name, `64 B reads under thrash: miss throughput ceiling (${profile.walkers} walkers), M/s`, ceiling, 17.98, 19.64, `B8/B10, ${src}`, "walkers"),
+      predicted(this.name, "128 B reads under thrash: miss throughput ceiling, M/s", ceiling, 17.74, 19.34, `B9/B10, ${src}`),
     ];
     const svg = svgDocument([
       lineChart({ title: "Miss throughput vs walkers (open-loop stream of misses)", xLabel: "walkers", yLabel: "M misses / s",

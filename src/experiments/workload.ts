@@ -67,7 +67,7 @@ export function hostWorkload(o: HostWorkloadOptions): Workload {
 /**
  * A device with guest (PASID) translation through 4-level long-mode tables that live in guest
  * physical memory, nested in a 4-level host v1 table with 4 KiB pages: a cold walk reads
- * (4 + 1) x (4 + 1) - 1 = 24 entries (anchors E1).
+ * (4 + 1) x (4 + 1) - 1 = 24 entries (docs/calibration.md E1).
  */
 export function nestedWorkload(o: { pages: number; iommu?: Omit<AmdIommuOptions, "memory"> }): Workload {
   const tb = new IommuTestbench({ bytes: tableBytes(o.pages, 4096) * 2, deviceTableEntries: 4096, iommu: o.iommu ?? {} });

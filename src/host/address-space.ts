@@ -4,16 +4,22 @@
  * mm/mprotect.c, mm/memory.c, mm/madvise.c, kernel/fork.c, mm/rmap.c, mm/migrate.c,
  * mm/vmscan.c), reduced to private anonymous memory.
  *
- * Every operation that clears or downgrades PTEs runs the same five steps, in this order:
+ * Every operation that clears or downgrades PTEs runs these steps:
  *   1. notifier.invalidateRangeStart(start, end, event)
  *   2. clear / modify the PTEs (32-bit protocol), collecting pages in an mmu_gather
  *   3. CPU TLB flush (flush_tlb_mm_range) => notifier.archInvalidateSecondaryTlbs
  *   4. free the gathered pages and page-table pages
  *   5. notifier.invalidateRangeEnd(start, end, event)
- * Fast mode frees each page in step 2, before step 3. Option `gatherFinish: "after-end"`
- * moves steps 3 and 4 of the zap operations after step 5, as Linux's unmap_region and
- * zap_page_range really order tlb_finish_mmu. The per-operation sequences are in
- * mm-operations.ts. Installing a mapping into an empty PTE (a fault) calls no notifier.
+ * The zap operations (munmap, MADV_DONTNEED, exit) run them in Linux's order by default
+ * (`gatherFinish: "after-end"`): 1, 2, 5, then tlb_finish_mmu (3 and 4), as unmap_region
+ * (unmap_vmas ends the notifier range before free_pgtables and tlb_finish_mmu) and
+ * zap_page_range (mmu_notifier_invalidate_range_end, then tlb_finish_mmu) do. Option
+ * `gatherFinish: "before-end"` runs 1-5 in order instead (the end callback after the flush
+ * and the frees). A full mmu_gather batch flushes and frees in the middle of step 2 either
+ * way. The other operations (mprotect, COW break, migration, reclaim, fork) flush before
+ * their end callback in the model (not checked against each kernel version). Fast mode frees each page in step 2, before step 3.
+ * The per-operation sequences are in mm-operations.ts. Installing a mapping into an empty
+ * PTE (a fault) calls no notifier.
  */
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { CpuTlb } from "./cpu-tlb.js";
@@ -38,7 +44,7 @@ export interface MmOptions {
   fastMode?: FastModePolicy;
   /** Pages an mmu_gather holds before a mid-operation flush. */
   gatherCapacity?: number;
-  /** Where zap operations finish the gather: before (default) or after invalidateRangeEnd. */
+  /** Where zap operations finish the gather (tlb_finish_mmu): after invalidateRangeEnd (default, Linux's order) or before it. */
   gatherFinish?: "before-end" | "after-end";
   /** Host cycle counter (shared with a forked child); default a new HostClock(cost). */
   clock?: HostClock;
@@ -90,7 +96,7 @@ export class Mm {
     if (options.frames.memory !== options.memory) throw new RangeError("Mm: options.frames allocates from another memory than options.memory");
     const fastMode = options.fastMode ?? "auto";
     if (fastMode !== "auto" && fastMode !== "off" && fastMode !== "forced") throw new RangeError(`Mm: options.fastMode must be "auto", "off" or "forced", got ${String(fastMode)}`);
-    const gatherFinish = options.gatherFinish ?? "before-end";
+    const gatherFinish = options.gatherFinish ?? "after-end";
     if (gatherFinish !== "before-end" && gatherFinish !== "after-end") throw new RangeError(`Mm: options.gatherFinish must be "before-end" or "after-end", got ${String(gatherFinish)}`);
     if (options.clock !== undefined && options.cost !== undefined) throw new RangeError("Mm: give options.cost to the HostClock passed as options.clock, not both");
     this.id = options.id;

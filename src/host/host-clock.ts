@@ -3,17 +3,17 @@
  * MMU-notifier calls), and a cycle counter that host operations advance with fixed costs.
  *
  * Models no single Linux structure; it stands in for "when" in the host flows of
- * commands-events-ppr.md section 5 so that a race scenario can order host events against
+ * docs/spec-readings.md cmd 5 so that a race scenario can order host events against
  * DMA. Nothing here reads a wall clock: time moves only when an operation charges a cost.
  */
 
 /** Fixed host costs in cycles of the model clock (1 GHz default, so 1 cycle = 1 ns). */
 export interface HostCost {
-  /** One PTE write by the host (map, unmap, permission change): anchors.md section 2, A16 (62-89 ns). */
+  /** One PTE write by the host (map, unmap, permission change): docs/calibration.md section 2, A16 (62-89 ns). */
   pteUpdate: number;
-  /** Copying one 4 KiB page (COW break, migration, swap-in): anchors.md C7 (1,500 ns). */
+  /** Copying one 4 KiB page (COW break, migration, swap-in): docs/calibration.md C7 (1,500 ns). */
   pageCopy: number;
-  /** Servicing one CPU-side fault in handle_mm_fault: anchors.md A3 (about 1.7 us). */
+  /** Servicing one CPU-side fault in handle_mm_fault: docs/calibration.md A3 (about 1.7 us). */
   faultService: number;
   /**
    * The CPU's own TLB flush at flush_tlb_mm_range. No anchor was found, so 0 by default;

@@ -3,7 +3,7 @@
  * mmu_notifier_subscriptions, mmu_notifier_register/unregister and the
  * __mmu_notifier_* dispatchers).
  *
- * Callbacks (camelCase of the Linux names, see commands-events-ppr.md 5.d):
+ * Callbacks (camelCase of the Linux names, see docs/spec-readings.md cmd 5.d):
  *   invalidateRangeStart(mm, start, end, event)    invalidate_range_start
  *   archInvalidateSecondaryTlbs(mm, start, end, info)
  *                                                   arch_invalidate_secondary_tlbs (v6.6+),

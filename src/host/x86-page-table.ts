@@ -4,7 +4,7 @@
  * GCR3. Models Linux's pgd/p4d/pud/pmd/pte helpers on x86 (set_pte, ptep_get_and_clear,
  * ptep_set_wrprotect, ptep_test_and_clear_young, pte_free through free_pgtables).
  *
- * Every PTE access is a 32-bit access, following ARCHITECTURE.md section 5:
+ * Every PTE access is a 32-bit access, following docs/ARCHITECTURE.md section 5:
  * - A/D and R/W changes on a present entry are compare-exchange loops on the low word, so
  *   an A or D bit set by the IOMMU at the same moment is never lost;
  * - clearing an entry swaps the low word to 0 atomically (capturing the final A/D), then

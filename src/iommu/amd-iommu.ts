@@ -1,6 +1,6 @@
 /**
  * AmdIommu: one AMD IOMMU (one PCI segment) with its v2 features, driven through its MMIO
- * registers and in-memory tables exactly as a driver would (ARCHITECTURE.md section 4).
+ * registers and in-memory tables exactly as a driver would (docs/ARCHITECTURE.md section 4).
  *
  * It wires the hardware blocks together: the register file, the device table and its
  * cache, the IOTLB, page-directory and GCR3 caches, the translator (v1, guest, nested),
@@ -107,7 +107,7 @@ export class AmdIommu implements InvalidationTarget {
     this.regs = new MmioRegisters(present, new Map([["ExtendedFeature", extendedFeatureValue(f)], ["ExtendedFeature2", extendedFeature2Value(f)]]));
     this.regs.onWrite = (off, lo, hi) => this.afterWrite(off, lo, hi);
     this.iotlb = new Iotlb(geometry("iotlb", options.iotlb, { entries: 64, ways: 4 }), seed);
-    // default minLevel 3: PDPE/PML4E entries cached, so a warm walk reads the PDE and the PTE (2 references, anchors B3/B18)
+    // default minLevel 3: PDPE/PML4E entries cached, so a warm walk reads the PDE and the PTE (2 references, docs/calibration.md B3/B18)
     this.pdeCache = new PdeCache({ minLevel: 3, ...geometry("pdeCache", options.pdeCache, { entries: 64, ways: 4 }) }, seed + 1);
     this.gcr3Cache = new Gcr3Cache(geometry("gcr3Cache", options.gcr3Cache, { entries: 64, ways: 4 }), seed + 2);
     this.deviceTable = new DeviceTable(this.regs, this.memory, f, this.quirks, geometry("dteCache", options.dteCache, { entries: 256, ways: 8 }), seed + 3, present);
@@ -359,7 +359,6 @@ export class AmdIommu implements InvalidationTarget {
     this.gcr3Cache.invalidateAll();
     return this.iotlb.tags.sets + this.pdeCache.tags.sets + this.gcr3Cache.tags.sets + this.deviceTable.cache.sets;
   }
-  commandEvent(): void {}
 
   // ---- snapshots (embedding/iommu-snapshot.ts) --------------------------------------------
 

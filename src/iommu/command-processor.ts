@@ -1,5 +1,5 @@
 /**
- * The command processor (spec: "Command Buffer"; commands-events-ppr.md sections 1 and 4).
+ * The command processor (spec: "Command Buffer"; docs/spec-readings.md cmd 1 and cmd 4).
  *
  * Software writes 16-byte commands at Tail and moves Tail (the doorbell); the processor
  * fetches at Head while IommuEn = 1, CmdBufEn = 1 and CmdBufRun = 1, runs each command in
@@ -299,7 +299,7 @@ export class CommandProcessor {
   }
 
   /**
-   * The S-bit range of Address (commands-events-ppr.md 1.4; the same answer as
+   * The S-bit range of Address (docs/spec-readings.md cmd 1.4; the same answer as
    * spec decodeInvalidationRange, in numbers) into rFirst / rPages, 4 KiB page numbers;
    * rPages = Infinity for "all pages".
    */
@@ -342,7 +342,6 @@ export class CommandProcessor {
           if (en || this.quirks.comWaitIntStatusWithoutEnable) this.regs.setBit(MMIO_STATUS, STATUS.ComWaitInt, true);
           if (en) { this.raiseComWait(); t += p.interruptDelivery; }
         }
-        tg.commandEvent("completion-wait", t);
         return t;
       }
       case OP_INVALIDATE_DEVTAB_ENTRY:
@@ -388,7 +387,6 @@ export class CommandProcessor {
           });
           this.stats.pprResponses++;
         } else this.stats.pprResponsesDropped++;
-        tg.commandEvent("complete-ppr", t);
         return t + p.commandDecode;
       }
       case OP_INVALIDATE_IOMMU_ALL: {

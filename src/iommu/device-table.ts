@@ -1,6 +1,6 @@
 /**
  * The device table and its cache (spec: "Device Table", DTE bits 255:0;
- * registers-dte-pagetables.md sections 1.2 and 3).
+ * docs/spec-readings.md reg 1.2 and reg 3).
  *
  * lookup(deviceId) fetches the 32-byte DTE at DevTabBase + DeviceID x 32 as one read,
  * decodes and validates it, and keeps it in the DTE cache until INVALIDATE_DEVTAB_ENTRY or

@@ -9,7 +9,7 @@ export interface AtsInvalidation {
   /** PASID-tagged (GN = 1) invalidation. */
   gn: boolean;
   pasid: number;
-  /** First byte of the naturally aligned range (the S-bit decoding of commands-events-ppr.md 1.4). */
+  /** First byte of the naturally aligned range (the S-bit decoding of docs/spec-readings.md cmd 1.4). */
   start: bigint;
   /** Range size in bytes; 0n with all = true for "all pages". */
   size: bigint;

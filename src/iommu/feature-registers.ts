@@ -1,6 +1,6 @@
 /**
  * Extended Feature Register (0x0030) and EFR2 (0x01A0) values from the feature options
- * (registers-dte-pagetables.md 2.3, 2.4). Only what the model implements is advertised:
+ * (docs/spec-readings.md reg 2.3, 2.4). Only what the model implements is advertised:
  * no interrupt remapping (XTSup, GASup, IRT caching), no hardware-error registers (HESup),
  * no performance counters, no dual logs, no SMI filter, no PPR auto-response.
  */

@@ -1,6 +1,6 @@
 /**
  * What the command processor asks of the rest of the IOMMU: the cache invalidations of
- * commands-events-ppr.md 4.1, prefetch, and notification hooks for embedders (UNMAP events).
+ * docs/spec-readings.md cmd 4.1, prefetch, and notification hooks for embedders (UNMAP events).
  */
 export interface InvalidationTarget {
   /** INVALIDATE_DEVTAB_ENTRY: cached DTE and GCR3 entries of the device. */
@@ -15,6 +15,4 @@ export interface InvalidationTarget {
   invalidateAll(): number;
   /** Timed mode: the cycle by which every translation issued so far has completed (COMPLETION_WAIT waits for it). */
   translationsInFlightUntil?(): number;
-  /** Other command milestones (traces). */
-  commandEvent(kind: "completion-wait" | "complete-ppr", cycle: number): void;
 }

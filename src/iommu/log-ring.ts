@@ -1,6 +1,6 @@
 /**
  * A log ring the IOMMU produces into and software consumes from: the event log and the
- * PPR log (spec: "Event Log", "Peripheral Page Request Log"; commands-events-ppr.md 2.1, 3.1).
+ * PPR log (spec: "Event Log", "Peripheral Page Request Log"; docs/spec-readings.md cmd 2.1, 3.1).
  *
  * Base and length come from the base register (bits 51:12, Len at 59:56: 2^Len entries of
  * 16 bytes; a reserved Len below 8 is read as 8). The IOMMU writes the entry at Tail (the

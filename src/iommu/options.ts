@@ -1,6 +1,6 @@
 /**
  * AmdIommu options: memory, features advertised in the Extended Feature Registers, cache
- * geometry, timing profile, and the named readings of points the spec digests mark
+ * geometry, timing profile, and the named readings of points docs/spec-readings.md marks
  * UNCERTAIN (each with the reading chosen by default and where it comes from).
  */
 import type { MemoryPort } from "../memory/memory-port.js";
@@ -32,35 +32,35 @@ export const DEFAULT_FEATURES: FeatureOptions = {
   hostAccessed: true, hostDirty: true, guestAdUpdateDisable: true, gcr3TrpMode: true,
 };
 
-/** Readings of UNCERTAIN points of the digests. Defaults and sources are in README "Spec readings". */
+/** Readings of UNCERTAIN points of docs/spec-readings.md. Defaults and sources are in README "Spec readings". */
 export interface QuirkOptions {
-  /** DTE V=1, TV=0 (digest reg 6.4): "io-page-fault" (VBox) or "abort" (QEMU: blocked silently). */
+  /** DTE V=1, TV=0 (docs/spec-readings.md reg 6.4): "io-page-fault" (VBox) or "abort" (QEMU: blocked silently). */
   tvZero: "io-page-fault" | "abort";
-  /** DTE Mode = 7 or above HATS (digest reg 6.5): "io-page-fault" (VBox) or "illegal-dte". */
+  /** DTE Mode = 7 or above HATS (docs/spec-readings.md reg 6.5): "io-page-fault" (VBox) or "illegal-dte". */
   reservedMode: "io-page-fault" | "illegal-dte";
-  /** PASID-prefixed request with DTE.GV = 0 or Control.GTEn = 0 (digest reg 6.10). */
+  /** PASID-prefixed request with DTE.GV = 0 or Control.GTEn = 0 (docs/spec-readings.md reg 6.10). */
   pasidWithoutGuest: "invalid-device-request" | "io-page-fault";
   /** DeviceID beyond the programmed device-table size: "illegal-dte" or "dev-tab-hardware-error". */
   deviceIdBeyondTable: "illegal-dte" | "dev-tab-hardware-error";
-  /** Set A in v1 PDEs too (digest reg 6.3; QEMU sets only the leaf). */
+  /** Set A in v1 PDEs too (docs/spec-readings.md reg 6.3; QEMU sets only the leaf). */
   v1AccessedInPde: boolean;
   /** A request denied by a cached translation re-walks the tables (x86 behaviour) instead of faulting at once. */
   rewalkOnCachedPermissionFault: boolean;
-  /** DTE.SE (digest reg 6.7): after one logged IO_PAGE_FAULT, further ones for the device are suppressed until its DTE is invalidated. */
+  /** DTE.SE (docs/spec-readings.md reg 6.7): after one logged IO_PAGE_FAULT, further ones for the device are suppressed until its DTE is invalidated. */
   seSuppressesRepeats: boolean;
-  /** Status.ComWaitInt is set by COMPLETION_WAIT i=1 even when ComWaitIntEn = 0 (digest reg 6.14). */
+  /** Status.ComWaitInt is set by COMPLETION_WAIT i=1 even when ComWaitIntEn = 0 (docs/spec-readings.md reg 6.14). */
   comWaitIntStatusWithoutEnable: boolean;
-  /** Opcodes of features the EFR does not advertise are ILLEGAL_COMMAND_ERROR (digest cmd 6.2). */
+  /** Opcodes of features the EFR does not advertise are ILLEGAL_COMMAND_ERROR (docs/spec-readings.md cmd 6.2). */
   unsupportedOpcodeIsIllegal: boolean;
   /** Writing a ring's base register resets its head and tail to 0 (QEMU); default keeps them (Linux writes both anyway). */
   baseWriteResetsPointers: boolean;
-  /** Reserved bits of GCR3 entries (11:1, 63:52) fault with RZ (digest reg 6.9). */
+  /** Reserved bits of GCR3 entries (11:1, 63:52) fault with RZ (docs/spec-readings.md reg 6.9). */
   gcr3ReservedBitsFault: boolean;
-  /** A v1 entry's invalid NextLevel or page-size encoding faults with RZ = 1 (default: RZ = 0, VBox; digest reg 4.3 lists it apart from reserved bits). */
+  /** A v1 entry's invalid NextLevel or page-size encoding faults with RZ = 1 (default: RZ = 0, VBox; docs/spec-readings.md reg 4.3 lists it apart from reserved bits). */
   v1EncodingFaultRz: boolean;
   /** INVALID_DEVICE_REQUEST events carry RW (the generic flag layout, cmd 2.4); false: RW reserved (VBox's layout). */
   invalidDeviceRequestRw: boolean;
-  /** TV gates only the host table: with TV = 0, GV = 1 and GTEn, a PASID (or GIoV) request takes the guest walk, not nested (default: refused as TV = 0, digest reg 5.1). */
+  /** TV gates only the host table: with TV = 0, GV = 1 and GTEn, a PASID (or GIoV) request takes the guest walk, not nested (default: refused as TV = 0, docs/spec-readings.md reg 5.1). */
   tvGatesHostTableOnly: boolean;
   /** DTE.GLX above EFR.GLXSup: "capped" (read as GLXSup: AMD describes GLXSup = 00b as GLX ignored, one-level GCR3 look-up) or "illegal-dte". */
   glxAboveSupport: "capped" | "illegal-dte";
@@ -78,9 +78,9 @@ export type InterruptSource = "event-log" | "ppr-log" | "completion-wait";
 
 export interface AmdIommuOptions {
   memory: MemoryPort;
-  /** IOTLB geometry; { entries: 0 } turns it off. Default 64 entries, 4-way (anchors B5). */
+  /** IOTLB geometry; { entries: 0 } turns it off. Default 64 entries, 4-way (docs/calibration.md B5). */
   iotlb?: CacheGeometry;
-  /** Page-directory cache; default 64 entries, 4-way, levels >= 3 (a warm walk reads 2 entries, anchors B18). */
+  /** Page-directory cache; default 64 entries, 4-way, levels >= 3 (a warm walk reads 2 entries, docs/calibration.md B18). */
   pdeCache?: PdeCacheGeometry;
   /** DTE cache; default 256 entries, 8-way. */
   dteCache?: CacheGeometry;
@@ -97,7 +97,7 @@ export interface AmdIommuOptions {
   onInterrupt?: (source: InterruptSource) => void;
   /**
    * "single" (default): one agent at a time uses the memory; "shared": other threads may
-   * change tables concurrently, so entries are read low-high-low (ARCHITECTURE.md section 5).
+   * change tables concurrently, so entries are read low-high-low (docs/ARCHITECTURE.md section 5).
    */
   concurrency?: "single" | "shared";
 }

@@ -1,10 +1,10 @@
 /**
  * The IOMMU side of PRI: PCIe Page Requests into the Peripheral Page Request log
  * (spec: "Peripheral Page Request Log", PAGE_SERVICE_REQUEST entries, code 1;
- * commands-events-ppr.md 3.1-3.4 and 5.e steps 1-2).
+ * docs/spec-readings.md cmd 3.1-3.4 and 5.e steps 1-2).
  *
  * A page request (PRG Index, L, R/W/X/privileged, page address, PASID prefix) from the
- * function at DeviceID is checked in this order (the readings of digest point 6.7):
+ * function at DeviceID is checked in this order (the readings of docs/spec-readings.md cmd 6.7):
  *
  *   1. EFR.PPRSup = 0, IommuEn = 0 or Control.PPREn = 0     -> INVALID_PPR_REQUEST event
  *   2. the DTE cannot be fetched, is illegal, has V = 0,
@@ -15,7 +15,7 @@
  *      cleared by the LogRing, nothing overwritten; log stopped or PPRLogEn = 0; ring outside
  *      memory) is dropped, and when it closes its group (L = 1) the IOMMU itself sends the
  *      PRG Response `overflowResponseCode` (default Response Failure, Fh) so the function
- *      learns its group was lost instead of waiting forever (digest point 6.11 leaves this
+ *      learns its group was lost instead of waiting forever (docs/spec-readings.md cmd 6.11 leaves this
  *      open; real devices then stop using PRI until software resets it).
  *
  * INVALID_PPR_REQUEST uses the PPR-log layout (event code 9). No PRG Response is sent for

@@ -8,11 +8,11 @@ import { OPTION_LIMITS } from "./options.js";
 
 export interface TimingProfile {
   clockHz: number; iotlbHit: number; pdeCacheHit: number; dteCacheHit: number; gcr3CacheHit: number;
-  memoryReference: number; memoryReferenceLlc: number; walkOverhead: number; walkers: number; adUpdate: number;
+  memoryReference: number; memoryReferenceLlc: number; tableCacheLines: number; tableCacheWays: number; walkOverhead: number; walkers: number; adUpdate: number;
   commandFetchPerLine: number; commandDecode: number; invalidationBase: number; invalidationPerSet: number;
   completionWaitStore: number; eventLogWrite: number; pprLogWrite: number; interruptDelivery: number;
   atsRoundTrip: number; pcieLinkLatency: number; atsInvalidationDevice: number;
-  hostFaultMinor: number; hostFaultMajor: number; hostPprDispatch: number;
+  hostFaultMinor: number; hostPprDispatch: number;
 }
 /**
  * Names of the profiles in spec-tables/timing-profiles.json. Spelled out so the published
@@ -50,5 +50,7 @@ export function resolveTimingProfile(opt: TimingProfileName | (Partial<TimingPro
   if (opt !== undefined && typeof opt !== "string" && (opt === null || typeof opt !== "object")) throw new TypeError("options.timing must be a profile name or an object of timing parameters");
   if (!(out.clockHz! > 0)) throw new RangeError(`timing.clockHz must be positive, got ${out.clockHz}`);
   if (!Number.isInteger(out.walkers) || out.walkers! < 1) throw new RangeError(`timing.walkers must be a positive integer, got ${out.walkers}`);
+  if (!Number.isInteger(out.tableCacheLines)) throw new RangeError(`timing.tableCacheLines must be an integer (0 = no table-line cache), got ${out.tableCacheLines}`);
+  if (!Number.isInteger(out.tableCacheWays) || out.tableCacheWays! < 1) throw new RangeError(`timing.tableCacheWays must be a positive integer, got ${out.tableCacheWays}`);
   return out as unknown as TimingProfile;
 }

@@ -1,11 +1,11 @@
 /**
  * System physical memory, backed by a SharedArrayBuffer.
  *
- * Implements the memory side of the public contract (ARCHITECTURE.md section 4):
+ * Implements the memory side of the public contract (docs/ARCHITECTURE.md section 4):
  * read32/write32 with numbers, read64/write64 with bigints, and the buffer so another
  * worker can wrap the same bytes. The IOMMU and the host model use the internal fast
  * operations (load32/store32/cas32 on 32-bit halves, no BigInt), which follow the PTE
- * sharing protocol of ARCHITECTURE.md section 5: every agent touches page-table entries
+ * sharing protocol of docs/ARCHITECTURE.md section 5: every agent touches page-table entries
  * with aligned 32-bit operations only, and A/D updates are compare-exchanges on the low word.
  *
  * The public methods throw a RangeError naming the argument for an address outside memory

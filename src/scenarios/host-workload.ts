@@ -1,6 +1,6 @@
 /**
  * The host's side of the race scenario: a seeded sequence of the host operations of
- * ARCHITECTURE.md section 7 run on the bound process while the devices keep doing DMA.
+ * docs/ARCHITECTURE.md section 7 run on the bound process while the devices keep doing DMA.
  *
  *   munmap    unmap 1-4 pages of the region, then map them again and touch half of them
  *   mprotect  write-protect 1-4 pages (r--), then make the VMA writable again (rw-; the PTEs

@@ -1,6 +1,6 @@
 /**
  * The race checker: an oracle beside the co-simulation that judges every DMA a device
- * completes against what the host has done (ARCHITECTURE.md section 7).
+ * completes against what the host has done (docs/ARCHITECTURE.md section 7).
  *
  * Provenance. When the IOMMU makes a translation by walking the tables (an untranslated
  * request or an ATS Translation Request that missed the IOTLB), the checker notes the frame
@@ -12,14 +12,19 @@
  * Verdict of one completed DMA at `va` that reached frame F:
  *   stale              F is free, or its owner or generation changed since the translation
  *                      was made (use-after-free through a stale TLB); or the walk read a
- *                      freed table; or the process no longer maps F at va and the operation
- *                      that unmapped it has finished; or F lies outside the host's frames
+ *                      freed table; or the process no longer maps F at va and the CPU TLB
+ *                      flush covering va has run; or F lies outside the host's frames
  *   stale-permission   the process still maps F at va, read-only, the DMA wrote, and the
- *                      CPU TLB flush after that downgrade has run (before it the CPU's own
- *                      TLB may still write too: the window)
- *   window             the process no longer maps F at va, F is still allocated to it, and
- *                      the host operation changing va is still running (the legitimate window
- *                      between the PTE change and the free, which the CPU TLB has too)
+ *                      CPU TLB flush after that downgrade has run
+ *   window             the process no longer maps F at va (or maps it read-only and the DMA
+ *                      wrote), F is still allocated to it, and the CPU TLB flush covering va
+ *                      has not run yet: the CPU's own TLB may still use the old entry too
+ *
+ * The window opens at invalidate_range_start and, for each address, closes at the CPU TLB
+ * flush (flush_tlb_mm_range, the secondary-TLB callback) that covers it, not at
+ * invalidate_range_end: in Linux's order (unmap_region, zap_page_range) the end callback
+ * runs before tlb_finish_mmu flushes and frees, and a DMA between the two reaches a frame
+ * the process still owns through a translation the CPU may still hold as well.
  *   ok                 the process maps F at va with the permission used
  *
  * Data: device writes are remembered per va; settle() compares them with what the process
@@ -80,7 +85,7 @@ export class RaceChecker {
 
   constructor(private readonly memory: PhysicalMemory, private readonly frames: FrameAllocator) {}
 
-  /** A host operation on [start, end) of `mm` begins / ends (the legitimate window). */
+  /** A host operation on [start, end) of `mm` begins (invalidate_range_start) / has finished (the window of every address closes). */
   beginOperation(mm: Mm, start: number, end: number): void { this.window = { mm, start, end, flushed: [] }; }
   endOperation(): void { this.window = null; }
   /** The CPU TLB flush (flush_tlb_mm_range) of [start, end) ran: from now on a downgrade there is in force. */
@@ -149,7 +154,7 @@ export class RaceChecker {
     } else {
       const pte = mm.exited ? null : mm.pageTable.readPte(va);
       if (pte !== null && pte.pa === f) verdict = !write || pte.writable ? "ok" : this.beforeFlush(mm, va) ? "window" : "stale-permission";
-      else if (this.inWindow(mm, va)) verdict = "window";
+      else if (this.beforeFlush(mm, va)) verdict = "window";
       else verdict = "stale";
     }
     if (verdict === "stale") this.stats.staleAccesses++;

@@ -1,7 +1,7 @@
 /**
  * The RFC's race as a measurement: run a seeded host workload against devices doing DMA into
  * the same address space, under one MMU-notifier policy, and report what the race checker
- * saw and what the policy cost (ARCHITECTURE.md sections 1 and 7).
+ * saw and what the policy cost (docs/ARCHITECTURE.md sections 1 and 7).
  *
  *   const r = runRace({ policy: "start-end", workload: "munmap", seed: 1 });
  *   r.staleAccesses          // DMAs into frames freed or re-owned after their translation
@@ -16,7 +16,7 @@ import { NOTIFIER_POLICY_NAMES, notifierPolicy, type NotifierPolicyName } from "
 import { checkRangePolicy, type RangePolicy } from "../host/driver/range-policy.js";
 import { runHostOperation, WORKLOAD_NAMES, workloadPlan, type WorkloadName } from "./host-workload.js";
 import type { CheckerStats } from "./race-checker.js";
-import { RaceWorld } from "./race-world.js";
+import { GATHER_ORDERS, RaceWorld, type GatherOrder } from "./race-world.js";
 
 export type AtsMode = "on" | "off" | "mixed";
 export const ATS_MODES: readonly AtsMode[] = ["on", "off", "mixed"];
@@ -43,6 +43,12 @@ export interface RaceOptions {
   dmaPerHook?: number;
   /** Probability that a freed page is taken by another owner at once. Default 0.5. */
   reuse?: number;
+  /**
+   * Where munmap, MADV_DONTNEED and exit run tlb_finish_mmu (CPU TLB flush and the frees):
+   * "after-end" (default) after invalidate_range_end, Linux's order (unmap_region,
+   * zap_page_range); "before-end" before it.
+   */
+  gatherOrder?: GatherOrder;
 }
 
 export interface RaceSummary {
@@ -60,6 +66,7 @@ export interface RaceResult extends RaceSummary {
   details: {
     workload: WorkloadName;
     seed: number;
+    gatherOrder: GatherOrder;
     operations: string[];
     checker: CheckerStats;
     dma: number;
@@ -88,10 +95,12 @@ export function runRace(o: RaceOptions): RaceResult {
   const ats = o.ats ?? "mixed";
   if (!ATS_MODES.includes(ats)) throw new RangeError(`runRace: options.ats must be one of ${ATS_MODES.join(", ")}, got ${String(ats)}`);
   const seed = intOption("runRace: options.seed", o.seed, 1, 0, 0xffffffff);
+  const gatherOrder = o.gatherOrder ?? "after-end";
+  if (!GATHER_ORDERS.includes(gatherOrder)) throw new RangeError(`runRace: options.gatherOrder must be one of ${GATHER_ORDERS.join(", ")}, got ${String(gatherOrder)}`);
   const reuse = o.reuse ?? 0.5;
   if (typeof reuse !== "number" || !(reuse >= 0 && reuse <= 1)) throw new RangeError(`runRace: options.reuse must be a probability 0..1, got ${String(reuse)}`);
   const world = new RaceWorld({
-    policy, seed, ats, reuse,
+    policy, seed, ats, reuse, gatherOrder,
     devices: intOption("runRace: options.devices", o.devices, 2, 1, 8),
     pages: intOption("runRace: options.pages", o.pages, 32, 4, 512),
     dmaPerHook: intOption("runRace: options.dmaPerHook", o.dmaPerHook, 2, 0, 64),
@@ -119,7 +128,7 @@ export function runRace(o: RaceOptions): RaceResult {
     flushCycles: world.driver.stats.flushCycles - base.flush,
     deviceStallCycles: sum((d) => d.stats.stallCycles) - base.stall,
     details: {
-      workload, seed, operations: plan, checker,
+      workload, seed, gatherOrder, operations: plan, checker,
       dma: sum((d) => d.stats.dma), completedDma: sum((d) => d.stats.completed),
       hostCycles: world.clock.now() - base.host,
       commandsByName: { ...q.byName },

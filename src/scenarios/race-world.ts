@@ -33,6 +33,10 @@ import { RaceChecker } from "./race-checker.js";
 import { RaceDevice } from "./race-device.js";
 import { RaceEndpoint } from "./race-endpoint.js";
 
+/** Where tlb_finish_mmu (CPU TLB flush, then the frees) runs relative to invalidate_range_end (Mm option gatherFinish). */
+export type GatherOrder = "after-end" | "before-end";
+export const GATHER_ORDERS: readonly GatherOrder[] = ["after-end", "before-end"];
+
 /** A DMA agent of the scenario: the untranslated RaceDevice, or the src/device endpoint (ATS + PRI) behind a bus analyser. */
 export type RaceAgent = RaceDevice | RaceEndpoint;
 
@@ -64,6 +68,8 @@ export interface WorldOptions {
   dmaPerHook: number;
   /** Probability that another owner takes a freed page of the process at once. */
   reuse: number;
+  /** Where the zap operations run tlb_finish_mmu: after invalidate_range_end (default, Linux's order) or before it. */
+  gatherOrder?: GatherOrder;
   /** Model of the ATS devices: the src/device PCIe endpoint (default) or the scenario's own small RaceDevice. */
   atsModel?: "endpoint" | "race-device";
   memoryBytes?: number;
@@ -122,7 +128,10 @@ export class RaceWorld {
     // binding and unbinding outside notifier callbacks is set-up, not flush cost
     const flushCycles = this.driver.stats.flushCycles;
     for (const b of this.bindings) if (b.valid) this.driver.unbindPasid(b);
-    const mm = new MmClass({ memory: this.memory, frames: this.frames, id: `proc${this.processes++}`, clock: this.clock, fastMode: this.o.policy.fastMode, mmapBase: MMAP_BASE });
+    const mm = new MmClass({
+      memory: this.memory, frames: this.frames, id: `proc${this.processes++}`, clock: this.clock, fastMode: this.o.policy.fastMode, mmapBase: MMAP_BASE,
+      gatherFinish: this.o.gatherOrder ?? "after-end",
+    });
     this.mm = mm;
     mm.notifier.addHook((e) => this.onNotifier(e));
     this.bindings = this.devices.map((d) => this.driver.bindPasid(this.driver.devices.get(d.deviceId)!, this.pasid, mm));
@@ -164,6 +173,7 @@ export class RaceWorld {
     } finally {
       this.windows.pop();
       this.opActive = false;
+      this.checker.endOperation();
     }
     this.checker.settle(this.mm);
     while (this.victims.length > 0) {
@@ -202,7 +212,9 @@ export class RaceWorld {
   private onNotifier(e: MmuNotifierTraceEntry): void {
     if (e.callback === "invalidateRangeStart") this.checker.beginOperation(this.mm, e.start, e.end);
     if (e.callback === "archInvalidateSecondaryTlbs") this.checker.cpuFlushed(e.start, e.end);
-    if (e.callback === "invalidateRangeEnd" || e.callback === "release") this.checker.endOperation();
+    // the window of an address closes at the CPU TLB flush covering it (cpuFlushed), not here:
+    // in Linux's order invalidate_range_end comes before tlb_finish_mmu's flush and frees
+    if (e.callback === "release") this.checker.endOperation();
     this.burst(null);
   }
 

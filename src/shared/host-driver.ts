@@ -1,6 +1,6 @@
 /**
  * The host driver of shared mode: what Linux's AMD IOMMU driver does to the command
- * buffer and the logs (commands-events-ppr.md 1.1, 2.1, 3.1, 4.3, 5.a), from a thread other
+ * buffer and the logs (docs/spec-readings.md cmd 1.1, 2.1, 3.1, 4.3, 5.a), from a thread other
  * than the IOMMU's. Register writes go through the MMIO mailbox; commands, logs and the
  * completion-wait semaphore live in the shared memory.
  *

@@ -1,5 +1,5 @@
 /**
- * Shared mode across worker threads (ARCHITECTURE.md section 5): the MMIO mailbox, the
+ * Shared mode across worker threads (docs/ARCHITECTURE.md section 5): the MMIO mailbox, the
  * IOMMU agent that serves it, the host driver that posts to it, the page-table writer
  * protocol, and the worker launcher.
  */

@@ -1,6 +1,6 @@
 /**
  * The IOMMU agent of shared mode: one AmdIommu (concurrency "shared") over a
- * SharedArrayBuffer memory, served from its own thread (ARCHITECTURE.md section 5).
+ * SharedArrayBuffer memory, served from its own thread (docs/ARCHITECTURE.md section 5).
  *
  * Devices in the same thread call translate() on `iommu` directly. Between requests the
  * agent calls poll(): when the host agent has posted register writes into the MMIO

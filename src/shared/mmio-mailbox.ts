@@ -1,6 +1,6 @@
 /**
  * The MMIO mailbox: how a host agent in one thread reaches the IOMMU's registers when the
- * IOMMU runs in another (ARCHITECTURE.md section 5, shared mode).
+ * IOMMU runs in another (docs/ARCHITECTURE.md section 5, shared mode).
  *
  * A real CPU's MMIO write is a posted PCIe write to the IOMMU's 16 KiB register window
  * (spec: "MMIO registers"). A worker thread cannot see another thread's AmdIommu object, so

@@ -1,5 +1,5 @@
 /**
- * The writer side of the page-table sharing protocol (ARCHITECTURE.md section 5), for a
+ * The writer side of the page-table sharing protocol (docs/ARCHITECTURE.md section 5), for a
  * host agent that changes host (v1) or guest (AMD64 long-mode) entries while an IOMMU in
  * another thread walks them:
  *

@@ -80,7 +80,7 @@ export function encodeCommand(name: string, values: Record<string, number | bigi
   return dw;
 }
 
-// ---- the S-bit range encoding (commands-events-ppr.md 1.4) ----
+// ---- the S-bit range encoding (docs/spec-readings.md cmd 1.4) ----
 
 /**
  * Decode Address/S into the naturally aligned range it names: S = 0 is one 4 KiB page;

@@ -1,5 +1,5 @@
 /**
- * A/D under contention (ARCHITECTURE.md section 5): the host clears A and D, flips
+ * A/D under contention (docs/ARCHITECTURE.md section 5): the host clears A and D, flips
  * permissions and remaps entries in one worker thread while devices translate reads,
  * writes and executes through the IOMMU in another, over one SharedArrayBuffer.
  * Agents: ad-agents.ts. Bounded by operation counts; IOMMU_FUZZ_LONG=1 soaks 10x longer.

@@ -1,5 +1,5 @@
 /**
- * Invalidation across threads (commands-events-ppr.md 4.3): once the host has observed the
+ * Invalidation across threads (docs/spec-readings.md cmd 4.3): once the host has observed the
  * store of its COMPLETION_WAIT queued after an invalidation, no translation that starts
  * later returns the old mapping, whatever cached it (IOTLB, page-directory cache). The host
  * remaps and invalidates from one worker thread, rings the doorbell through the MMIO

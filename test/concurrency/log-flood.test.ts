@@ -1,5 +1,5 @@
 /**
- * Log floods across threads (commands-events-ppr.md 2.1, 3.1): several functions flood the
+ * Log floods across threads (docs/spec-readings.md cmd 2.1, 3.1): several functions flood the
  * event log with IO_PAGE_FAULTs and the PPR log with page requests from the IOMMU thread
  * while a host thread drains both logs through the mailbox and restarts them after each
  * overflow. Every request is either an entry the host read, whole and in order, or counted

@@ -1,7 +1,7 @@
 /**
  * Common set-up of the concurrency tests: one SharedArrayBuffer memory with a device table,
  * command buffer, event log, PPR log and completion-wait semaphore, and an MMIO mailbox
- * into which the main thread posts the driver's enable sequence (commands-events-ppr.md
+ * into which the main thread posts the driver's enable sequence (docs/spec-readings.md cmd 5
  * 5.a) before any agent starts; the IOMMU agent applies it at its first service.
  * Everything an agent needs crosses to the worker as plain numbers and the two buffers.
  */

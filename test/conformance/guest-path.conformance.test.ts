@@ -1,7 +1,7 @@
 /**
  * Conformance: guest (v2) translation — GCR3 table by PASID, AMD64 long-mode tables (4 and 5
  * levels; 4 KiB, 2 MiB, 1 GiB pages), permission and reserved-bit checks, GIoV, nested
- * translation, and A/D updates (registers-dte-pagetables.md section 5), in every
+ * translation, and A/D updates (docs/spec-readings.md reg 5), in every
  * configuration and request mode.
  */
 import { describe, expect, it } from "vitest";

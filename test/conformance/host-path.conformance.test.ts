@@ -1,5 +1,5 @@
 /**
- * Conformance: the DTE behaviour matrix (registers-dte-pagetables.md 3.3) and the host (v1)
+ * Conformance: the DTE behaviour matrix (docs/spec-readings.md reg 3.3) and the host (v1)
  * walk (4.1-4.4), in every configuration and request mode.
  */
 import { describe, expect, it } from "vitest";

@@ -1,7 +1,7 @@
 /**
  * A PCIe function below the IOMMU: its DMA engine with untranslated requests, ATS
  * translation requests and translated requests from its ATC, and its answers to ATS
- * Invalidate Requests (commands-events-ppr.md 4.4, 5.e).
+ * Invalidate Requests (docs/spec-readings.md cmd 4.4, 5.e).
  */
 import { describe, expect, it } from "vitest";
 import { PcieEndpoint } from "../../src/device/pcie-endpoint.js";

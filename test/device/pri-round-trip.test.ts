@@ -1,5 +1,5 @@
 /**
- * PRI end to end (commands-events-ppr.md 3.3, 3.4, 5.e): ATS miss -> page request -> PPR
+ * PRI end to end (docs/spec-readings.md cmd 3.3, 3.4, 5.e): ATS miss -> page request -> PPR
  * log -> software services the fault and answers with COMPLETE_PPR_REQUEST -> the function
  * retries its ATS translation -> the access completes. Response codes, the outstanding
  * page request allocation, page request groups, unexpected responses.

@@ -1,6 +1,6 @@
 /**
  * A programmed IOMMU with one shared-virtual-addressing function, as the Linux driver sets
- * it up (commands-events-ppr.md 5.b/5.c): DTE with V, TV, IR, IW, GV, GLX = 0, the GCR3
+ * it up (docs/spec-readings.md cmd 5.b/5.c): DTE with V, TV, IR, IW, GV, GLX = 0, the GCR3
  * root, I (ATS) and PPR; PASID 1 bound to a 4-level long-mode table; a PcieEndpoint with an
  * ATC and PRI attached at the DeviceID. Shared by the device, command and PPR-log tests.
  */

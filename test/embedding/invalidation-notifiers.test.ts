@@ -1,6 +1,6 @@
 /**
  * Invalidation notifiers: UNMAP for every cache invalidation the command processor performs
- * (commands-events-ppr.md 4.1), DEVICE-TLB UNMAP for INVALIDATE_IOTLB_PAGES, MAP on IOTLB
+ * (docs/spec-readings.md cmd 4.1), DEVICE-TLB UNMAP for INVALIDATE_IOTLB_PAGES, MAP on IOTLB
  * fills; ranges are the S-decoded blocks of 1.4 (possibly larger than software meant).
  */
 import { describe, expect, it } from "vitest";

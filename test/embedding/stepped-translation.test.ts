@@ -144,7 +144,7 @@ describe("stepped translation", () => {
       } else if (r.kind === "read") st.complete(Array.from({ length: r.bytes / 4 }, (_, k) => mem.load32(r.pa + 4 * k)));
       else { mem.store32(r.pa, r.value); st.complete(); }
     }
-    // the lost race re-walks from the root (ARCHITECTURE.md section 5) and now finds P = 0
+    // the lost race re-walks from the root (docs/ARCHITECTURE.md section 5) and now finds P = 0
     expect(kinds.slice(4, 10)).toEqual(["read@leaf", "cas@leaf", "read@other", "read@other", "read@other", "read@leaf"]);
     expect(st.result).toMatchObject({ ok: false, fault: "not-present" });
   });

@@ -1,8 +1,11 @@
 /**
- * The calibration experiments reproduce the published shapes (anchors.md section 3) and each
- * default lands inside the band the anchors give.
+ * The calibration experiments (docs/calibration.md): every check is marked fitted or
+ * predicted with its raw figure; fitted rows meet their figure; predicted rows pass except
+ * the misses the README lists; every check fails for a figure outside its band; and the
+ * experiments reproduce the published shapes.
  */
 import { describe, expect, it } from "vitest";
+import { inBand, fitted, predicted, formatCheck, type Check } from "../../src/experiments/experiment.js";
 import { iotlbReach } from "../../src/experiments/iotlb-reach.js";
 import { hitRate } from "../../src/experiments/hit-rate.js";
 import { walkers, missThroughput } from "../../src/experiments/walkers.js";
@@ -12,16 +15,26 @@ import { pprLatency } from "../../src/experiments/ppr-latency.js";
 import { resolveTimingProfile } from "../../src/iommu/timing-profile.js";
 import type { ExperimentReport } from "../../src/experiments/experiment.js";
 
-const failed = (r: ExperimentReport) => r.checks.filter((c) => !c.ok).map((c) => `${c.what}: ${c.model} not in ${c.low}..${c.high}`);
+/** Predicted rows the model misses (README "Calibration"): the published figures are host-observed totals with software the model does not price, or a hit cost the model does not hide. */
+const KNOWN_MISSES = [
+  "iotlb-reach: IOTLB hit: latency added to a DMA read (ns)",
+  "invalidation-cost: one page + COMPLETION_WAIT, IOMMU side (us)",
+  "invalidation-cost: one page + device ATC + COMPLETION_WAIT, IOMMU side (us)",
+  "invalidation-cost: full flush minus one page (us)",
+];
+const failed = (r: ExperimentReport) => r.checks.filter((c) => !c.pass && !KNOWN_MISSES.includes(`${c.experiment}: ${c.point}`))
+  .map((c) => `${c.point}: ${c.model} not in ${c.published.low}..${c.published.high}`);
+const allChecks: Check[] = [];
 
 describe("experiment iotlb-reach: the IOTLB reach knee", () => {
   const r = iotlbReach.run({ quick: true });
+  allChecks.push(...r.checks);
   const kib = r.data.windowsKiB as number[];
   const l4 = r.data.latency4k as number[], l2 = r.data.latency2m as number[];
-  it("every default lands in its published band", () => { expect(failed(r)).toEqual([]); });
-  it("4 KiB pages: flat while the window fits the IOTLB (64 x 4 KiB), then a step of a few hundred ns", () => {
-    const reach = 64 * 4;
-    const inside = l4.filter((_, i) => kib[i]! <= reach), outside = l4.filter((_, i) => kib[i]! >= 4 * reach);
+  it("every row lands in its band but the README's listed misses", () => { expect(failed(r)).toEqual([]); });
+  it("4 KiB pages: flat while the window fits the IOTLB, then a step of a few hundred ns", () => {
+    const reach = 64 * 4; // 256 KiB: inside the fitted 120-entry IOTLB's reach
+    const inside = l4.filter((_, i) => kib[i]! <= reach), outside = l4.filter((_, i) => kib[i]! >= 16 * reach);
     expect(Math.max(...inside) - Math.min(...inside)).toBeLessThan(1);
     expect(Math.min(...outside) - l4[0]!).toBeGreaterThan(150);
     expect(Math.max(...outside) - l4[0]!).toBeLessThan(400);
@@ -30,6 +43,26 @@ describe("experiment iotlb-reach: the IOTLB reach knee", () => {
     for (let i = 1; i < l4.length; i++) expect(l4[i]!).toBeGreaterThanOrEqual(l4[i - 1]! - 2);
   });
   it("2 MiB pages: flat to 64 MiB", () => { expect(Math.max(...l2) - Math.min(...l2)).toBeLessThan(1); });
+  it("checks every published window of the pcie-bench data, the 512 KiB and 1 MiB points predicted, 2 MiB and 64 MiB fitted", () => {
+    const kind = (w: string) => r.checks.find((c) => c.point.startsWith(`4 KiB pages, ${w} window`))?.kind;
+    expect(kind("512 KiB")).toBe("predicted");
+    expect(kind("1 MiB")).toBe("predicted");
+    expect(kind("4 MiB")).toBe("predicted");
+    expect(kind("2 MiB")).toBe("fitted");
+    expect(kind("64 MiB")).toBe("fitted");
+  });
+  it("a miss costs about the same at 1 MiB as at 64 MiB (the table lines stay cached), as the raw data show", () => {
+    const c = r.checks.find((x) => x.point.startsWith("miss latency at 1 MiB"))!;
+    expect(c.kind).toBe("predicted");
+    expect(c.pass).toBe(true);
+  });
+  it("with the table-line cache off every walk read costs DRAM: the 64 MiB point rises by two reads' difference", () => {
+    const off = iotlbReach.run({ quick: true, timing: { tableCacheLines: 0 } });
+    const at = (x: ExperimentReport) => x.checks.find((c) => c.point.startsWith("4 KiB pages, 64 MiB window"))!.model;
+    const p = resolveTimingProfile(undefined);
+    expect(at(off) - at(r)).toBeGreaterThan(1.8 * (p.memoryReference - p.memoryReferenceLlc));
+    expect(at(off) - at(r)).toBeLessThan(2.2 * (p.memoryReference - p.memoryReferenceLlc));
+  });
   it("writes a table with the published figure and an SVG chart", () => {
     expect(r.columns).toContain("published added (ns, B4)");
     expect(r.svg).toMatch(/^<\?xml[\s\S]*<svg[\s\S]*polyline/);
@@ -38,8 +71,9 @@ describe("experiment iotlb-reach: the IOTLB reach knee", () => {
 
 describe("experiment hit-rate: added latency is a line in the hit rate", () => {
   const r = hitRate.run({ quick: true });
+  allChecks.push(...r.checks);
   const warm = r.data.pdeWarm as [number, number][], cold = r.data.noPde as [number, number][];
-  it("every default lands in its published band", () => { expect(failed(r)).toEqual([]); });
+  it("every row lands in its band but the README's listed misses", () => { expect(failed(r)).toEqual([]); });
   it("latency falls as the hit rate rises, and faster without page-directory caches", () => {
     for (let i = 1; i < warm.length; i++) expect(warm[i]![1]).toBeLessThanOrEqual(warm[i - 1]![1] + 2);
     expect(cold[0]![1] - cold[cold.length - 1]![1]).toBeGreaterThan(warm[0]![1] - warm[warm.length - 1]![1]);
@@ -48,8 +82,9 @@ describe("experiment hit-rate: added latency is a line in the hit rate", () => {
 
 describe("experiment walkers: miss throughput saturates with the walkers", () => {
   const r = walkers.run({ quick: true });
+  allChecks.push(...r.checks);
   const sweep = r.data.walkerSweep as [number, number][], offered = r.data.offeredLoad as [number, number][];
-  it("every default lands in its published band", () => { expect(failed(r)).toEqual([]); });
+  it("every row lands in its band but the README's listed misses", () => { expect(failed(r)).toEqual([]); });
   it("throughput grows with the number of walkers", () => {
     for (let i = 1; i < sweep.length; i++) expect(sweep[i]![1]).toBeGreaterThan(sweep[i - 1]![1]);
   });
@@ -58,15 +93,18 @@ describe("experiment walkers: miss throughput saturates with the walkers", () =>
     for (const [off, got] of offered) expect(got).toBeCloseTo(Math.min(off, ceiling), 0);
   });
   it("one walker serves one walk at a time: its throughput is the inverse of a PDE-warm walk", () => {
+    const p = resolveTimingProfile(undefined);
+    const walk = p.walkOverhead + p.pdeCacheHit + 2 * p.memoryReferenceLlc; // two table reads, their lines cached
     const one = missThroughput(undefined, 1, 1, 2000, 9).perSecond;
-    expect(one).toBeGreaterThan(1e9 / 300);
-    expect(one).toBeLessThan(1e9 / 200);
+    expect(one).toBeGreaterThan(1e9 / (walk * 1.05));
+    expect(one).toBeLessThan(1e9 / (walk * 0.95));
   });
 });
 
 describe("experiment invalidation-cost", () => {
   const r = invalidationCost.run({ quick: true });
-  it("every default lands in its published band", () => { expect(failed(r)).toEqual([]); });
+  allChecks.push(...r.checks);
+  it("every row lands in its band but the README's listed misses", () => { expect(failed(r)).toEqual([]); });
   it("per-page commands cost N times one; a ranged command and a full flush cost about one", () => {
     const per = r.data.perPage as [number, number][], rng = r.data.ranged as [number, number][], full = r.data.full as [number, number][];
     const total = (s: [number, number][], i: number) => s[i]![0] * s[i]![1];
@@ -86,6 +124,7 @@ describe("experiment invalidation-cost", () => {
 
 describe("experiment refs-per-walk", () => {
   const r = refsPerWalk.run({ quick: true });
+  allChecks.push(...r.checks);
   it("4, 5 and 24 references cold; about 2 streaming with warm page-directory caches", () => {
     expect(failed(r)).toEqual([]);
     expect((r.data.fourLevel as { refs: number }).refs).toBe(4);
@@ -95,8 +134,9 @@ describe("experiment refs-per-walk", () => {
 
 describe("experiment ppr-latency: fault latency against outstanding faults", () => {
   const r = pprLatency.run({ quick: true });
+  allChecks.push(...r.checks);
   const runs = r.data.runs as { n: number; meanCycles: number; maxCycles: number }[];
-  it("every default lands in its published band (about 5 us alone, towards 140 us under many)", () => { expect(failed(r)).toEqual([]); });
+  it("every row lands in its band (about 5 us alone, inside 5-140 us with 64 outstanding)", () => { expect(failed(r)).toEqual([]); });
   it("mean latency rises with the number of outstanding faults (one serializing host worker)", () => {
     for (let i = 1; i < runs.length; i++) expect(runs[i]!.meanCycles).toBeGreaterThan(runs[i - 1]!.meanCycles);
     const p = resolveTimingProfile(undefined);
@@ -104,5 +144,47 @@ describe("experiment ppr-latency: fault latency against outstanding faults", () 
     const serial = (last.n - 1) * (p.hostPprDispatch + p.hostFaultMinor); // the last fault waits for every other one
     expect((last.maxCycles - runs[0]!.maxCycles) / serial).toBeGreaterThan(0.98);
     expect((last.maxCycles - runs[0]!.maxCycles) / serial).toBeLessThan(1.02);
+  });
+});
+
+describe("every calibration check", () => {
+  it("is marked fitted (naming its parameter) or predicted, with a source, a band and a raw figure", () => {
+    expect(allChecks.length).toBeGreaterThan(20);
+    for (const c of allChecks) {
+      expect(["fitted", "predicted"], c.point).toContain(c.kind);
+      if (c.kind === "fitted") expect(c.parameter, c.point).toBeTruthy();
+      expect(c.published.source.length, c.point).toBeGreaterThan(2);
+      expect(c.published.low, c.point).toBeLessThanOrEqual(c.published.high);
+      expect(c.pass, c.point).toBe(inBand(c.model, c.published.low, c.published.high));
+      expect(Object.keys(c)).toEqual(expect.arrayContaining(["experiment", "point", "model", "published", "kind", "pass"]));
+    }
+  });
+  it("predicted rows outnumber fitted ones, and every fitted row meets its figure", () => {
+    const fit = allChecks.filter((c) => c.kind === "fitted"), pred = allChecks.filter((c) => c.kind === "predicted");
+    expect(pred.length).toBeGreaterThan(fit.length);
+    expect(fit.filter((c) => !c.pass).map((c) => c.point)).toEqual([]);
+  });
+  it("the misses listed in the README are still misses (and shown as MISS)", () => {
+    for (const m of KNOWN_MISSES) {
+      const c = allChecks.find((x) => `${x.experiment}: ${x.point}` === m);
+      expect(c, m).toBeDefined();
+      expect(c!.pass, m).toBe(false);
+      expect(formatCheck(c!)).toMatch(/^MISS predicted: /);
+    }
+  });
+  it("the invalidation figures are raw IOMMU-side times, not rounded up to the next microsecond of polling", () => {
+    const c = allChecks.find((x) => x.point === "one page + COMPLETION_WAIT, IOMMU side (us)")!;
+    expect(Number.isInteger(c.model)).toBe(false);
+    expect(c.model).toBeLessThan(c.published.low);
+  });
+  // a test per check: the same check fed a figure just outside its band fails, and one inside passes
+  it.each(allChecks.map((c) => [`${c.experiment}: ${c.point}`, c] as const))("%s fails for a figure outside its band", (_, c) => {
+    const { low, high, source } = c.published;
+    const make = c.kind === "fitted" ? (m: number) => fitted(c.experiment, c.point, m, low, high, source, c.parameter!) : (m: number) => predicted(c.experiment, c.point, m, low, high, source);
+    const eps = Math.max(1e-9, (Math.abs(low) + Math.abs(high)) * 1e-6);
+    expect(make(low - eps).pass).toBe(false);
+    expect(make(high + eps).pass).toBe(false);
+    expect(make((low + high) / 2).pass).toBe(true);
+    expect(make(NaN).pass).toBe(false);
   });
 });

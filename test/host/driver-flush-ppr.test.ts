@@ -9,7 +9,7 @@ const covers = (r: { address: bigint; s: boolean }, start: number, end: number) 
   return d.all || (d.start <= BigInt(start) && d.start + d.size >= BigInt(end));
 };
 
-describe("range policies (commands-events-ppr.md 1.4, 5.d)", () => {
+describe("range policies (docs/spec-readings.md cmd 1.4, 5.d)", () => {
   it("page-or-all: a range inside one page flushes that page with S = 0; two pages flush the whole PASID", () => {
     expect(invalidationRanges("page-or-all", 0x5000, 0x5008)).toEqual([{ address: 0x5000n, s: false }]);
     expect(invalidationRanges("page-or-all", 0x5000, 0x7000)).toEqual([{ address: ALL_PAGES_ADDRESS, s: true }]);
@@ -60,7 +60,7 @@ describe("PASID flush (INVALIDATE_IOMMU_PAGES GN = 1 + INVALIDATE_IOTLB_PAGES + 
   });
 });
 
-describe("PPR fault service (old iommu_v2, commands-events-ppr.md 5.e)", () => {
+describe("PPR fault service (old iommu_v2, docs/spec-readings.md cmd 5.e)", () => {
   const request = (b: ReturnType<typeof boundFixture>, va: number, prgIndex: number, o: { write?: boolean; last?: boolean; pasid?: number } = {}) =>
     b.iommu.pageRequest({ deviceId: b.deviceId, pasid: o.pasid ?? 1, address: va, prgIndex, last: o.last ?? true, read: true, write: o.write ?? false });
 

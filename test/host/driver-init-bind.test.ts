@@ -7,7 +7,7 @@ import { PAGE, boundFixture, driverFixture } from "./driver-fixture.js";
 
 const bit = (v: bigint, b: { half: 0 | 1; mask: number }) => ((v >> BigInt(32 * b.half)) & BigInt(b.mask)) !== 0n;
 
-describe("driver init (commands-events-ppr.md 5.a)", () => {
+describe("driver init (docs/spec-readings.md cmd 5.a)", () => {
   it("enables the IOMMU, command buffer, event log, guest translation and the PPR log, with InvTimeOut = 1 s", () => {
     const { iommu, driver } = driverFixture();
     driver.init();

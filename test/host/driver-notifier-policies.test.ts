@@ -18,20 +18,21 @@ function commandsPerCallback(policy: NotifierPolicyName, op: "munmap" | "mprotec
   return seen;
 }
 
-describe("notifier policies: where each one flushes (ARCHITECTURE.md section 7)", () => {
+describe("notifier policies: where each one flushes (docs/ARCHITECTURE.md section 7)", () => {
   it("none registers nothing, so the mm keeps mmu_gather fast mode", () => {
     const b = boundFixture();
     expect(registerNotifierPolicy(b.driver, "none", [b.binding])).toEqual([]);
     expect(b.mm.gatherFastMode()).toBe(true);
-    expect(commandsPerCallback("none")).toEqual(["invalidateRangeStart:0", "archInvalidateSecondaryTlbs:0", "invalidateRangeEnd:0"]);
+    // munmap in Linux's order: the end callback, then tlb_finish_mmu's flush
+    expect(commandsPerCallback("none")).toEqual(["invalidateRangeStart:0", "invalidateRangeEnd:0", "archInvalidateSecondaryTlbs:0"]);
   });
 
   it("start-end flushes at invalidate_range_start and invalidate_range_end, not at the CPU TLB flush", () => {
-    expect(commandsPerCallback("start-end")).toEqual(["invalidateRangeStart:1", "archInvalidateSecondaryTlbs:0", "invalidateRangeEnd:1"]);
+    expect(commandsPerCallback("start-end")).toEqual(["invalidateRangeStart:1", "invalidateRangeEnd:1", "archInvalidateSecondaryTlbs:0"]);
   });
 
   it("invalidate-range flushes at the CPU TLB flush and again from invalidate_range_end; fast mode is off", () => {
-    expect(commandsPerCallback("invalidate-range")).toEqual(["invalidateRangeStart:0", "archInvalidateSecondaryTlbs:1", "invalidateRangeEnd:1"]);
+    expect(commandsPerCallback("invalidate-range")).toEqual(["invalidateRangeStart:0", "invalidateRangeEnd:1", "archInvalidateSecondaryTlbs:1"]);
     const b = boundFixture();
     registerNotifierPolicy(b.driver, "invalidate-range", [b.binding]);
     expect(b.mm.gatherFastMode()).toBe(false);
@@ -44,7 +45,7 @@ describe("notifier policies: where each one flushes (ARCHITECTURE.md section 7)"
   });
 
   it("secondary-tlbs flushes only at the CPU TLB flush, and for a permission downgrade too", () => {
-    expect(commandsPerCallback("secondary-tlbs")).toEqual(["invalidateRangeStart:0", "archInvalidateSecondaryTlbs:1", "invalidateRangeEnd:0"]);
+    expect(commandsPerCallback("secondary-tlbs")).toEqual(["invalidateRangeStart:0", "invalidateRangeEnd:0", "archInvalidateSecondaryTlbs:1"]);
     expect(commandsPerCallback("secondary-tlbs", "mprotect")).toEqual(["invalidateRangeStart:0", "archInvalidateSecondaryTlbs:1", "invalidateRangeEnd:0"]);
   });
 

@@ -1,5 +1,5 @@
 /**
- * The command buffer ring (commands-events-ppr.md 1.1): doorbell, Head/Tail, wrap, enable,
+ * The command buffer ring (docs/spec-readings.md cmd 1.1): doorbell, Head/Tail, wrap, enable,
  * halting on illegal and unreadable commands, restart by toggling CmdBufEn.
  */
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * COMPLETION_WAIT (opcode 01h; commands-events-ppr.md 1.3 and 4.3): the s (store), i
+ * COMPLETION_WAIT (opcode 01h; docs/spec-readings.md cmd 1.3 and 4.3): the s (store), i
  * (interrupt) and f (fence) flags, the store address and data fields, and the guarantee that
  * it completes only after every earlier command, including ATS invalidations sent to device
  * TLBs, has taken effect.

@@ -1,5 +1,5 @@
 /**
- * INVALIDATE_IOMMU_PAGES (opcode 03h; commands-events-ppr.md 1.3, 1.4 and 4.1): DomainID,
+ * INVALIDATE_IOMMU_PAGES (opcode 03h; docs/spec-readings.md cmd 1.3, 1.4 and 4.1): DomainID,
  * PASID with GN = 1 or the host space with GN = 0, S = 0 one page, S = 1 the naturally
  * aligned range named by the lowest clear address bit, the "all pages" encoding, and PDE.
  * Exact: entries outside the range stay.

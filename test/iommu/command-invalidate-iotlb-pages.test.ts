@@ -1,5 +1,5 @@
 /**
- * INVALIDATE_IOTLB_PAGES (opcode 04h; commands-events-ppr.md 1.3, 2.3 and 4.1): an ATS
+ * INVALIDATE_IOTLB_PAGES (opcode 04h; docs/spec-readings.md cmd 1.3, 2.3 and 4.1): an ATS
  * Invalidate Request to the device TLB of DeviceID, PASID-tagged with GN = 1, range per S;
  * it finishes when the device's completion arrives or Control.InvTimeOut expires, which
  * logs IOTLB_INV_TIMEOUT (DeviceID, Address = SPA of the command).

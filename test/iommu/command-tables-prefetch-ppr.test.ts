@@ -1,7 +1,7 @@
 /**
  * INVALIDATE_DEVTAB_ENTRY (02h), INVALIDATE_INTERRUPT_TABLE (05h), PREFETCH_IOMMU_PAGES
  * (06h), COMPLETE_PPR_REQUEST (07h) and INVALIDATE_IOMMU_ALL (08h)
- * (commands-events-ppr.md 1.3 and 4.1), every field at its bit position.
+ * (docs/spec-readings.md cmd 1.3 and 4.1), every field at its bit position.
  */
 import { describe, expect, it } from "vitest";
 import { IommuTestbench } from "../../src/builders/testbench.js";

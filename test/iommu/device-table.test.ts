@@ -1,5 +1,5 @@
 /**
- * The device table (registers-dte-pagetables.md 1.2, 3): DTE fetch, every field's decode,
+ * The device table (docs/spec-readings.md reg 1.2, 3): DTE fetch, every field's decode,
  * the outcomes of 3.4, and the DTE cache.
  */
 import { describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 /**
- * The DTE cache seen from the translator's fast path (registers-dte-pagetables.md 3.1, the
+ * The DTE cache seen from the translator's fast path (docs/spec-readings.md reg 3.1, the
  * DTE cache of the model): a request the fast path serves must leave the DTE cache exactly as
  * the general path's look-up does, including its replacement (LRU) state, when other blocks
  * (the PPR log's page requests, INVALIDATE_IOMMU_PAGES prefetches) look DTEs up between

@@ -1,5 +1,5 @@
 /**
- * The event log ring (commands-events-ppr.md 2.1): entries at Tail, Tail advanced by the
+ * The event log ring (docs/spec-readings.md cmd 2.1): entries at Tail, Tail advanced by the
  * IOMMU, Head by software; full when the next Tail equals Head: EventOverflow, logging stops,
  * nothing overwritten; EventLogInt and the interrupt callback.
  */

@@ -1,5 +1,5 @@
 /**
- * MMIO register access semantics (registers-dte-pagetables.md 1-2; commands-events-ppr.md 0).
+ * MMIO register access semantics (docs/spec-readings.md reg 1-2; docs/spec-readings.md cmd 0).
  */
 import { describe, expect, it } from "vitest";
 import { AmdIommu, PhysicalMemory, spec } from "../../src/index.js";

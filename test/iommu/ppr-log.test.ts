@@ -1,5 +1,5 @@
 /**
- * The PPR log and the IOMMU side of PRI (commands-events-ppr.md 3.1-3.3, 2.3 code 09h):
+ * The PPR log and the IOMMU side of PRI (docs/spec-readings.md cmd 3.1-3.3, 2.3 code 09h):
  * PAGE_SERVICE_REQUEST entries when PPREn, PPRLogEn and DTE.PPR allow it,
  * INVALID_PPR_REQUEST when they do not, overflow with nothing overwritten and the requester
  * told, PprInt and the interrupt.

@@ -1,6 +1,6 @@
 /**
  * An independent reference walk, written for the tests straight from the digest's prose
- * (registers-dte-pagetables.md 4.3 and 5), with BigInt and no caches: the model's answers are
+ * (docs/spec-readings.md reg 4.3 and 5), with BigInt and no caches: the model's answers are
  * checked against it.
  */
 import type { PhysicalMemory } from "../../src/index.js";

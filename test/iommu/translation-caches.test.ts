@@ -21,7 +21,7 @@ describe("page-directory cache", () => {
     expect([second.walkReferences, second.pdeHits]).toEqual([1, 1]);
   });
 
-  it("by default (levels >= 3 cached) a streaming workload reads 2 table entries per walk, the PDE and the PTE (anchors B18)", () => {
+  it("by default (levels >= 3 cached) a streaming workload reads 2 table entries per walk, the PDE and the PTE (docs/calibration.md B18)", () => {
     const tb = new IommuTestbench({ iommu: { iotlb: { entries: 64 } } });
     const t = new V1PageTable(tb.memory, tb.pages, 4);
     const n = 256;

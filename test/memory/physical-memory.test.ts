@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PhysicalMemory } from "../../src/index.js";
 
-describe("PhysicalMemory (ARCHITECTURE.md section 4)", () => {
+describe("PhysicalMemory (docs/ARCHITECTURE.md section 4)", () => {
   it("is a SharedArrayBuffer of the requested size that another view can wrap", () => {
     const m = new PhysicalMemory({ bytes: 1 << 20 });
     expect(m.buffer).toBeInstanceOf(SharedArrayBuffer);

@@ -3,11 +3,11 @@
  * fuzz suite. The model may
  * - read only aligned words inside memory;
  * - write a log entry only into the 16-byte slot at the Tail of the event or PPR log as
- *   programmed at that moment (commands-events-ppr.md 2.1, 3.1);
+ *   programmed at that moment (docs/spec-readings.md cmd 2.1, 3.1);
  * - store a completion-wait semaphore only at the address of the COMPLETION_WAIT (s = 1) it
  *   has just fetched from its command buffer (1.3, 4.3);
  * - compare-exchange only the low word of a table entry it read during the same operation,
- *   and only to set A and/or D (ARCHITECTURE.md section 5).
+ *   and only to set A and/or D (docs/ARCHITECTURE.md section 5).
  * Anything else is recorded as a violation (never thrown: the model must not see it).
  *
  * With `view`, it also offers the 32-bit view a PhysicalMemory has (`u32`), which the walkers

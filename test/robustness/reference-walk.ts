@@ -1,6 +1,6 @@
 /**
  * An independent reference translation for the isolation property, written from the digest
- * (registers-dte-pagetables.md 4.1-4.4 host walk, 5.2-5.6 GCR3, long-mode and nested walks)
+ * (docs/spec-readings.md reg 4.1-4.4 host walk, 5.2-5.6 GCR3, long-mode and nested walks)
  * with 64-bit BigInt arithmetic and no code of the model besides the layout constants.
  *
  * It is deliberately permissive: it ignores reserved bits, A/D updates and caches, and

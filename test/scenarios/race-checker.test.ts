@@ -48,6 +48,42 @@ describe("race checker verdicts", () => {
     expect(checker.judge(mm, va, p, false).verdict).toBe("stale");
   });
 
+  it("Linux's order: a DMA at invalidate_range_end (before tlb_finish_mmu) reaches a still-owned frame in the window; after the CPU TLB flush covering va it is stale, before the free", () => {
+    const { mm, va, frames, checker, walk } = setup();
+    expect(mm.options.gatherFinish).toBe("after-end"); // Linux's order is the default
+    const p = walk(va);
+    const seen: string[] = [];
+    mm.notifier.register({
+      invalidateRangeStart: (_m, s, e) => checker.beginOperation(mm, s, e),
+      invalidateRangeEnd: () => seen.push(`end: ${frames.isFree(p.frame) ? "freed" : "owned"} ${checker.judge(mm, va, p, true).verdict}`),
+      archInvalidateSecondaryTlbs: (_m, s, e) => {
+        checker.cpuFlushed(s, e);
+        seen.push(`flush: ${frames.isFree(p.frame) ? "freed" : "owned"} ${checker.judge(mm, va, p, true).verdict}`);
+      },
+    });
+    mm.madviseDontneed(va, PAGE);
+    expect(seen).toEqual(["end: owned window", "flush: owned stale"]);
+    checker.endOperation();
+  });
+
+  it("the other order (gatherFinish before-end): the flush comes first, so at invalidate_range_end the frame is freed and the DMA stale", () => {
+    const memory = new PhysicalMemory({ bytes: 8 * 1024 * 1024 });
+    const frames = new FrameAllocator({ memory, base: 0x10_0000 });
+    const mm = new Mm({ memory, frames, id: "p", fastMode: "off", gatherFinish: "before-end" });
+    const va = mm.mmap(4 * PAGE, "rw-");
+    mm.cpuAccess(va, true);
+    const checker = new RaceChecker(memory, frames);
+    const p = checker.translated(mm, 1, 1, va, mm.translate(va)!, false);
+    const seen: string[] = [];
+    mm.notifier.register({
+      invalidateRangeStart: (_m, s, e) => checker.beginOperation(mm, s, e),
+      invalidateRangeEnd: () => seen.push(`end: ${frames.isFree(p.frame) ? "freed" : "owned"} ${checker.judge(mm, va, p, true).verdict}`),
+      archInvalidateSecondaryTlbs: (_m, s, e) => { checker.cpuFlushed(s, e); seen.push(`flush: ${checker.judge(mm, va, p, true).verdict}`); },
+    });
+    mm.madviseDontneed(va, PAGE);
+    expect(seen).toEqual(["flush: stale", "end: freed stale"]);
+  });
+
   it("a write through a removed write permission is stale-permission once the CPU TLB flush ran; before it, the window", () => {
     const { mm, va, checker, walk } = setup();
     const p = walk(va);

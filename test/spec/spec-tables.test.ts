@@ -1,5 +1,5 @@
 /**
- * The spec tables against the facts in ../shared/spec/ (spot values), and codec round trips.
+ * The spec tables against the facts in docs/spec-readings.md (spot values), and codec round trips.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -7,7 +7,7 @@ import { spec } from "../../src/index.js";
 
 const S = spec;
 
-describe("register map (registers-dte-pagetables.md 1.1)", () => {
+describe("register map (docs/spec-readings.md reg 1.1)", () => {
   it("offsets of every register the digest lists for the model", () => {
     expect({
       dt: S.MMIO_DEVICE_TABLE_BASE, cmd: S.MMIO_COMMAND_BUFFER_BASE, ev: S.MMIO_EVENT_LOG_BASE, ctl: S.MMIO_CONTROL,
@@ -45,7 +45,7 @@ describe("register map (registers-dte-pagetables.md 1.1)", () => {
   });
 });
 
-describe("Device Table Entry (registers-dte-pagetables.md 3.1)", () => {
+describe("Device Table Entry (docs/spec-readings.md reg 3.1)", () => {
   const pos = (n: string) => { const f = S.DTE_FIELDS.find((x) => x.name === n)!; return [f.lo, f.hi]; };
   it("field positions: V 0, TV 1, HAD 8:7, Mode 11:9, root 51:12, PPR 52, GIoV 54, GV 55, GLX 57:56, IR 61, IW 62, DomainID 79:64, I 96, SE 97, SA 98, EX 103, IV 128, GuestPagingMode 183:182", () => {
     expect([pos("V"), pos("TV"), pos("HAD"), pos("Mode"), pos("HostPageTableRootPtr"), pos("PPR"), pos("GIoV"), pos("GV"), pos("GLX"),
@@ -81,7 +81,7 @@ describe("Device Table Entry (registers-dte-pagetables.md 3.1)", () => {
   });
 });
 
-describe("commands (commands-events-ppr.md 1.2-1.4)", () => {
+describe("commands (docs/spec-readings.md cmd 1.2-1.4)", () => {
   it("opcodes 01h..08h in dw1[31:28]", () => {
     expect([S.OP_COMPLETION_WAIT, S.OP_INVALIDATE_DEVTAB_ENTRY, S.OP_INVALIDATE_IOMMU_PAGES, S.OP_INVALIDATE_IOTLB_PAGES,
       S.OP_INVALIDATE_INTERRUPT_TABLE, S.OP_PREFETCH_IOMMU_PAGES, S.OP_COMPLETE_PPR_REQUEST, S.OP_INVALIDATE_IOMMU_ALL]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -136,7 +136,7 @@ describe("commands (commands-events-ppr.md 1.2-1.4)", () => {
   });
 });
 
-describe("events and PPR entries (commands-events-ppr.md 2, 3)", () => {
+describe("events and PPR entries (docs/spec-readings.md cmd 2, 3)", () => {
   it("event flags at dw1 bits 16..24: GN NX US I PR RW PE RZ TR", () => {
     expect([S.EVT_GN, S.EVT_NX, S.EVT_US, S.EVT_I, S.EVT_PR, S.EVT_RW, S.EVT_PE, S.EVT_RZ, S.EVT_TR].map((m) => Math.log2(m))).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24]);
   });
@@ -167,7 +167,7 @@ describe("events and PPR entries (commands-events-ppr.md 2, 3)", () => {
   });
 });
 
-describe("page-table entries (registers-dte-pagetables.md 4.2, 5.2, 5.3)", () => {
+describe("page-table entries (docs/spec-readings.md reg 4.2, 5.2, 5.3)", () => {
   it("v1: PR 0, A 5, D 6, NextLevel 11:9, U 59, FC 60, IR 61, IW 62", () => {
     expect([S.V1_PR, S.V1_A, S.V1_D, S.V1_NEXT_LEVEL_SHIFT]).toEqual([1, 0x20, 0x40, 9]);
     expect([S.V1_U_HI, S.V1_FC_HI, S.V1_IR_HI, S.V1_IW_HI].map((m) => Math.log2(m) + 32)).toEqual([59, 60, 61, 62]);

@@ -1,5 +1,5 @@
 /**
- * The driver's side of the command buffer (spec: "Command Buffer"; commands-events-ppr.md
+ * The driver's side of the command buffer (spec: "Command Buffer"; docs/spec-readings.md cmd 5
  * 1.1 and 4.3; Linux drivers/iommu/amd/iommu.c __iommu_queue_command_sync,
  * iommu_completion_wait, wait_on_sem).
  *
@@ -28,9 +28,9 @@ export interface DriverCost {
   commandWrite: number;
   /** The uncached MMIO write of Tail (the doorbell). No anchor found: a placeholder. */
   doorbell: number;
-  /** One wait_on_sem iteration: udelay(1) (anchors A13). */
+  /** One wait_on_sem iteration: udelay(1) (docs/calibration.md A13). */
   pollInterval: number;
-  /** Iterations before "Completion-Wait loop timed out" (commands-events-ppr.md 4.3: 100,000). */
+  /** Iterations before "Completion-Wait loop timed out" (docs/spec-readings.md cmd 4.3: 100,000). */
   pollLimit: number;
   /** One MMIO register read (Head re-read, log pointers). No anchor found: a placeholder. */
   mmioRead: number;

@@ -1,6 +1,6 @@
 /**
  * The IOMMU driver shim: Linux's AMD IOMMU driver reduced to what the RFC's race needs
- * (commands-events-ppr.md section 5; drivers/iommu/amd/init.c, iommu.c, iommu_v2.c).
+ * (docs/spec-readings.md cmd 5.a-5.e; drivers/iommu/amd/init.c, iommu.c, iommu_v2.c).
  *
  *   init()          5.a: disable, flags (Coherent, InvTimeOut = 1 s), Device Table Base,
  *                   command buffer (ComLen 9, Head = Tail = 0, CmdBufEn), event log, GTEn,
@@ -81,7 +81,7 @@ export interface PasidBinding {
   valid: boolean;
 }
 
-/** How a PASID flush orders its commands (commands-events-ppr.md 4.2). */
+/** How a PASID flush orders its commands (docs/spec-readings.md cmd 4.2). */
 export type FlushOrder = "iommu-v2" | "sva";
 
 export interface DriverStats {
@@ -162,7 +162,7 @@ export class IommuDriver {
     io.mmioWrite64(MMIO_CONTROL, v);
   }
 
-  /** Program and enable the IOMMU in Linux's order (commands-events-ppr.md 5.a). */
+  /** Program and enable the IOMMU in Linux's order (docs/spec-readings.md cmd 5.a). */
   init(): void {
     if (this.initialised) throw new Error("IommuDriver.init: already initialised");
     const io = this.iommu;

@@ -1,6 +1,6 @@
 /**
  * The MMU-notifier policies of the IOMMU driver shim, one named option each
- * (ARCHITECTURE.md section 7; commands-events-ppr.md 5.d):
+ * (docs/ARCHITECTURE.md section 7; docs/spec-readings.md cmd 5.d):
  *
  *   none                        no subscriber: the IOMMU TLB is never flushed (and with no
  *                               notifier on the mm, mmu_gather fast mode stays on)
@@ -35,7 +35,7 @@ export interface NotifierPolicyInfo {
   name: NotifierPolicyName;
   /** Linux era the policy stands for. */
   era: string;
-  /** When the IOMMU TLB is flushed (ARCHITECTURE.md section 7). */
+  /** When the IOMMU TLB is flushed (docs/ARCHITECTURE.md section 7). */
   flushes: string;
   /** The Mm's mmu_gather fast-mode setting this policy runs with. */
   fastMode: FastModePolicy;

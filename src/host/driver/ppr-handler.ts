@@ -1,6 +1,6 @@
 /**
  * PPR fault service of the old iommu_v2 driver (spec: "Peripheral Page Request Log";
- * commands-events-ppr.md 3.1, 3.4 and 5.e; Linux iommu.c iommu_poll_ppr_log and
+ * docs/spec-readings.md cmd 3.1, 3.4 and 5.e; Linux iommu.c iommu_poll_ppr_log and
  * iommu_v2.c ppr_notifier, do_fault, finish_pri_tag).
  *
  *   drain()        the IRQ thread: for each entry from Head to Tail copy it, zero it, advance
@@ -14,7 +14,7 @@
  *                  queue COMPLETE_PPR_REQUEST(DeviceID, PASID, GN = priTlp, tag, status)
  *                  (no COMPLETION_WAIT of its own), then reset the tag
  *
- * Cost: each work item charges the profile's hostPprDispatch (anchors A2/A9) on the host
+ * Cost: each work item charges the profile's hostPprDispatch (docs/calibration.md A2/A9) on the host
  * clock; handle_mm_fault charges its own faultService through the mm.
  */
 import { buildCompletePprRequest, PPR_RESPONSE } from "../../spec/commands.js";

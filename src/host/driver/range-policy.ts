@@ -1,20 +1,20 @@
 /**
  * How the driver turns an invalidated virtual range [start, end) into the Address/S fields of
  * INVALIDATE_IOMMU_PAGES / INVALIDATE_IOTLB_PAGES (spec: S-bit range encoding,
- * commands-events-ppr.md 1.4 and 5.d):
+ * docs/spec-readings.md cmd 1.4 and 5.d):
  *
- *   "page-or-all"  the old iommu_v2 driver (mn_invalidate_range, anchors A10): a range inside
+ *   "page-or-all"  the old iommu_v2 driver (mn_invalidate_range, docs/calibration.md A10): a range inside
  *                  one page flushes that page (S = 0); anything larger flushes the whole PASID
  *   "exact"        Linux 6.x: one command with the smallest naturally aligned power-of-two
  *                  block that covers the range (encodeInvalidationRange); "all" above bit 51
  *   "threshold"    one S = 0 command per page up to `threshold` pages, the whole PASID above
- *                  (the SMMUv3 SVA rule, CMDQ_MAX_TLBI_OPS = 512, anchors C3)
+ *                  (the SMMUv3 SVA rule, CMDQ_MAX_TLBI_OPS = 512, docs/calibration.md C3)
  */
 import { ALL_PAGES_ADDRESS, encodeInvalidationRange } from "../../spec/commands.js";
 
 export type RangePolicy = "page-or-all" | "exact" | "threshold";
 export const RANGE_POLICIES: readonly RangePolicy[] = ["page-or-all", "exact", "threshold"];
-/** Default page count of the "threshold" policy (anchors C3). */
+/** Default page count of the "threshold" policy (docs/calibration.md C3). */
 export const DEFAULT_FLUSH_THRESHOLD = 512;
 
 export interface InvalidationRange {

@@ -1,13 +1,13 @@
 /**
  * The IOMMU translation look-aside buffer (IOTLB).
  *
- * Tags follow the invalidation rules of commands-events-ppr.md 4.1: (DomainID, GN/PASID,
+ * Tags follow the invalidation rules of docs/spec-readings.md cmd 4.1: (DomainID, GN/PASID,
  * virtual page, page size). Host (GN = 0) entries use PASID key -1; guest entries the PASID.
  * Pages of every size coexist: a look-up probes each size currently held (usually one).
  * The payload is the SPA of the page and the permissions granted (R, W, execute allowed,
  * user allowed), whether D is already set in the leaf (a write hitting an entry without it
  * re-walks to set D), and whether the entry came from a nested walk (dropped by a GN = 0
- * invalidation of its domain: the safe reading of digest point 9).
+ * invalidation of its domain: the safe reading of docs/spec-readings.md cmd 6.9).
  */
 import type { CacheGeometry } from "./tag-store.js";
 import { PageTagCache } from "./page-tag-cache.js";
@@ -71,13 +71,6 @@ export class Iotlb extends PageTagCache {
       if (this.overlaps(i, firstPage, end)) { this.drop(i); dropped++; }
     }
     return dropped;
-  }
-
-  /** Drop entries of a domain (any space): used when a DTE change moves a device away. */
-  invalidateDomain(domain: number): number {
-    let n = 0;
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k0[i] === domain) { this.drop(i); n++; }
-    return n;
   }
 
   /** Every valid entry, for replay, debugging and tests. */

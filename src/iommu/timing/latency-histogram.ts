@@ -1,5 +1,5 @@
 /**
- * A latency histogram in IOMMU clock cycles (ARCHITECTURE.md section 6: "latency histograms
+ * A latency histogram in IOMMU clock cycles (docs/ARCHITECTURE.md section 6: "latency histograms
  * per component"). Log-linear buckets: one per value below 16, then four per power of two
  * (relative error under 25 %), up to 2^44 cycles; count, sum, min and max are exact.
  * record() does not allocate, so it can sit on the translation hot path.

@@ -1,5 +1,5 @@
 /**
- * Timed mode (ARCHITECTURE.md section 6, "Functional core, timing annotation"): a request
+ * Timed mode (docs/ARCHITECTURE.md section 6, "Functional core, timing annotation"): a request
  * carries its issue cycle and gets its completion cycle.
  *
  * The architectural result comes from the one functional path (the one translateInto() takes,

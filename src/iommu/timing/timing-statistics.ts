@@ -1,10 +1,11 @@
 /**
- * Timing statistics of the IOMMU (ARCHITECTURE.md section 6): latency histograms per
+ * Timing statistics of the IOMMU (docs/ARCHITECTURE.md section 6): latency histograms per
  * component and where each translation's cycles went.
  *
  * The breakdown prices what a translation recorded (TranslationResult: DTE and GCR3 cache
  * hits, IOTLB hit, page-directory-cache hits, memory references of the walk, A/D updates,
- * event write) with the profile, the same way Translator.price() sums them, plus the walker
+ * event write; walk reads at memoryReference, or memoryReferenceLlc when their table line was
+ * cached) with the profile, the same way Translator.price() sums them, plus the walker
  * queueing delay of timed mode. The components always add up to completion - issue.
  */
 import type { TimingProfile } from "../timing-profile.js";
@@ -33,7 +34,7 @@ export function addBreakdown(r: TranslationResult, p: TimingProfile, queue: numb
   const otherRefs = Math.max(0, r.memoryReferences - r.walkReferences - r.adUpdates - dteRef - eventRef);
   const gcr3 = (r.gcr3CacheHit ? p.gcr3CacheHit : 0) + otherRefs * p.memoryReference;
   const pde = r.pdeHits * p.pdeCacheHit;
-  const mem = r.walkReferences * p.memoryReference;
+  const mem = (r.walkReferences - r.tableLineHits) * p.memoryReference + r.tableLineHits * p.memoryReferenceLlc;
   const ad = r.adUpdates * p.adUpdate;
   const ev = eventRef * p.memoryReference;
   into[B_DTE]! += dte;
@@ -48,8 +49,8 @@ export function addBreakdown(r: TranslationResult, p: TimingProfile, queue: numb
 }
 
 /** Raw counts behind the breakdown, indexed by R_*: what a translation touched, priced at snapshot. */
-const R_DTE_HIT = 0, R_DTE_MISS = 1, R_IOTLB = 2, R_GCR3_HIT = 3, R_OTHER_REFS = 4, R_PDE = 5, R_WALK_REFS = 6, R_AD = 7, R_EVENTS = 8, R_CYCLES = 9, R_QUEUE = 10;
-export const RAW_COUNTS = 11;
+const R_DTE_HIT = 0, R_DTE_MISS = 1, R_IOTLB = 2, R_GCR3_HIT = 3, R_OTHER_REFS = 4, R_PDE = 5, R_WALK_REFS = 6, R_AD = 7, R_EVENTS = 8, R_CYCLES = 9, R_QUEUE = 10, R_LINE_HITS = 11;
+export const RAW_COUNTS = 12;
 
 /**
  * Count what one translation that did not walk touched into `raw` (indexed by R_*), without
@@ -67,6 +68,7 @@ export function countBreakdown(r: TranslationResult, raw: Float64Array): void {
   if (r.gcr3CacheHit) raw[R_GCR3_HIT]!++;
   raw[R_PDE]! += r.pdeHits;
   raw[R_WALK_REFS]! += r.walkReferences;
+  raw[R_LINE_HITS]! += r.tableLineHits;
   raw[R_AD]! += r.adUpdates;
   raw[R_EVENTS]! += eventRef;
   raw[R_CYCLES]! += r.cycles;
@@ -78,7 +80,7 @@ function priceCounts(raw: Float64Array, p: TimingProfile, into: Float64Array): v
   const iotlb = raw[R_IOTLB]! * p.iotlbHit;
   const gcr3 = raw[R_GCR3_HIT]! * p.gcr3CacheHit + raw[R_OTHER_REFS]! * p.memoryReference;
   const pde = raw[R_PDE]! * p.pdeCacheHit;
-  const mem = raw[R_WALK_REFS]! * p.memoryReference;
+  const mem = (raw[R_WALK_REFS]! - raw[R_LINE_HITS]!) * p.memoryReference + raw[R_LINE_HITS]! * p.memoryReferenceLlc;
   const ad = raw[R_AD]! * p.adUpdate;
   const ev = raw[R_EVENTS]! * p.memoryReference;
   into[B_DTE]! += dte; into[B_IOTLB]! += iotlb; into[B_GCR3]! += gcr3; into[B_PDE]! += pde;
@@ -162,6 +164,7 @@ export class TimingStatistics {
   runDteHit = false;
   runPdeHits = 0;
   runWalkRefs = 0;
+  runLineHits = 0;
   runAd = 0;
   runRefs = 0;
   runGcr3Hit = false;
@@ -186,7 +189,7 @@ export class TimingStatistics {
    */
   countWalk(r: TranslationResult, dteHit: boolean, service: number, total: number, queue: number): void {
     if (r.cycles === this.runCycles && total === this.runTotal && queue === 0 && r.event === 0 && dteHit === this.runDteHit &&
-      r.pdeHits === this.runPdeHits && r.walkReferences === this.runWalkRefs && r.adUpdates === this.runAd &&
+      r.pdeHits === this.runPdeHits && r.walkReferences === this.runWalkRefs && r.tableLineHits === this.runLineHits && r.adUpdates === this.runAd &&
       r.memoryReferences === this.runRefs && r.gcr3CacheHit === this.runGcr3Hit) {
       this.runLength++;
       return;
@@ -199,7 +202,7 @@ export class TimingStatistics {
     if (this.runLength > 0) this.flushRun();
     if (queue === 0 && r.event === 0) {
       this.runLength = 1; this.runCycles = r.cycles; this.runTotal = total; this.runService = service; this.runDteHit = dteHit;
-      this.runPdeHits = r.pdeHits; this.runWalkRefs = r.walkReferences; this.runAd = r.adUpdates; this.runRefs = r.memoryReferences;
+      this.runPdeHits = r.pdeHits; this.runWalkRefs = r.walkReferences; this.runLineHits = r.tableLineHits; this.runAd = r.adUpdates; this.runRefs = r.memoryReferences;
       this.runGcr3Hit = r.gcr3CacheHit === true;
       return;
     }
@@ -219,6 +222,7 @@ export class TimingStatistics {
     const refs = r.walkReferences, ad = r.adUpdates;
     raw[R_PDE]! += r.pdeHits;
     raw[R_WALK_REFS]! += refs;
+    raw[R_LINE_HITS]! += r.tableLineHits;
     raw[R_AD]! += ad;
     raw[R_CYCLES]! += r.cycles;
     const other = r.memoryReferences - refs - ad - (dteHit ? 0 : 1) - (event !== 0 ? 1 : 0);
@@ -250,6 +254,7 @@ export class TimingStatistics {
     const refs = this.runWalkRefs, ad = this.runAd;
     raw[R_PDE]! += this.runPdeHits * n;
     raw[R_WALK_REFS]! += refs * n;
+    raw[R_LINE_HITS]! += this.runLineHits * n;
     raw[R_AD]! += ad * n;
     raw[R_CYCLES] = addRepeated(raw[R_CYCLES]!, this.runCycles, n);
     const other = this.runRefs - refs - ad - (this.runDteHit ? 0 : 1);
@@ -270,7 +275,7 @@ export class TimingStatistics {
     this.breakdown.fill(0);
     this.raw.fill(0);
     this.runLength = 0; this.runCycles = -1; this.runTotal = 0; this.runService = 0; this.runDteHit = false;
-    this.runPdeHits = 0; this.runWalkRefs = 0; this.runAd = 0; this.runRefs = 0; this.runGcr3Hit = false;
+    this.runPdeHits = 0; this.runWalkRefs = 0; this.runLineHits = 0; this.runAd = 0; this.runRefs = 0; this.runGcr3Hit = false;
     this.otherTranslations = 0; this.walks = 0; this.walksDteFetched = 0; this.maxWalkerQueue = 0;
     this.hitsDteCached = 0; this.hitsDteFetched = 0; this.hitCycles = 0; this.plainHitsDteCached = 0; this.plainHitsDteFetched = 0;
   }

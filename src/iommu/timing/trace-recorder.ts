@@ -1,7 +1,7 @@
 /**
  * A trace of every translation, walk, command and page request in the Chrome trace-event
  * JSON format (the "JSON Object Format" with a traceEvents array), which Perfetto and
- * chrome://tracing open (ARCHITECTURE.md section 6).
+ * chrome://tracing open (docs/ARCHITECTURE.md section 6).
  *
  * One timeline, two processes:
  *   pid 1 "IOMMU":   the command processor, one track per walker, the event and PPR logs

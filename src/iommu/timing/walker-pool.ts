@@ -1,6 +1,6 @@
 /**
- * The page-table walkers (ARCHITECTURE.md section 6: "number of concurrent walkers";
- * profile.walkers, anchors B10/B11). A translation that misses the IOTLB needs one walker
+ * The page-table walkers (docs/ARCHITECTURE.md section 6: "number of concurrent walkers";
+ * profile.walkers, docs/calibration.md B10/B11). A translation that misses the IOTLB needs one walker
  * for the whole walk (table reads, A/D updates, the fault report); with every walker busy
  * it queues for the first one to come free, so misses issued faster than the walkers can
  * serve them show up as queueing delay. IOTLB hits never take a walker.

@@ -1,11 +1,11 @@
 /**
  * Guest (v2) translation: GCR3 table walk by PASID, then the AMD64 long-mode table (4 or 5
  * levels), optionally nested through the host (v1) table (spec: "Guest Translation",
- * "Nested Translation"; registers-dte-pagetables.md sections 5.1-5.8).
+ * "Nested Translation"; docs/spec-readings.md reg 5.1-5.8).
  *
  * Permissions: write needs R/W = 1 at every level, a user request U/S = 1 at every level, an
  * execute request NX = 0 at every level (when NXSup). A supervisor request may use U = 1 pages
- * and still honours R/W and NX (the digest's safe reading of point 11). Reserved bits (PS in a
+ * and still honours R/W and NX (the safe reading of docs/spec-readings.md reg 6.11). Reserved bits (PS in a
  * PML4E/PML5E, low address bits of a large page) fault with RZ. A is set in every entry
  * traversed and D in the leaf for a write, with a compare-exchange on the low word, only when
  * the translation succeeds; a lost race re-walks. In nested mode every guest table address
@@ -29,7 +29,7 @@ export interface GuestWalkFlags {
   write: boolean; user: boolean; execute: boolean;
   /** Untranslated request: fault on missing permission. ATS: accumulate only. */
   enforce: boolean;
-  /** GIoV request through PASID 0: no sign extension (digest 5.3). */
+  /** GIoV request through PASID 0: no sign extension (docs/spec-readings.md reg 5.3). */
   noSignExtend: boolean;
   nx: boolean; aUpdate: boolean; dUpdate: boolean; gcr3IsGpa: boolean; gcr3RsvdCheck: boolean; pasMax: number;
 }
@@ -91,6 +91,7 @@ export class GuestWalker {
     for (let i = 0; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, pasid, cr3, aHi, aLo, fl, nested, levels);
       if (r !== Walk.Retry) return r === Walk.Ok;
+      ctx.retries++;
     }
     ctx.fault("ad-contention", 0);
     return false;
@@ -99,7 +100,7 @@ export class GuestWalker {
   /**
    * The GVA width check, done before any cache look-up: with a real PASID the address must be
    * canonical (sign-extended from bit 47 or 56); through GIoV (PASID 0, no PASID prefix) there
-   * is no sign extension and bits 63:48 (63:57) must be zero (digest 5.3).
+   * is no sign extension and bits 63:48 (63:57) must be zero (docs/spec-readings.md reg 5.3).
    */
   addressOk(d: Dte, aHi: number, noSignExtend: boolean): boolean {
     const vaBits = d.guestLevels === 5 ? 57 : 48;
@@ -168,7 +169,7 @@ export class GuestWalker {
       }
       if (n > 0) this.eNextSpa[n - 1] = tspa;
       pa = tspa + levelIndex(aHi, aLo, SHIFT[level]!) * 8;
-      ctx.walkRefs++;
+      ctx.walkRead(pa);
       if (!ctx.read(pa, "guest")) return Walk.Fault;
       lo = ctx.lo; hi = ctx.hi;
       if ((lo & Lm.P) === 0) return ctx.fault("not-present", 0);

@@ -1,6 +1,6 @@
 /**
  * Host (v1) I/O page-table walk (spec: "I/O Page Tables for Host Translations";
- * registers-dte-pagetables.md sections 4.1-4.4).
+ * docs/spec-readings.md reg 4.1-4.4).
  *
  * The DTE root acts as a PDE with NextLevel = Mode. At each level: read the entry; PR = 0 is
  * a not-present fault; reserved bits give RZ; IR/IW are ANDed along the path (and with
@@ -70,6 +70,7 @@ export class HostWalker {
     for (let i = firstAttempt; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, aHi, aLo, write, enforce);
       if (r !== Walk.Retry) return r === Walk.Ok;
+      this.ctx.retries++;
     }
     this.ctx.fault("ad-contention", 0);
     return false;
@@ -125,7 +126,7 @@ export class HostWalker {
     let lo = 0, hi = 0, e = 0;
     for (;;) {
       e = table + levelIndex(aHi, aLo, SHIFT[level]!) * 2;
-      ctx.walkRefs++;
+      ctx.walkRead(e * 4);
       if (!ctx.readWord(e, "v1")) return Walk.Fault;
       lo = ctx.lo; hi = ctx.hi;
       if ((lo & V1.PR) === 0) return ctx.fault("not-present", 0);

@@ -1,5 +1,5 @@
 /**
- * Translation requests and results (ARCHITECTURE.md section 4, `iommu.translate`).
+ * Translation requests and results (docs/ARCHITECTURE.md section 4, `iommu.translate`).
  *
  * An untranslated DMA request from a PCIe function (deviceId = bus << 8 | dev << 3 | fn),
  * optionally with a PASID TLP prefix (pasid, execute, privileged). The result carries the
@@ -57,6 +57,8 @@ export class TranslationResult {
   memoryReferences = 0;
   /** Page-table reads of the walk alone (guest and host levels; 24 for a cold nested 4x4 walk). */
   walkReferences = 0;
+  /** Walk reads whose table line was cached (profile.memoryReferenceLlc each; the others cost memoryReference). */
+  tableLineHits = 0;
   /** Atomic A/D updates performed. */
   adUpdates = 0;
   /** Timed mode: cycle at which the request completes. */
@@ -71,7 +73,7 @@ export class TranslationResult {
     this.readable = (perms & 1) !== 0; this.writable = (perms & 2) !== 0; this.executable = (perms & 4) !== 0; this.user = (perms & 8) !== 0;
     this.fault = null; this.event = 0; this.path = path;
     this.iotlbHit = true; this.dteCacheHit = true; this.gcr3CacheHit = false;
-    this.pdeHits = 0; this.memoryReferences = 0; this.walkReferences = 0; this.adUpdates = 0; this.completionCycle = 0;
+    this.pdeHits = 0; this.memoryReferences = 0; this.walkReferences = 0; this.tableLineHits = 0; this.adUpdates = 0; this.completionCycle = 0;
     this.cycles = cycles;
     return this;
   }
@@ -80,7 +82,7 @@ export class TranslationResult {
     this.ok = false; this.spa = 0; this.pageSize = 0; this.cycles = 0;
     this.readable = false; this.writable = false; this.executable = false; this.user = false;
     this.fault = null; this.event = 0; this.path = "none"; this.iotlbHit = false; this.dteCacheHit = false;
-    this.gcr3CacheHit = false; this.pdeHits = 0; this.memoryReferences = 0; this.walkReferences = 0; this.adUpdates = 0;
+    this.gcr3CacheHit = false; this.pdeHits = 0; this.memoryReferences = 0; this.walkReferences = 0; this.tableLineHits = 0; this.adUpdates = 0;
     this.completionCycle = 0;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The translation process of an untranslated DMA request or an ATS translation request
- * (spec: "Translation", DTE behaviour matrix of registers-dte-pagetables.md section 3.3).
+ * (spec: "Translation", DTE behaviour matrix of docs/spec-readings.md reg 3.3).
  *
  *   IommuEn = 0            -> forwarded untranslated
  *   DTE fetch              -> DEV_TAB_HARDWARE_ERROR / ILLEGAL_DEV_TABLE_ENTRY
@@ -42,6 +42,7 @@ import { HostWalker } from "./host-walk.js";
 import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
 import { TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
 import { WalkContext } from "./walk-context.js";
+import { TableLineCache } from "../timing/table-line-cache.js";
 
 /** What kind of request a translation serves (a const enum: inlined as literals on the hot path). */
 export const enum Kind {
@@ -108,8 +109,19 @@ export class Translator {
   private frontDte: Dte | null = null;
   private frontVersion = -1;
   private readonly refCycles: number;
+  private readonly llcCycles: number;
+  /** The table lines walk reads go through (profile.tableCacheLines; null = off, every read costs memoryReference). */
+  readonly lines: TableLineCache | null;
+  /** fastWalk's entries, by level (word indices), priced through `lines` once the walk completes. */
+  private readonly trail = new Int32Array(8);
   private readonly adCycles: number;
   private readonly pdeHitCycles: number;
+  /**
+   * EFR.USSup advertised (features.userSupervisor): guest-table U/S bits are checked against a
+   * user-mode request. Without it the IOMMU has no user/supervisor protection: every request
+   * is checked as a supervisor one (R/W and NX still apply), and no U/S fault is raised.
+   */
+  private readonly usCheck: boolean;
 
   constructor(
     mem: MemoryPort,
@@ -133,8 +145,12 @@ export class Translator {
     this.dteStats = deviceTable.cache.stats;
     this.dteTags = deviceTable.cache;
     this.refCycles = profile.memoryReference;
+    this.llcCycles = profile.memoryReferenceLlc;
+    this.lines = profile.tableCacheLines > 0 ? new TableLineCache(profile.tableCacheLines, profile.tableCacheWays) : null;
+    this.ctx.lines = this.lines;
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
+    this.usCheck = features.userSupervisor === true;
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde, quirks.v1EncodingFaultRz ? EVT_RZ : 0);
     this.idrRw = quirks.invalidDeviceRequestRw ? EVT_RW : 0;
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
@@ -213,7 +229,7 @@ export class Translator {
         return null;
       }
       // also U for a user-mode request, X for an execute request
-      need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
+      need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
     return this.hitAnswer(out, d, aHi, aLo, s, need, pasid);
   }
@@ -307,10 +323,12 @@ export class Translator {
     const top = level;
     let n = 0, present: number = V1.PR, pdeHi = 0;
     let lo = 0, hi = 0, e = 0;
+    const trail = this.trail;
     for (;;) {
       const sh = 9 * level + 3;
       e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
       if (e >= last) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      trail[level] = e;
       lo = u32[e]!;
       hi = u32[e + 1]!;
       present &= lo;
@@ -346,11 +364,15 @@ export class Translator {
       if ((lo & want) !== want) {
         ctx.reset();
         ctx.refs = refs; ctx.walkRefs = refs; ctx.pdeHits = pdeHits;
-        if (!ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 1);
+        if (!ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) { ctx.retries = 1; return this.slowWalk(out, d, deviceId, write, aHi, aLo, 1); }
         ad = 1;
       }
     }
     if (n !== 0) h.fillPde(d, aHi, aLo, n);
+    // the table reads, priced through the table-line cache (LLC hit or DRAM) now that the walk completed
+    let lineHits = 0;
+    const lines = this.lines;
+    if (lines !== null) for (let L = top; L >= level; L--) lineHits += lines.touchWord(trail[L]!); // in walk order, as the general walk
     const log2 = 9 * level + 3;
     const spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0)
       : ((hi & V1.AddrHi & (-1 << (log2 - 32))) >>> 0) * 4294967296;
@@ -367,9 +389,9 @@ export class Translator {
     out.fault = null; out.event = 0;
     out.path = "host";
     out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = false;
-    out.pdeHits = pdeHits; out.memoryReferences = refs + ad; out.walkReferences = refs; out.adUpdates = ad; out.completionCycle = 0;
+    out.pdeHits = pdeHits; out.memoryReferences = refs + ad; out.walkReferences = refs; out.tableLineHits = lineHits; out.adUpdates = ad; out.completionCycle = 0;
     // price(): DTE-cache hit + IOTLB look-up + walk overhead + what the walk touched
-    out.cycles = this.walkBaseCycles + refs * this.refCycles + ad * this.adCycles + pdeHits * this.pdeHitCycles;
+    out.cycles = this.walkBaseCycles + (refs - lineHits) * this.refCycles + lineHits * this.llcCycles + ad * this.adCycles + pdeHits * this.pdeHitCycles;
     stats.adUpdates += ad;
     stats.referencesPerWalk[refs < 40 ? refs : 40]!++;
     return out;
@@ -491,9 +513,9 @@ export class Translator {
           (INVALID_DEVICE_REQUEST_TYPE.PasidNotAllowed << EVT_TYPE_SHIFT) | EVT_GN | (write ? this.idrRw : 0) | (ats ? EVT_TR : 0),
           true, pasid, this.aHi, this.aLo, false);
       }
-      return this.guestPath(out, d, deviceId, pasid, write, user, execute, ats, false);
+      return this.guestPath(out, d, deviceId, pasid, write, user && this.usCheck, execute, ats, false);
     }
-    if (gtOn && f.GIoV && this.features.guestIo) return this.guestPath(out, d, deviceId, 0, write, true, false, ats, true);
+    if (gtOn && f.GIoV && this.features.guestIo) return this.guestPath(out, d, deviceId, 0, write, this.usCheck, false, ats, true);
     return this.hostPath(out, d, deviceId, write, ats);
   }
 
@@ -625,7 +647,7 @@ export class Translator {
         ctx.flags | (g ? EVT_GN : 0) | (write ? EVT_RW : 0) | (ats ? EVT_TR : 0), g, pasid, ctx.faultHi, ctx.faultLo, true);
     }
     if (ctx.hostFault) {
-      // a host-table fault while walking guest tables or translating the final GPA: GN = 0, GPA (digest 5.6)
+      // a host-table fault while walking guest tables or translating the final GPA: GN = 0, GPA (docs/spec-readings.md reg 5.6)
       return this.pageFault(out, d, deviceId, reason, ctx.flags, write, ats, false, 0, ctx.faultHi, ctx.faultLo);
     }
     return this.pageFault(out, d, deviceId, reason, ctx.flags, write, ats, gn, pasid);
@@ -634,7 +656,7 @@ export class Translator {
   private pageFault(out: TranslationResult, d: Dte, deviceId: number, reason: FaultReason, flags: number, write: boolean,
     ats: boolean, gn: boolean, pasid: number, addrHi = this.aHi, addrLo = this.aLo): TranslationResult {
     out.fault = reason;
-    if (ats) return this.price(out, true); // ATS: the completion grants nothing, no event (digest 4.5)
+    if (ats) return this.price(out, true); // ATS: the completion grants nothing, no event (docs/spec-readings.md reg 4.5)
     // US: the privilege of this request (a fault before the guest walk must not read the last walk's)
     const fl = flags | (gn ? EVT_GN : 0) | (write ? EVT_RW : 0) | (gn && this.reqUser ? EVT_US : 0);
     return this.fail(out, d, deviceId, reason, EV_IO_PAGE_FAULT, fl, gn, pasid, addrHi, addrLo, true);
@@ -668,16 +690,18 @@ export class Translator {
     const p = this.profile;
     out.memoryReferences = ctx.refs;
     out.walkReferences = ctx.walkRefs;
+    out.tableLineHits = ctx.lineHits;
     out.pdeHits = ctx.pdeHits;
     out.adUpdates = ctx.adWrites;
     let c = out.path === "iommu-disabled" ? 0 : out.dteCacheHit ? p.dteCacheHit : 0;
     if (out.path === "host" || out.path === "guest" || out.path === "nested") c += p.iotlbHit;
     if (walked && !out.iotlbHit) c += p.walkOverhead;
-    c += (ctx.refs - ctx.adWrites) * p.memoryReference + ctx.adWrites * p.adUpdate + ctx.pdeHits * p.pdeCacheHit;
+    c += (ctx.refs - ctx.adWrites - ctx.lineHits) * p.memoryReference + ctx.lineHits * p.memoryReferenceLlc + ctx.adWrites * p.adUpdate + ctx.pdeHits * p.pdeCacheHit;
     if (out.gcr3CacheHit) c += p.gcr3CacheHit;
     out.cycles = c;
     if (!ctx.peek) {
       this.stats.adUpdates += ctx.adWrites;
+      this.stats.walkRetries += ctx.retries;
       if (walked && !out.iotlbHit) this.stats.referencesPerWalk[Math.min(ctx.walkRefs, 40)]!++;
     }
     return out;

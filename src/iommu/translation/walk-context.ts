@@ -1,11 +1,12 @@
 /**
  * Per-translation scratch state shared by the walkers: table reads with the PTE sharing
- * protocol of ARCHITECTURE.md section 5, atomic A/D compare-exchanges, reference counts, and
+ * protocol of docs/ARCHITECTURE.md section 5, atomic A/D compare-exchanges, reference counts, and
  * the fault being reported. One instance per IOMMU; nothing is allocated per translation.
  */
 import type { MemoryPort } from "../../memory/memory-port.js";
 import { EV_IO_PAGE_FAULT, EV_PAGE_TAB_HARDWARE_ERROR, EVT_PR, EVT_RZ } from "../../spec/events.js";
 import type { FaultReason, MemoryAccess } from "./request.js";
+import type { TableLineCache } from "../timing/table-line-cache.js";
 
 /** Walk outcome codes. */
 export const enum Walk {
@@ -24,6 +25,12 @@ export class WalkContext {
   walkRefs = 0;
   pdeHits = 0;
   adWrites = 0;
+  /** Walks started again because an A/D compare-exchange lost a race (stats().translation.walkRetries). */
+  retries = 0;
+  /** Walk reads whose line the table-line cache held (priced at memoryReferenceLlc). */
+  lineHits = 0;
+  /** The table-line cache walk reads go through (null = off). */
+  lines: TableLineCache | null = null;
   /** No side effects (peek): no A/D writes, no cache fills. */
   peek = false;
   // ---- the fault being reported ----
@@ -63,7 +70,7 @@ export class WalkContext {
   }
 
   reset(): void {
-    this.refs = 0; this.walkRefs = 0; this.pdeHits = 0; this.adWrites = 0;
+    this.refs = 0; this.walkRefs = 0; this.pdeHits = 0; this.adWrites = 0; this.lineHits = 0; this.retries = 0;
     this.reason = null; this.code = 0; this.flags = 0; this.hostFault = false;
   }
 
@@ -107,6 +114,13 @@ export class WalkContext {
     this.lo = lo; this.hi = hi;
     if (this.log !== null) this.log.push({ kind: "read", pa, what, value: lo });
     return true;
+  }
+
+  /** A walk read of the entry at byte address pa: counted, and its line looked up in the table-line cache (peek changes nothing). */
+  walkRead(pa: number): void {
+    this.walkRefs++;
+    const l = this.lines;
+    if (l !== null) this.lineHits += this.peek ? l.holds(pa) : l.touch(pa);
   }
 
   /** Atomically replace the low word `expected` with `value`; false if the entry changed meanwhile. */
