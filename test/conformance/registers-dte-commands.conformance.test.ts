@@ -1,8 +1,8 @@
 /**
- * Conformance: the Status register's run bits against Control.IommuEn (registers-dte-pagetables.md
- * 2.1/2.2), DTE.GLX against EFR.GLXSup (3.4, 5.2), and the S-bit range encoding of the
- * invalidation commands against Linux's build_inv_address (commands-events-ppr.md, 4.4 of the
- * register digest).
+ * Conformance: the Status register's run bits against Control.IommuEn (docs/spec-readings.md
+ * reg 2.1/2.2), DTE.GLX against EFR.GLXSup (reg 3.4, 5.2), and the S-bit range encoding of the
+ * invalidation commands against Linux's build_inv_address (docs/spec-readings.md cmd 1.4,
+ * reg 4.4).
  */
 import { describe, expect, it } from "vitest";
 import { spec, AmdIommu, PhysicalMemory } from "../../src/index.js";
