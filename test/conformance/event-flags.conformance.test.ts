@@ -1,6 +1,6 @@
 /**
- * Conformance: the flags of every event a refused request logs (commands-events-ppr.md 2.4,
- * registers-dte-pagetables.md 4.5, 5.8), for every fault class, read and write, user and
+ * Conformance: the flags of every event a refused request logs (docs/spec-readings.md cmd 2.4,
+ * docs/spec-readings.md reg 4.5, reg 5.8), for every fault class, read and write, user and
  * privileged requests, in every configuration and request mode. Each case asserts the whole
  * flag set (GN, NX, US, I, PR, RW, PE, RZ, TR), the code, the PASID or DomainID and the
  * address, so a flag taken from the wrong request (issue 17 item 2) or dropped fails here.
