@@ -7,6 +7,7 @@ export { AmdIommu } from "./iommu/amd-iommu.js";
 export type { AmdIommuOptions, FeatureOptions, QuirkOptions, InterruptSource } from "./iommu/options.js";
 export { DEFAULT_FEATURES, DEFAULT_QUIRKS } from "./iommu/options.js";
 export { TranslationResult, type TranslationRequest, type FaultReason, type TranslationPath, type MemoryAccess } from "./iommu/translation/request.js";
+export { InterruptRemapResult, type InterruptRequest, type InterruptFault, type InterruptPath, type InterruptStats } from "./iommu/interrupts/interrupt-request.js";
 export type { EndpointPort, AtsInvalidation, PrgResponse } from "./iommu/endpoint-port.js";
 export { TIMING_PROFILE_NAMES, type TimingProfile, type TimingProfileName } from "./iommu/timing-profile.js";
 export * as spec from "./spec/index.js";

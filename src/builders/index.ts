@@ -5,3 +5,4 @@ export { LongModeTable, type LongModeMapOptions } from "./long-mode-table.js";
 export { Gcr3Table } from "./gcr3-table.js";
 export { DeviceTableWriter } from "./device-table-writer.js";
 export { IommuTestbench, type TestbenchOptions } from "./testbench.js";
+export { InterruptTable, type InterruptTableOptions } from "./interrupt-table.js";

@@ -38,6 +38,10 @@ import { InvalidationNotifiers, notifyMap, type Mapping } from "../embedding/inv
 import { replayMappings, type ReplayOptions } from "../embedding/mapping-replay.js";
 import { applySnapshot, snapshotOptions, takeSnapshot, type IommuSnapshot } from "../embedding/iommu-snapshot.js";
 import { SteppedTranslation, type SteppedOptions } from "../embedding/stepped-translation.js";
+import { IrteCache } from "./interrupts/irte-cache.js";
+import { GaLog } from "./interrupts/ga-log.js";
+import { InterruptRemapper } from "./interrupts/interrupt-remapping.js";
+import { InterruptRemapResult, type InterruptRequest } from "./interrupts/interrupt-request.js";
 
 function checkMemory(m: unknown): MemoryPort {
   const x = m as MemoryPort;
@@ -74,6 +78,10 @@ export class AmdIommu implements InvalidationTarget {
   /** The IOMMU side of PRI: page requests into the PPR log (ppr-log.ts). */
   readonly ppr: PprLog;
   readonly translator: Translator;
+  /** Interrupt remapping (interrupts/interrupt-remapping.ts), its IRTE cache and the GA log. */
+  readonly irteCache: IrteCache;
+  readonly gaLog: GaLog;
+  readonly interruptRemapper: InterruptRemapper;
   /** Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
   readonly timingModel: TimingModel;
   /** No command work is possible until the next MMIO write (lets timed requests skip the command processor). */
@@ -85,7 +93,7 @@ export class AmdIommu implements InvalidationTarget {
   /** Current cycle of the IOMMU clock. */
   now = 0;
   private readonly onInterrupt: ((s: InterruptSource) => void) | undefined;
-  readonly interrupts = { "event-log": 0, "ppr-log": 0, "completion-wait": 0 };
+  readonly interrupts = { "event-log": 0, "ppr-log": 0, "completion-wait": 0, "ga-log": 0 };
   private readonly scratch = new TranslationResult();
 
   constructor(options: AmdIommuOptions) {
@@ -126,6 +134,10 @@ export class AmdIommu implements InvalidationTarget {
       this.endpoints, () => this.raise("completion-wait"));
     this.commands.onCommand = (_op, addr, dw, start, end) => this.timingModel.command(dw, addr, start, end);
     this.ppr = new PprLog(this.regs, f, this.deviceTable, this.pprLog, this.eventLog, this.timing, this.endpoints);
+    this.irteCache = new IrteCache(geometry("irteCache", options.irteCache, { entries: 128, ways: 8 }), seed + 4);
+    this.gaLog = new GaLog(this.regs, this.memory, () => this.raise("ga-log"));
+    this.interruptRemapper = new InterruptRemapper(this.regs, this.memory, f, this.quirks, this.deviceTable, this.irteCache,
+      this.eventLog, this.gaLog, this.timing, conc === "shared");
   }
 
   private raise(source: InterruptSource): void {
@@ -160,11 +172,13 @@ export class AmdIommu implements InvalidationTarget {
   private afterWrite(offset: number, oldLo: number, oldHi: number): void {
     this.commandsIdle = false;
     const r = this.regs;
+    const f = this.features;
     if (offset === MMIO_CONTROL) {
       const was = (b: { half: 0 | 1; mask: number }) => ((b.half === 0 ? oldLo : oldHi) & b.mask) !== 0;
       this.commands.onControl(was(CONTROL.CmdBufEn));
       this.eventLog.onControl(was(CONTROL.EventLogEn));
       this.pprLog.onControl(was(CONTROL.PPRLogEn));
+      if (f.guestVapic) this.gaLog.onControl(was(CONTROL.GALogEn));
     } else if (this.quirks.baseWriteResetsPointers) {
       const pairs: [number, number, number][] = [
         [MMIO_COMMAND_BUFFER_BASE, MMIO_COMMAND_BUFFER_HEAD, MMIO_COMMAND_BUFFER_TAIL],
@@ -297,6 +311,29 @@ export class AmdIommu implements InvalidationTarget {
   /** Record every memory access of the following translations into `log` (null stops). */
   traceMemoryAccesses(log: MemoryAccess[] | null): void { this.translator.ctx.log = log; }
 
+  // ---- interrupts ------------------------------------------------------------------------
+
+  /**
+   * An MSI write { deviceId, address, data } from a PCIe function (or an IOAPIC/HPET by its
+   * DeviceID): forwarded, remapped through the IRTE, posted to a guest vAPIC, or aborted with
+   * the event the hardware logs (interrupts/interrupt-remapping.ts).
+   */
+  remapInterrupt(request: InterruptRequest, out: InterruptRemapResult = new InterruptRemapResult()): InterruptRemapResult {
+    return this.interruptRemapper.remap("remapInterrupt", request, out, false);
+  }
+  /** What the tables say for an interrupt, changing nothing: no cache, no event, no IRR or GA-log write, no statistics. */
+  peekInterrupt(request: InterruptRequest, out: InterruptRemapResult = new InterruptRemapResult()): InterruptRemapResult {
+    return this.interruptRemapper.remap("peekInterrupt", request, out, true);
+  }
+  /** Timed mode: an interrupt issued at `issueCycle` (commands that start before it run first); out.completionCycle = issue + cycles. */
+  remapInterruptTimed(request: InterruptRequest, issueCycle: number, out: InterruptRemapResult = new InterruptRemapResult()): InterruptRemapResult {
+    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw new RangeError(`remapInterruptTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
+    if (issueCycle > this.now) this.advanceTo(issueCycle);
+    this.interruptRemapper.remap("remapInterruptTimed", request, out, false);
+    out.completionCycle = issueCycle + out.cycles;
+    return out;
+  }
+
   // ---- endpoints -------------------------------------------------------------------------
 
   /** Attach a PCIe function's downstream port (ATS invalidations, PRG responses) at a DeviceID. */
@@ -351,9 +388,11 @@ export class AmdIommu implements InvalidationTarget {
     }
     return cycles;
   }
+  invalidateInterruptTable(deviceId: number): void { this.irteCache.invalidateDevice(deviceId); }
   invalidateAll(): number {
     if (this.notifiers.hasUnmap) this.notifiers.invalidateAll(Math.max(this.now, this.commands.freeAt));
     this.deviceTable.invalidateAll();
+    this.irteCache.invalidateAll();
     this.iotlb.invalidateAll();
     this.pdeCache.invalidateAll();
     this.gcr3Cache.invalidateAll();
@@ -389,6 +428,9 @@ export class AmdIommu implements InvalidationTarget {
       eventLog: this.eventLog.stats,
       pprLog: this.pprLog.stats,
       interrupts: this.interrupts,
+      interruptRemapping: this.interruptRemapper.stats,
+      irteCache: { ...this.irteCache.tags.stats, occupancy: this.irteCache.tags.occupancy, entries: this.irteCache.tags.entries },
+      gaLog: this.gaLog.stats,
       timing: this.timingModel.snapshot(),
     });
   }

@@ -56,6 +56,7 @@ const F = {
   cwAddrLo: slot("COMPLETION_WAIT", "StoreAddress_31_3"), cwAddrHi: slot("COMPLETION_WAIT", "StoreAddress_51_32"),
   cwData: field(commandByName("COMPLETION_WAIT").fields, "StoreData").lo >>> 5,
   devtabDevice: slot("INVALIDATE_DEVTAB_ENTRY", "DeviceID"),
+  intTableDevice: slot("INVALIDATE_INTERRUPT_TABLE", "DeviceID"),
   ipPasid: slot("INVALIDATE_IOMMU_PAGES", "PASID"), ipDomain: slot("INVALIDATE_IOMMU_PAGES", "DomainID"),
   ipS: slot("INVALIDATE_IOMMU_PAGES", "S"), ipPDE: slot("INVALIDATE_IOMMU_PAGES", "PDE"), ipGN: slot("INVALIDATE_IOMMU_PAGES", "GN"),
   itDevice: slot("INVALIDATE_IOTLB_PAGES", "DeviceID"), itPasid19: slot("INVALIDATE_IOTLB_PAGES", "PASID_19_16"),
@@ -371,7 +372,9 @@ export class CommandProcessor {
         return t + p.invalidationBase;
       }
       case OP_INVALIDATE_INTERRUPT_TABLE:
-        return t + p.invalidationBase; // interrupt remapping is not modelled: accepted and validated only
+        // every cached IRTE of the DeviceID (interrupts-counters-ppr.md 1.8)
+        if (tg.invalidateInterruptTable) tg.invalidateInterruptTable(fieldOf(dw, F.intTableDevice));
+        return t + p.invalidationBase;
       case OP_PREFETCH_IOMMU_PAGES: {
         this.range(dw, fieldOf(dw, F.pfS) !== 0);
         return t + tg.prefetch(fieldOf(dw, F.pfDevice), fieldOf(dw, F.pfGN) !== 0, fieldOf(dw, F.pfPasid), this.rStart,

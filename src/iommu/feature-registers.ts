@@ -1,8 +1,10 @@
 /**
  * Extended Feature Register (0x0030) and EFR2 (0x01A0) values from the feature options
- * (docs/spec-readings.md reg 2.3, 2.4). Only what the model implements is advertised:
- * no interrupt remapping (XTSup, GASup, IRT caching), no hardware-error registers (HESup),
- * no performance counters, no dual logs, no SMI filter, no PPR auto-response.
+ * (docs/spec-readings.md reg 2.3, 2.4, irq 1.1, 3.1, 4.1). Only what
+ * the model implements is advertised: x2APIC (XTSup), 128-bit IRTEs and guest vAPIC mode
+ * (GASup, GAMSup = 001b), 2048-entry remapping (EFR2.NumIntRemapSup = 01b), performance
+ * counters (PCSup), and, when enabled, PPR auto-response and early overflow; no
+ * hardware-error registers (HESup), no dual logs, no SMI filter, no GAPPI.
  */
 import { register } from "../spec/registers.js";
 import type { FeatureOptions } from "./options.js";
@@ -24,11 +26,13 @@ export function extendedFeatureValue(f: FeatureOptions): bigint {
     IASup: f.invalidateAll ? 1 : 0, HATS: f.hats, GATS: f.guestTranslation ? f.gats : 0, GLXSup: f.guestTranslation ? f.glxSup : 0,
     PASmax: f.guestTranslation ? f.pasMax : 0, USSup: f.userSupervisor ? 1 : 0, GIoSup: f.guestIo ? 1 : 0,
     HASup: f.hostAccessed ? 1 : 0, HDSup: f.hostDirty ? 1 : 0, GAUpdateDisSup: f.guestAdUpdateDisable ? 1 : 0,
+    XTSup: f.x2apic ? 1 : 0, GASup: f.guestVapic ? 1 : 0, GAMSup: f.guestVapic ? 1 : 0, PCSup: f.perfCounters ? 1 : 0,
+    PprAutoRspSup: f.pprAutoResponse ? 1 : 0, PprOvrflwEarlySup: f.pprEarlyOverflow ? 1 : 0,
   });
 }
 
 export function extendedFeature2Value(f: FeatureOptions): bigint {
-  return setFields("ExtendedFeature2", { GCR3TRPModeSup: f.gcr3TrpMode ? 1 : 0 });
+  return setFields("ExtendedFeature2", { GCR3TRPModeSup: f.gcr3TrpMode ? 1 : 0, NumIntRemapSup: f.intRemap2k ? 1 : 0 });
 }
 
 /** Is an EFR feature (by the spec's field name) advertised? */
@@ -42,7 +46,12 @@ export function featurePresent(f: FeatureOptions, name: string): boolean {
     case "GIoSup": return f.guestIo;
     case "HASup": return f.hostAccessed;
     case "HDSup": return f.hostDirty;
-    case "EPHSup": case "HESup": case "XTSup": case "GASup": case "PCSup": case "InvIotlbTypeSup": return false;
+    case "XTSup": return f.x2apic;
+    case "GASup": return f.guestVapic;
+    case "PCSup": return f.perfCounters;
+    case "PprAutoRspSup": return f.pprAutoResponse;
+    case "PprOvrflwEarlySup": return f.pprEarlyOverflow;
+    case "EPHSup": case "HESup": case "InvIotlbTypeSup": return false;
     default: return false;
   }
 }

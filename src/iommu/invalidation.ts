@@ -11,6 +11,8 @@ export interface InvalidationTarget {
   deviceTlbInvalidation(deviceId: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, cycle: number): void;
   /** PREFETCH_IOMMU_PAGES; returns the cycles it took. */
   prefetch(deviceId: number, gn: boolean, pasid: number, start: bigint, count: number, inval: boolean): number;
+  /** INVALIDATE_INTERRUPT_TABLE: every cached IRTE of the device. */
+  invalidateInterruptTable?(deviceId: number): void;
   /** INVALIDATE_IOMMU_ALL; returns the number of cache sets probed. */
   invalidateAll(): number;
   /** Timed mode: the cycle by which every translation issued so far has completed (COMPLETION_WAIT waits for it). */

@@ -24,12 +24,21 @@ export interface FeatureOptions {
   /** EFR.HDSup: host (v1) Dirty updates. */ hostDirty: boolean;
   /** EFR.GAUpdateDisSup: Control.GAUpdateDis / GDUpdateDis. */ guestAdUpdateDisable: boolean;
   /** EFR2.GCR3TRPModeSup: Control.GCR3TRPMode. */ gcr3TrpMode: boolean;
+  /** EFR.XTSup: x2APIC (32-bit destination) remapping, Control.XTEn/IntCapXTEn, registers 0x170/0x178/0x180. */ x2apic: boolean;
+  /** EFR.GASup and GAMSup = 001b: 128-bit IRTEs (Control.GAEn), guest vAPIC mode (GAMEn) and the GA log. */ guestVapic: boolean;
+  /** EFR2.NumIntRemapSup = 01b: the 2048-entry interrupt remapping mode (Control.NumIntRemapMode = 01b). */ intRemap2k: boolean;
+  /** EFR.PCSup: performance counters (configuration at 0x4000, banks from 0x40000; 512 KiB MMIO window). */ perfCounters: boolean;
+  /** Counter banks (1..64) and counters per bank (1..16) when perfCounters. */ perfCounterBanks: number; perfCountersPerBank: number;
+  /** EFR.PprAutoRspSup: PPR auto-response (register 0x2080, Control.PprAutoRspEn/Aon). Off by default (no driver uses it). */ pprAutoResponse: boolean;
+  /** EFR.PprOvrflwEarlySup: PPR early-overflow warning (register 0x2088). Off by default. */ pprEarlyOverflow: boolean;
 }
 
 export const DEFAULT_FEATURES: FeatureOptions = {
   prefetch: true, ppr: true, nx: true, guestTranslation: true, invalidateAll: true,
   hats: 2, gats: 1, glxSup: 2, pasMax: 15, userSupervisor: true, guestIo: true,
   hostAccessed: true, hostDirty: true, guestAdUpdateDisable: true, gcr3TrpMode: true,
+  x2apic: true, guestVapic: true, intRemap2k: true, perfCounters: false, perfCounterBanks: 2, perfCountersPerBank: 4,
+  pprAutoResponse: false, pprEarlyOverflow: false,
 };
 
 /** Readings of UNCERTAIN points of docs/spec-readings.md. Defaults and sources are in README "Spec readings". */
@@ -64,6 +73,12 @@ export interface QuirkOptions {
   tvGatesHostTableOnly: boolean;
   /** DTE.GLX above EFR.GLXSup: "capped" (read as GLXSup: AMD describes GLXSup = 00b as GLX ignored, one-level GCR3 look-up) or "illegal-dte". */
   glxAboveSupport: "capped" | "illegal-dte";
+  /** SMI-type MSIs (data[10:8] = 010b; digest irq 7.1): "sysmgt" forwards them when DTE.SysMgt = 01b, else aborts; "forward" (VBox); "abort" (QEMU). */
+  smiInterrupts: "sysmgt" | "forward" | "abort";
+  /** DTE.IG (digest irq 7.4): "all" suppresses every interrupt IO_PAGE_FAULT (VBox); "unmapped" only index-out-of-range and RemapEn = 0. */
+  interruptIgScope: "all" | "unmapped";
+  /** Reserved IRTE bits set fault with IO_PAGE_FAULT RZ = 1 (digest irq 7.6); IntType and GuestMode are always checked. */
+  irteReservedBitsFault: boolean;
 }
 
 export const DEFAULT_QUIRKS: QuirkOptions = {
@@ -72,9 +87,10 @@ export const DEFAULT_QUIRKS: QuirkOptions = {
   seSuppressesRepeats: true, comWaitIntStatusWithoutEnable: true, unsupportedOpcodeIsIllegal: true,
   baseWriteResetsPointers: false, gcr3ReservedBitsFault: true, v1EncodingFaultRz: false, invalidDeviceRequestRw: true,
   tvGatesHostTableOnly: false, glxAboveSupport: "capped",
+  smiInterrupts: "sysmgt", interruptIgScope: "all", irteReservedBitsFault: true,
 };
 
-export type InterruptSource = "event-log" | "ppr-log" | "completion-wait";
+export type InterruptSource = "event-log" | "ppr-log" | "completion-wait" | "ga-log";
 
 export interface AmdIommuOptions {
   memory: MemoryPort;
@@ -86,6 +102,8 @@ export interface AmdIommuOptions {
   dteCache?: CacheGeometry;
   /** GCR3-entry cache; default 64 entries, 4-way. */
   gcr3Cache?: CacheGeometry;
+  /** IRTE cache (interrupt remapping); default 128 entries, 8-way. Control.IRTCacheDis = 1 bypasses it. */
+  irteCache?: CacheGeometry;
   features?: Partial<FeatureOptions>;
   quirks?: Partial<QuirkOptions>;
   timing?: TimingProfileName | (Partial<TimingProfile> & { profile?: TimingProfileName });
@@ -121,6 +139,7 @@ export const QUIRK_CHOICES: Readonly<Record<string, readonly string[]>> = {
   tvZero: ["io-page-fault", "abort"], reservedMode: ["io-page-fault", "illegal-dte"],
   pasidWithoutGuest: ["invalid-device-request", "io-page-fault"], deviceIdBeyondTable: ["illegal-dte", "dev-tab-hardware-error"],
   glxAboveSupport: ["capped", "illegal-dte"],
+  smiInterrupts: ["sysmgt", "forward", "abort"], interruptIgScope: ["all", "unmapped"],
 };
 
 function checkBool(name: string, v: unknown): void {
@@ -131,10 +150,12 @@ export function resolveFeatures(f: Partial<FeatureOptions> | undefined): Feature
   if (f !== undefined && (f === null || typeof f !== "object")) throw new TypeError("options.features must be an object");
   const out = { ...DEFAULT_FEATURES, ...(f ?? {}) };
   for (const k of Object.keys(f ?? {})) if (!(k in DEFAULT_FEATURES)) throw new RangeError(`options.features.${k} is not a feature (known: ${Object.keys(DEFAULT_FEATURES).join(", ")})`);
-  for (const k of ["prefetch", "ppr", "nx", "guestTranslation", "invalidateAll", "userSupervisor", "guestIo", "hostAccessed", "hostDirty", "guestAdUpdateDisable", "gcr3TrpMode"] as const) checkBool(`options.features.${k}`, out[k]);
+  for (const k of ["prefetch", "ppr", "nx", "guestTranslation", "invalidateAll", "userSupervisor", "guestIo", "hostAccessed", "hostDirty", "guestAdUpdateDisable", "gcr3TrpMode", "x2apic", "guestVapic", "intRemap2k", "perfCounters", "pprAutoResponse", "pprEarlyOverflow"] as const) checkBool(`options.features.${k}`, out[k]);
   if (![0, 1, 2].includes(out.hats)) throw new RangeError(`options.features.hats must be 0, 1 or 2, got ${String(out.hats)}`);
   if (![0, 1].includes(out.gats)) throw new RangeError(`options.features.gats must be 0 or 1, got ${String(out.gats)}`);
   if (![0, 1, 2].includes(out.glxSup)) throw new RangeError(`options.features.glxSup must be 0, 1 or 2, got ${String(out.glxSup)}`);
+  if (!Number.isInteger(out.perfCounterBanks) || out.perfCounterBanks < 1 || out.perfCounterBanks > 64) throw new RangeError(`options.features.perfCounterBanks must be an integer 1..64, got ${String(out.perfCounterBanks)}`);
+  if (!Number.isInteger(out.perfCountersPerBank) || out.perfCountersPerBank < 1 || out.perfCountersPerBank > 16) throw new RangeError(`options.features.perfCountersPerBank must be an integer 1..16, got ${String(out.perfCountersPerBank)}`);
   if (!Number.isInteger(out.pasMax) || out.pasMax < 0 || out.pasMax > 19) throw new RangeError(`options.features.pasMax must be an integer 0..19, got ${String(out.pasMax)}`);
   return out;
 }

@@ -53,7 +53,7 @@ export class SharedIommuAgent {
       concurrency: "shared",
       ...io,
       memory: this.memory,
-      onInterrupt: (s) => { mailbox.signalInterrupt(s); if (user) user(s); },
+      onInterrupt: (s) => { if (s !== "ga-log") mailbox.signalInterrupt(s); if (user) user(s); }, // the mailbox has no GA-log word
     });
     const words: number[] = [];
     for (let off = 0; off < MMIO_WINDOW_BYTES; off += 8) if (this.iommu.regs.implemented(off)) words.push(off / 4, off / 4 + 1);

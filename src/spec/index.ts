@@ -6,3 +6,4 @@ export * from "./events.js";
 export * from "./ppr.js";
 export * from "./page-tables.js";
 export { getField, getFieldBig, setField, type FieldSpec } from "./bitfield.js";
+export * from "./interrupts.js";

@@ -88,6 +88,16 @@ export const MMIO_EVENT_LOG_TAIL = register("EventLogTail").offset;
 export const MMIO_STATUS = register("Status").offset;
 export const MMIO_PPR_LOG_HEAD = register("PprLogHead").offset;
 export const MMIO_PPR_LOG_TAIL = register("PprLogTail").offset;
+// interrupt remapping, GA log, PPR extras (interrupts-counters-ppr.md 1.10, 2.1, 4.1)
+export const MMIO_GA_LOG_BASE = register("GALogBase").offset;
+export const MMIO_GA_LOG_TAIL_ADDRESS = register("GALogTailAddress").offset;
+export const MMIO_GA_LOG_HEAD = register("GALogHead").offset;
+export const MMIO_GA_LOG_TAIL = register("GALogTail").offset;
+export const MMIO_XT_GENERAL_INT_CTRL = register("XtGeneralIntCtrl").offset;
+export const MMIO_XT_PPR_INT_CTRL = register("XtPprIntCtrl").offset;
+export const MMIO_XT_GA_INT_CTRL = register("XtGaIntCtrl").offset;
+export const MMIO_PPR_AUTO_RESPONSE = register("PprAutoResponse").offset;
+export const MMIO_PPR_OVERFLOW_EARLY = register("PprOverflowEarly").offset;
 
 // ---- Control bits ----
 export const CONTROL = {
@@ -105,6 +115,16 @@ export const CONTROL = {
   GDUpdateDis: bitRef("Control", "GDUpdateDis"),
   GAUpdateDis: bitRef("Control", "GAUpdateDis"),
   GCR3TRPMode: bitRef("Control", "GCR3TRPMode"),
+  GAEn: bitRef("Control", "GAEn"),
+  GAMEn: bitRef("Control", "GAMEn"),
+  GALogEn: bitRef("Control", "GALogEn"),
+  GAIntEn: bitRef("Control", "GAIntEn"),
+  PprAutoRspEn: bitRef("Control", "PprAutoRspEn"),
+  PprAutoRspAon: bitRef("Control", "PprAutoRspAon"),
+  NumIntRemapMode: bitRef("Control", "NumIntRemapMode"),
+  XTEn: bitRef("Control", "XTEn"),
+  IntCapXTEn: bitRef("Control", "IntCapXTEn"),
+  IRTCacheDis: bitRef("Control", "IRTCacheDis"),
 } as const;
 
 // ---- the translator's fast-path checks as compile-time constants ----
@@ -130,6 +150,10 @@ export const STATUS = {
   PprOverflow: bitRef("Status", "PprOverflow"),
   PprInt: bitRef("Status", "PprInt"),
   PprLogRun: bitRef("Status", "PprLogRun"),
+  GALogRun: bitRef("Status", "GALogRun"),
+  GALOverflow: bitRef("Status", "GALOverflow"),
+  GAInt: bitRef("Status", "GAInt"),
+  PprOverflowEarly: bitRef("Status", "PprOverflowEarly"),
 } as const;
 
 /** Extended Feature Register field names, for options and decoding. */

@@ -79,12 +79,12 @@ describe("INVALIDATE_INTERRUPT_TABLE", () => {
     expect(r.iotlbHit && r.dteCacheHit).toBe(true);
   });
 
-  it("the EFR does not claim interrupt-remapping extensions: XTSup = 0 and GASup = 0", () => {
+  it("the EFR claims the interrupt-remapping extensions the model implements: XTSup = 1 and GASup = 1 (test/iommu/interrupts/)", () => {
     const s = setup();
     const efr = [s.io.mmioRead32(MMIO_EXTENDED_FEATURE), s.io.mmioRead32(MMIO_EXTENDED_FEATURE + 4)];
     for (const name of ["XTSup", "GASup"]) {
       const f = EFR_FIELDS.find((x) => x.name === name)!;
-      expect(getField(efr, f.lo, f.hi)).toBe(0);
+      expect(getField(efr, f.lo, f.hi)).toBe(1);
     }
   });
 });

@@ -44,8 +44,10 @@ describe("MMIO registers", () => {
   it("the EFR advertises exactly the features the model implements, and options turn them off", () => {
     const on = make().mmioRead64(S.MMIO_EXTENDED_FEATURE);
     const bit = (v: bigint, name: string) => { const f = S.EFR_FIELDS.find((x) => x.name === name)!; return Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n)); };
-    expect(["PreFSup", "PPRSup", "NXSup", "GTSup", "IASup", "GIoSup", "HASup", "HDSup", "USSup", "GAUpdateDisSup"].map((n) => bit(on, n))).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
-    expect(["XTSup", "GASup", "HESup", "PCSup", "EPHSup", "DualPprLogSup", "DualEventLogSup", "SmiFSup", "PprAutoRspSup"].map((n) => bit(on, n))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(["PreFSup", "PPRSup", "NXSup", "GTSup", "IASup", "GIoSup", "HASup", "HDSup", "USSup", "GAUpdateDisSup", "XTSup", "GASup", "GAMSup"].map((n) => bit(on, n))).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(["HESup", "EPHSup", "DualPprLogSup", "DualEventLogSup", "SmiFSup", "PprAutoRspSup", "PprOvrflwEarlySup"].map((n) => bit(on, n))).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    const noIr = make({ features: { x2apic: false, guestVapic: false } }).mmioRead64(S.MMIO_EXTENDED_FEATURE);
+    expect(["XTSup", "GASup", "GAMSup"].map((n) => bit(noIr, n))).toEqual([0, 0, 0]);
     expect([bit(on, "HATS"), bit(on, "GATS"), bit(on, "GLXSup"), bit(on, "PASmax")]).toEqual([2, 1, 2, 15]);
     const off = make({ features: { ppr: false, guestTranslation: false, prefetch: false, hats: 0 } }).mmioRead64(S.MMIO_EXTENDED_FEATURE);
     expect([bit(off, "PPRSup"), bit(off, "GTSup"), bit(off, "PreFSup"), bit(off, "HATS"), bit(off, "GATS"), bit(off, "PASmax")]).toEqual([0, 0, 0, 0, 0, 0]);
