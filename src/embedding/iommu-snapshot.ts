@@ -98,7 +98,7 @@ function applyPlainState(o: object, state: Json): void {
 }
 
 const TIMING_KEYS = ["walkers", "stats", "inFlightUntil", "lastQueue"] as const;
-const PPR_KEYS = ["stats", "overflowResponseCode"] as const;
+const PPR_KEYS = ["stats"] as const;
 
 /** Replace non-finite numbers by strings, recursively (plain data in, plain data out). */
 function encode(x: unknown): Json {

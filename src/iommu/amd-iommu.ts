@@ -42,6 +42,9 @@ import { IrteCache } from "./interrupts/irte-cache.js";
 import { GaLog } from "./interrupts/ga-log.js";
 import { InterruptRemapper } from "./interrupts/interrupt-remapping.js";
 import { InterruptRemapResult, type InterruptRequest } from "./interrupts/interrupt-request.js";
+import { PerfCounters } from "./perf-counters.js";
+import { MMIO_WINDOW_BYTES } from "../spec/registers.js";
+import { PERF_EVENT_CODE, PERF_WINDOW_BYTES } from "../spec/perf-counters.js";
 
 function checkMemory(m: unknown): MemoryPort {
   const x = m as MemoryPort;
@@ -82,6 +85,8 @@ export class AmdIommu implements InvalidationTarget {
   readonly irteCache: IrteCache;
   readonly gaLog: GaLog;
   readonly interruptRemapper: InterruptRemapper;
+  /** Performance counters (perf-counters.ts) when EFR.PCSup, else null (16 KiB window). */
+  readonly perf: PerfCounters | null;
   /** Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
   readonly timingModel: TimingModel;
   /** No command work is possible until the next MMIO write (lets timed requests skip the command processor). */
@@ -133,11 +138,47 @@ export class AmdIommu implements InvalidationTarget {
     this.commands = new CommandProcessor(this.regs, this.memory, f, this.quirks, this.eventLog, this.timing, this,
       this.endpoints, () => this.raise("completion-wait"));
     this.commands.onCommand = (_op, addr, dw, start, end) => this.timingModel.command(dw, addr, start, end);
-    this.ppr = new PprLog(this.regs, f, this.deviceTable, this.pprLog, this.eventLog, this.timing, this.endpoints);
+    this.ppr = new PprLog(this.regs, f, this.deviceTable, this.pprLog, this.eventLog, this.timing, this.endpoints, () => this.raise("ppr-log"));
     this.irteCache = new IrteCache(geometry("irteCache", options.irteCache, { entries: 128, ways: 8 }), seed + 4);
     this.gaLog = new GaLog(this.regs, this.memory, () => this.raise("ga-log"));
     this.interruptRemapper = new InterruptRemapper(this.regs, this.memory, f, this.quirks, this.deviceTable, this.irteCache,
       this.eventLog, this.gaLog, this.timing, conc === "shared");
+    this.perf = f.perfCounters ? new PerfCounters(f.perfCounterBanks, f.perfCountersPerBank, (code) => this.perfDerived(code)) : null;
+    this.interruptRemapper.perf = this.perf;
+  }
+
+  /** Totals of the "derived" performance events (spec-tables/perf-counters.json readings), read when a counter is read or started. */
+  private perfDerived(code: number): number {
+    const t = this.translator.stats;
+    const ir = this.interruptRemapper.stats;
+    const op = (names: string[]) => { const b = this.commands.stats.byOpcode; return names.reduce((s, n) => s + (b[n] ?? 0), 0); };
+    switch (code) {
+      case PERF_EVENT_CODE.mem_target_abort: return t.faults;
+      case PERF_EVENT_CODE.mem_trans_total: return t.requests;
+      case PERF_EVENT_CODE.mem_iommu_tlb_pte_hit: return this.iotlb.tags.stats.hits;
+      case PERF_EVENT_CODE.mem_iommu_tlb_pte_mis: return this.iotlb.tags.stats.misses;
+      case PERF_EVENT_CODE.mem_iommu_tlb_pde_hit: return this.pdeCache.tags.stats.hits;
+      case PERF_EVENT_CODE.mem_iommu_tlb_pde_mis: return this.pdeCache.tags.stats.misses;
+      case PERF_EVENT_CODE.mem_dte_hit: return this.deviceTable.cache.stats.hits - ir.dteHits;
+      case PERF_EVENT_CODE.mem_dte_mis: return this.deviceTable.cache.stats.misses - ir.dteMisses;
+      case PERF_EVENT_CODE.page_tbl_read_tot: return t.referencesPerWalk.reduce((s, n, i) => s + n * i, 0);
+      case PERF_EVENT_CODE.cmd_processed: return this.commands.stats.executed;
+      case PERF_EVENT_CODE.cmd_processed_inv:
+        return op(["INVALIDATE_DEVTAB_ENTRY", "INVALIDATE_IOMMU_PAGES", "INVALIDATE_IOTLB_PAGES", "INVALIDATE_INTERRUPT_TABLE", "INVALIDATE_IOMMU_ALL"]);
+      case PERF_EVENT_CODE.tlb_inv: return op(["INVALIDATE_IOMMU_PAGES", "INVALIDATE_IOMMU_ALL"]);
+      default: return 0;
+    }
+  }
+
+  /** Offsets beyond the 16 KiB register file: the performance-counter window (EFR.PCSup) or an error. */
+  private perfOffset(name: string, offset: number, width: 4 | 8): boolean {
+    if (typeof offset !== "number" || !Number.isInteger(offset) || offset < MMIO_WINDOW_BYTES || this.perf === null) return false;
+    if (offset + width > PERF_WINDOW_BYTES) throw new RangeError(`${name}: offset 0x${offset.toString(16)} is outside the 512 KiB MMIO window`);
+    if (offset % width !== 0) throw new RangeError(`${name}: offset 0x${offset.toString(16)} is not ${width}-byte aligned`);
+    return true;
+  }
+  private reservedAccess(offset: number): void {
+    if (this.perf !== null && PerfCounters.isReservedRegister(offset)) this.perf.count(PERF_EVENT_CODE.ign_rd_wr_mmio_1ff8h!, 0, 0, null);
   }
 
   private raise(source: InterruptSource): void {
@@ -148,23 +189,38 @@ export class AmdIommu implements InvalidationTarget {
   // ---- MMIO ------------------------------------------------------------------------------
 
   mmioRead32(offset: number): number {
+    if (this.perfOffset("mmioRead32", offset, 4)) return this.perf!.read32(offset);
     this.regs.checkOffset("mmioRead32", offset, 4);
+    this.reservedAccess(offset);
     return this.regs.read32(offset);
   }
   mmioWrite32(offset: number, value: number): void {
-    this.regs.checkOffset("mmioWrite32", offset, 4);
+    const perf = this.perfOffset("mmioWrite32", offset, 4);
+    if (!perf) this.regs.checkOffset("mmioWrite32", offset, 4);
     if (typeof value !== "number" || !Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
       throw new RangeError(`mmioWrite32: value must be a 32-bit integer, got ${String(value)}`);
     }
+    if (perf) { this.perf!.write32(offset, value >>> 0); return; }
+    this.reservedAccess(offset);
     this.regs.write32(offset, value >>> 0);
   }
   mmioRead64(offset: number): bigint {
+    if (this.perfOffset("mmioRead64", offset, 8)) return (BigInt(this.perf!.read32(offset + 4)) << 32n) | BigInt(this.perf!.read32(offset));
     this.regs.checkOffset("mmioRead64", offset, 8);
+    this.reservedAccess(offset);
     return this.regs.read64(offset);
   }
   mmioWrite64(offset: number, value: bigint): void {
-    this.regs.checkOffset("mmioWrite64", offset, 8);
+    const perf = this.perfOffset("mmioWrite64", offset, 8);
+    if (!perf) this.regs.checkOffset("mmioWrite64", offset, 8);
     if (typeof value !== "bigint") throw new TypeError(`mmioWrite64: value must be a bigint, got ${typeof value}`);
+    if (perf) {
+      const v = BigInt.asUintN(64, value);
+      this.perf!.write32(offset, Number(v & 0xffffffffn));
+      this.perf!.write32(offset + 4, Number(v >> 32n));
+      return;
+    }
+    this.reservedAccess(offset);
     this.regs.write64(offset, value);
   }
 
@@ -431,6 +487,7 @@ export class AmdIommu implements InvalidationTarget {
       interruptRemapping: this.interruptRemapper.stats,
       irteCache: { ...this.irteCache.tags.stats, occupancy: this.irteCache.tags.occupancy, entries: this.irteCache.tags.entries },
       gaLog: this.gaLog.stats,
+      ppr: this.ppr.stats,
       timing: this.timingModel.snapshot(),
     });
   }

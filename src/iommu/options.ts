@@ -28,7 +28,7 @@ export interface FeatureOptions {
   /** EFR.GASup and GAMSup = 001b: 128-bit IRTEs (Control.GAEn), guest vAPIC mode (GAMEn) and the GA log. */ guestVapic: boolean;
   /** EFR2.NumIntRemapSup = 01b: the 2048-entry interrupt remapping mode (Control.NumIntRemapMode = 01b). */ intRemap2k: boolean;
   /** EFR.PCSup: performance counters (configuration at 0x4000, banks from 0x40000; 512 KiB MMIO window). */ perfCounters: boolean;
-  /** Counter banks (1..64) and counters per bank (1..16) when perfCounters. */ perfCounterBanks: number; perfCountersPerBank: number;
+  /** Counter banks (1..63) and counters per bank (1..15) when perfCounters. */ perfCounterBanks: number; perfCountersPerBank: number;
   /** EFR.PprAutoRspSup: PPR auto-response (register 0x2080, Control.PprAutoRspEn/Aon). Off by default (no driver uses it). */ pprAutoResponse: boolean;
   /** EFR.PprOvrflwEarlySup: PPR early-overflow warning (register 0x2088). Off by default. */ pprEarlyOverflow: boolean;
 }
@@ -37,7 +37,7 @@ export const DEFAULT_FEATURES: FeatureOptions = {
   prefetch: true, ppr: true, nx: true, guestTranslation: true, invalidateAll: true,
   hats: 2, gats: 1, glxSup: 2, pasMax: 15, userSupervisor: true, guestIo: true,
   hostAccessed: true, hostDirty: true, guestAdUpdateDisable: true, gcr3TrpMode: true,
-  x2apic: true, guestVapic: true, intRemap2k: true, perfCounters: false, perfCounterBanks: 2, perfCountersPerBank: 4,
+  x2apic: true, guestVapic: true, intRemap2k: true, perfCounters: true, perfCounterBanks: 2, perfCountersPerBank: 4,
   pprAutoResponse: false, pprEarlyOverflow: false,
 };
 
@@ -154,8 +154,8 @@ export function resolveFeatures(f: Partial<FeatureOptions> | undefined): Feature
   if (![0, 1, 2].includes(out.hats)) throw new RangeError(`options.features.hats must be 0, 1 or 2, got ${String(out.hats)}`);
   if (![0, 1].includes(out.gats)) throw new RangeError(`options.features.gats must be 0 or 1, got ${String(out.gats)}`);
   if (![0, 1, 2].includes(out.glxSup)) throw new RangeError(`options.features.glxSup must be 0, 1 or 2, got ${String(out.glxSup)}`);
-  if (!Number.isInteger(out.perfCounterBanks) || out.perfCounterBanks < 1 || out.perfCounterBanks > 64) throw new RangeError(`options.features.perfCounterBanks must be an integer 1..64, got ${String(out.perfCounterBanks)}`);
-  if (!Number.isInteger(out.perfCountersPerBank) || out.perfCountersPerBank < 1 || out.perfCountersPerBank > 16) throw new RangeError(`options.features.perfCountersPerBank must be an integer 1..16, got ${String(out.perfCountersPerBank)}`);
+  if (!Number.isInteger(out.perfCounterBanks) || out.perfCounterBanks < 1 || out.perfCounterBanks > 63) throw new RangeError(`options.features.perfCounterBanks must be an integer 1..63, got ${String(out.perfCounterBanks)}`);
+  if (!Number.isInteger(out.perfCountersPerBank) || out.perfCountersPerBank < 1 || out.perfCountersPerBank > 15) throw new RangeError(`options.features.perfCountersPerBank must be an integer 1..15, got ${String(out.perfCountersPerBank)}`);
   if (!Number.isInteger(out.pasMax) || out.pasMax < 0 || out.pasMax > 19) throw new RangeError(`options.features.pasMax must be an integer 0..19, got ${String(out.pasMax)}`);
   return out;
 }

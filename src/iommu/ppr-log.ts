@@ -13,10 +13,19 @@
  *      then Tail; PprInt and the interrupt when PPRIntEn).
  *   4. an accepted request that cannot be written (log full: PprOverflow set and PprLogRun
  *      cleared by the LogRing, nothing overwritten; log stopped or PPRLogEn = 0; ring outside
- *      memory) is dropped, and when it closes its group (L = 1) the IOMMU itself sends the
- *      PRG Response `overflowResponseCode` (default Response Failure, Fh) so the function
- *      learns its group was lost instead of waiting forever (docs/spec-readings.md cmd 6.11 leaves this
- *      open; real devices then stop using PRI until software resets it).
+ *      memory) is dropped and nothing is sent to the function, which keeps waiting for its
+ *      PRG Response (interrupts-counters-ppr.md 4.2, "no extras": what Linux relies on).
+ *
+ * PPR extras (interrupts-counters-ppr.md 4.1, 4.2; every behaviour a reading, UNCERTAIN 19/20):
+ *   - Auto-response (EFR.PprAutoRspSup, Control.PprAutoRspEn): a dropped request that closes
+ *     its group (L = 1) is answered by the IOMMU itself with PprAutoRspCode (register 0x2080,
+ *     COMPLETE_PPR_REQUEST encoding); PprAutoRspMaskGn = 1 sends it without PASID. With
+ *     Control.PprAutoRspAon as well, every accepted request is answered that way and not
+ *     logged (outcome "answered"), so software never answers a group twice.
+ *   - Early overflow warning (EFR.PprOvrflwEarlySup, register 0x2088 PprOvrflwEarlyEn): after a
+ *     request is logged, when the valid entries ((tail - head) mod size) reach the 15-bit
+ *     threshold (>=), Status.PprOverflowEarly (bit 18) is set once and, with
+ *     PprOvrflwEarlyIntEn, the PPR interrupt is raised; it re-arms when software clears the bit.
  *
  * INVALID_PPR_REQUEST uses the PPR-log layout (event code 9). No PRG Response is sent for
  * it: software sees DeviceID, PASID and tag in the event and may answer with
@@ -24,8 +33,7 @@
  */
 import { EV_INVALID_PPR_REQUEST } from "../spec/events.js";
 import { PPR_CODE_PAGE_SERVICE_REQUEST, encodePprEntry, type PprRequestFields } from "../spec/ppr.js";
-import { PPR_RESPONSE } from "../spec/commands.js";
-import { CONTROL, MMIO_CONTROL } from "../spec/registers.js";
+import { CONTROL, MMIO_CONTROL, MMIO_PPR_AUTO_RESPONSE, MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL, MMIO_PPR_OVERFLOW_EARLY, MMIO_STATUS, STATUS } from "../spec/registers.js";
 import type { DeviceTable } from "./device-table.js";
 import type { EndpointPort, PrgResponse } from "./endpoint-port.js";
 import type { FeatureOptions } from "./options.js";
@@ -54,18 +62,20 @@ export interface PageRequest {
 }
 
 /** What became of a page request. */
-export type PageRequestOutcome = "logged" | "invalid" | "dropped";
+export type PageRequestOutcome = "logged" | "invalid" | "dropped" | "answered";
 
 export interface PprStats {
-  requests: number; logged: number; invalid: number; dropped: number; failureResponses: number;
+  requests: number; logged: number; invalid: number; dropped: number;
+  /** PRG responses the IOMMU sent itself (auto-response). */
+  autoResponses: number;
+  /** Early-overflow warnings raised. */
+  earlyWarnings: number;
 }
 
 const TWO32 = 4294967296;
 
 export class PprLog {
-  readonly stats: PprStats = { requests: 0, logged: 0, invalid: 0, dropped: 0, failureResponses: 0 };
-  /** PRG Response code the IOMMU sends for a dropped group (default Fh, Response Failure). */
-  overflowResponseCode: number = PPR_RESPONSE.ResponseFailure;
+  readonly stats: PprStats = { requests: 0, logged: 0, invalid: 0, dropped: 0, autoResponses: 0, earlyWarnings: 0 };
   /** Modelled cycles of the last page request (log write, interrupt). */
   cycles = 0;
   private readonly entry = new Uint32Array(4);
@@ -81,6 +91,7 @@ export class PprLog {
     private readonly eventLog: LogRing,
     private readonly profile: TimingProfile,
     private readonly endpoints: Map<number, EndpointPort>,
+    private readonly raise: () => void = () => {},
   ) {}
 
   /** Take a page request at cycle `now`. Embedder misuse (malformed fields) throws; everything else is data. */
@@ -102,26 +113,51 @@ export class PprLog {
       if (this.eventLog.append(this.entry)) this.cycles += p.eventLogWrite;
       return "invalid";
     }
+    const auto = this.features.pprAutoResponse && regs.test(MMIO_CONTROL, CONTROL.PprAutoRspEn);
+    if (auto && regs.test(MMIO_CONTROL, CONTROL.PprAutoRspAon)) {
+      if (f.last) this.autoRespond(f, now);
+      return "answered";
+    }
     encodePprEntry(this.entry, PPR_CODE_PAGE_SERVICE_REQUEST, f);
     if (this.ring.append(this.entry)) {
       this.stats.logged++;
       this.cycles += p.pprLogWrite;
       if (regs.test(MMIO_CONTROL, CONTROL.PprIntEn)) this.cycles += p.interruptDelivery;
+      if (this.features.pprEarlyOverflow) this.earlyWarning();
       return "logged";
     }
     this.stats.dropped++;
-    if (f.last) {
-      const ep = this.endpoints.get(f.deviceId);
-      if (ep !== undefined) {
-        this.stats.failureResponses++;
-        const resp: PrgResponse = {
-          deviceId: f.deviceId, pasid: f.pasid, gn: f.gn, prgIndex: f.prgIndex, responseCode: this.overflowResponseCode,
-          cycle: now + this.cycles + p.pcieLinkLatency,
-        };
-        ep.prgResponse(resp);
-      }
-    }
+    if (auto && f.last) this.autoRespond(f, now);
     return "dropped";
+  }
+
+  /** The IOMMU answers the request's group itself with PprAutoRspCode (register 0x2080). */
+  private autoRespond(f: PprRequestFields, now: number): void {
+    const ep = this.endpoints.get(f.deviceId);
+    if (ep === undefined) return;
+    const reg = this.regs.lo(MMIO_PPR_AUTO_RESPONSE);
+    const maskGn = (reg & 0x10) !== 0;
+    this.stats.autoResponses++;
+    const resp: PrgResponse = {
+      deviceId: f.deviceId, pasid: maskGn ? 0 : f.pasid, gn: maskGn ? false : f.gn, prgIndex: f.prgIndex, responseCode: reg & 0xf,
+      cycle: now + this.cycles + this.profile.pcieLinkLatency,
+    };
+    ep.prgResponse(resp);
+  }
+
+  /** Early-overflow warning: valid entries >= threshold sets Status.PprOverflowEarly once (PPR interrupt with IntEn). */
+  private earlyWarning(): void {
+    const r = this.regs;
+    const reg = r.lo(MMIO_PPR_OVERFLOW_EARLY);
+    if ((reg & 0x8000_0000) === 0 || r.test(MMIO_STATUS, STATUS.PprOverflowEarly)) return;
+    const size = this.ring.sizeBytes();
+    const head = (r.lo(MMIO_PPR_LOG_HEAD) & 0x7fff0) % size;
+    const tail = (r.lo(MMIO_PPR_LOG_TAIL) & 0x7fff0) % size;
+    const valid = ((tail - head + size) % size) / 16;
+    if (valid < (reg & 0x7fff)) return;
+    r.setBit(MMIO_STATUS, STATUS.PprOverflowEarly, true);
+    this.stats.earlyWarnings++;
+    if ((reg & 0x4000_0000) !== 0) this.raise();
   }
 
   /** Check the request's shape (embedder misuse throws, naming the field) and fill the entry fields. */

@@ -7,3 +7,4 @@ export * from "./ppr.js";
 export * from "./page-tables.js";
 export { getField, getFieldBig, setField, type FieldSpec } from "./bitfield.js";
 export * from "./interrupts.js";
+export * from "./perf-counters.js";

@@ -4,6 +4,7 @@
  * retries its ATS translation -> the access completes. Response codes, the outstanding
  * page request allocation, page request groups, unexpected responses.
  */
+import { MMIO_PPR_AUTO_RESPONSE } from "../../src/spec/registers.js";
 import { describe, expect, it } from "vitest";
 import { PcieEndpoint } from "../../src/device/pcie-endpoint.js";
 import type { DmaResult } from "../../src/device/dma-engine.js";
@@ -124,9 +125,20 @@ describe("PRI round trip", () => {
     expect(s.ep.pri!.responseFailure).toBe(true);
   });
 
-  it("a PPR log with no room: the IOMMU answers the group with Response Failure at once and the access fails", () => {
+  it("a PPR log with no room, no PPR extras: the request is dropped unanswered and the access stays stalled (interrupts-counters-ppr.md 4.2)", () => {
     const s = svaSetup();
     s.tb.control([], ["PPRLogEn"]);
+    expect(s.ep.read32({ address: VA, pasid: PASID }).status).toBe("stalled");
+    s.ep.run();
+    expect(s.ep.dma.stalled).toHaveLength(1);
+    expect(s.ep.pri!.responseFailure).toBe(false);
+  });
+
+  it("a PPR log with no room and PPR auto-response (code Fh): the IOMMU answers the group at once and the access fails", () => {
+    const s = svaSetup({ tb: { iommu: { features: { pprAutoResponse: true } } } });
+    s.tb.control([], ["PPRLogEn"]);
+    s.tb.iommu.mmioWrite64(MMIO_PPR_AUTO_RESPONSE, 0xfn);
+    s.tb.control(["PprAutoRspEn"]);
     expect(s.ep.read32({ address: VA, pasid: PASID }).status).toBe("pri-failure");
     expect(s.ep.dma.stalled).toEqual([]);
     expect(s.ep.pri!.responseFailure).toBe(true);

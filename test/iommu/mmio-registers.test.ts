@@ -45,6 +45,7 @@ describe("MMIO registers", () => {
     const on = make().mmioRead64(S.MMIO_EXTENDED_FEATURE);
     const bit = (v: bigint, name: string) => { const f = S.EFR_FIELDS.find((x) => x.name === name)!; return Number((v >> BigInt(f.lo)) & ((1n << BigInt(f.hi - f.lo + 1)) - 1n)); };
     expect(["PreFSup", "PPRSup", "NXSup", "GTSup", "IASup", "GIoSup", "HASup", "HDSup", "USSup", "GAUpdateDisSup", "XTSup", "GASup", "GAMSup"].map((n) => bit(on, n))).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(bit(on, "PCSup")).toBe(1);
     expect(["HESup", "EPHSup", "DualPprLogSup", "DualEventLogSup", "SmiFSup", "PprAutoRspSup", "PprOvrflwEarlySup"].map((n) => bit(on, n))).toEqual([0, 0, 0, 0, 0, 0, 0]);
     const noIr = make({ features: { x2apic: false, guestVapic: false } }).mmioRead64(S.MMIO_EXTENDED_FEATURE);
     expect(["XTSup", "GASup", "GAMSup"].map((n) => bit(noIr, n))).toEqual([0, 0, 0]);
@@ -98,7 +99,8 @@ describe("MMIO registers", () => {
   });
   it("misuse of the MMIO methods names the argument", () => {
     const io = make();
-    expect(() => io.mmioRead64(0x4000)).toThrow(/outside the 16 KiB MMIO window/);
+    expect(() => io.mmioRead64(0x80000)).toThrow(/outside the 512 KiB MMIO window/); // PCSup: counters up to 0x7FFFF
+    expect(() => make({ features: { perfCounters: false } }).mmioRead64(0x4000)).toThrow(/outside the 16 KiB MMIO window/);
     expect(() => io.mmioRead64(0x4)).toThrow(/not 8-byte aligned/);
     expect(() => io.mmioWrite32(0x18, 2 ** 33)).toThrow(/value must be a 32-bit integer/);
     expect(() => io.mmioWrite64(0x18, 1 as unknown as bigint)).toThrow(/value must be a bigint/);

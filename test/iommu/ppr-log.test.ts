@@ -1,8 +1,8 @@
 /**
  * The PPR log and the IOMMU side of PRI (docs/spec-readings.md cmd 3.1-3.3, 2.3 code 09h):
  * PAGE_SERVICE_REQUEST entries when PPREn, PPRLogEn and DTE.PPR allow it,
- * INVALID_PPR_REQUEST when they do not, overflow with nothing overwritten and the requester
- * told, PprInt and the interrupt.
+ * INVALID_PPR_REQUEST when they do not, overflow with nothing overwritten (the requester is
+ * told only with PPR auto-response), PprInt and the interrupt, the early-overflow warning.
  */
 import { describe, expect, it } from "vitest";
 import { IommuTestbench } from "../../src/builders/testbench.js";
@@ -12,7 +12,9 @@ import type { InterruptSource } from "../../src/iommu/options.js";
 import { PPR_RESPONSE } from "../../src/spec/commands.js";
 import { EV_INVALID_PPR_REQUEST } from "../../src/spec/events.js";
 import { PPR_CODE_PAGE_SERVICE_REQUEST, decodePprEntry } from "../../src/spec/ppr.js";
-import { MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL, MMIO_STATUS, STATUS } from "../../src/spec/registers.js";
+import {
+  MMIO_CONTROL, MMIO_EXTENDED_FEATURE, MMIO_PPR_AUTO_RESPONSE, MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL, MMIO_PPR_OVERFLOW_EARLY, MMIO_STATUS, STATUS,
+} from "../../src/spec/registers.js";
 import { regBit } from "../device/sva-fixture.js";
 
 const DEV = 0x0410;
@@ -29,6 +31,12 @@ function setup(o: { ringLen?: number; dte?: Record<string, unknown>; features?: 
 
 function req(over: Partial<PageRequest> = {}): PageRequest {
   return { deviceId: DEV, pasid: 0x5a5a5, address: 0x7fff_1234_5000n, prgIndex: 0x155, last: true, read: true, write: false, ...over };
+}
+
+function fill(s: ReturnType<typeof setup>): number {
+  const slots = s.tb.ringBytes / 16 - 1; // one slot always stays empty
+  for (let i = 0; i < slots; i++) expect(s.io.pageRequest(req({ prgIndex: i & 0x1ff }))).toBe("logged");
+  return slots;
 }
 
 /** Event-log entries of code 9 decoded in the PPR layout. */
@@ -122,11 +130,6 @@ describe("PPR log: INVALID_PPR_REQUEST (event 09h, PPR layout) when the request 
 });
 
 describe("PPR log: overflow and a stopped log", () => {
-  function fill(s: ReturnType<typeof setup>): number {
-    const slots = s.tb.ringBytes / 16 - 1; // one slot always stays empty
-    for (let i = 0; i < slots; i++) expect(s.io.pageRequest(req({ prgIndex: i & 0x1ff }))).toBe("logged");
-    return slots;
-  }
 
   it("a full log sets PprOverflow and clears PprLogRun; nothing is written or overwritten", () => {
     const s = setup({ ringLen: 8 });
@@ -142,20 +145,11 @@ describe("PPR log: overflow and a stopped log", () => {
     expect(s.tb.pprEntries()).toHaveLength(slots);
   });
 
-  it("the dropped request's group is answered by the IOMMU with Response Failure (L = 1), so the function is not left waiting", () => {
+  it("without PPR extras the dropped request's group gets no answer: the function keeps waiting (interrupts-counters-ppr.md 4.2)", () => {
     const s = setup({ ringLen: 8 });
     fill(s);
-    s.io.pageRequest(req({ prgIndex: 0x42, pasid: 9 }));
-    expect(s.responses).toEqual([expect.objectContaining({ deviceId: DEV, prgIndex: 0x42, pasid: 9, gn: true, responseCode: PPR_RESPONSE.ResponseFailure })]);
-  });
-
-  it("a dropped request with L = 0 gets no response of its own (the group is answered at its last request)", () => {
-    const s = setup({ ringLen: 8 });
-    fill(s);
-    s.io.pageRequest(req({ prgIndex: 3, last: false }));
+    expect(s.io.pageRequest(req({ prgIndex: 0x42, pasid: 9 }))).toBe("dropped");
     expect(s.responses).toEqual([]);
-    s.io.pageRequest(req({ prgIndex: 3, last: true }));
-    expect(s.responses.map((r) => r.prgIndex)).toEqual([3]);
   });
 
   it("the overflow raises the PPR-log interrupt when PPRIntEn = 1", () => {
@@ -167,14 +161,14 @@ describe("PPR log: overflow and a stopped log", () => {
     expect(s.irqs).toEqual(["ppr-log"]);
   });
 
-  it("after an overflow the log stays stopped even when software makes room: later requests are dropped and answered too", () => {
+  it("after an overflow the log stays stopped even when software makes room: later requests are dropped too", () => {
     const s = setup({ ringLen: 8 });
     fill(s);
     s.io.pageRequest(req({ prgIndex: 1 }));
     s.tb.pprEntries(); // software drains: the log is empty again, but PprLogRun = 0
     expect(s.io.pageRequest(req({ prgIndex: 2 }))).toBe("dropped");
     expect(s.tb.pprEntries()).toEqual([]);
-    expect(s.responses.map((r) => r.prgIndex)).toEqual([1, 2]);
+    expect(s.responses).toEqual([]);
   });
 
   it("software restarts the log (clear PPRLogEn, write 1 to PprOverflow, set PPRLogEn) and requests are logged again", () => {
@@ -191,21 +185,107 @@ describe("PPR log: overflow and a stopped log", () => {
     expect(s.tb.pprEntries().map((e) => e.prgIndex)).toEqual([0x99]);
   });
 
-  it("PPRLogEn = 0 with PPREn = 1: the request is accepted but cannot be logged, so it is dropped and answered with Response Failure", () => {
+  it("PPRLogEn = 0 with PPREn = 1: the request is accepted but cannot be logged, so it is dropped (no event, no answer)", () => {
     const s = setup();
     s.tb.control([], ["PPRLogEn"]);
     expect(s.io.pageRequest(req())).toBe("dropped");
     expect(s.tb.pprEntries()).toEqual([]);
     expect(s.tb.events()).toEqual([]);
-    expect(s.responses.map((r) => r.responseCode)).toEqual([PPR_RESPONSE.ResponseFailure]);
+    expect(s.responses).toEqual([]);
   });
+});
 
-  it("the code of the IOMMU's own answer to a dropped group is a setting (ppr.overflowResponseCode)", () => {
-    const s = setup();
-    s.tb.control([], ["PPRLogEn"]);
-    s.io.ppr.overflowResponseCode = PPR_RESPONSE.InvalidRequest;
+describe("PPR auto-response (interrupts-counters-ppr.md 4.1, 4.2; UNCERTAIN 19)", () => {
+  const AUTO = { features: { pprAutoResponse: true } };
+  const ctl = (s: ReturnType<typeof setup>, bits: bigint) => s.io.mmioWrite64(MMIO_CONTROL, s.io.mmioRead64(MMIO_CONTROL) | bits);
+  const EN = 1n << 39n, AON = 1n << 42n;
+  it("EFR.PprAutoRspSup is 0 by default and 1 with features.pprAutoResponse; register 0x2080 exists only then", () => {
+    const off = setup();
+    expect((off.io.mmioRead64(MMIO_EXTENDED_FEATURE) >> 41n) & 1n).toBe(0n);
+    off.io.mmioWrite64(MMIO_PPR_AUTO_RESPONSE, 0x1fn);
+    expect(off.io.mmioRead64(MMIO_PPR_AUTO_RESPONSE)).toBe(0n);
+    const on = setup(AUTO);
+    expect((on.io.mmioRead64(MMIO_EXTENDED_FEATURE) >> 41n) & 1n).toBe(1n);
+    on.io.mmioWrite64(MMIO_PPR_AUTO_RESPONSE, 0xffn);
+    expect(on.io.mmioRead64(MMIO_PPR_AUTO_RESPONSE)).toBe(0x1fn);
+  });
+  it("PprAutoRspEn = 1: a request the full log cannot take is answered with PprAutoRspCode (L = 1)", () => {
+    const s = setup({ ringLen: 8, ...AUTO });
+    s.io.mmioWrite64(MMIO_PPR_AUTO_RESPONSE, BigInt(PPR_RESPONSE.InvalidRequest));
+    ctl(s, EN);
+    fill(s);
+    expect(s.responses).toEqual([]);
+    expect(s.io.pageRequest(req({ prgIndex: 0x42, pasid: 9 }))).toBe("dropped");
+    expect(s.responses).toEqual([expect.objectContaining({ deviceId: DEV, prgIndex: 0x42, pasid: 9, gn: true, responseCode: PPR_RESPONSE.InvalidRequest })]);
+  });
+  it("a dropped request with L = 0 gets no response of its own (the group is answered at its last request)", () => {
+    const s = setup({ ringLen: 8, ...AUTO });
+    ctl(s, EN);
+    fill(s);
+    s.io.pageRequest(req({ prgIndex: 3, last: false }));
+    expect(s.responses).toEqual([]);
+    s.io.pageRequest(req({ prgIndex: 3, last: true }));
+    expect(s.responses.map((r) => r.prgIndex)).toEqual([3]);
+  });
+  it("PprAutoRspMaskGn = 1: the automatic response carries no PASID", () => {
+    const s = setup({ ringLen: 8, ...AUTO });
+    s.io.mmioWrite64(MMIO_PPR_AUTO_RESPONSE, 0x10n | BigInt(PPR_RESPONSE.ResponseFailure));
+    ctl(s, EN);
+    fill(s);
+    s.io.pageRequest(req({ prgIndex: 0x42, pasid: 9 }));
+    expect(s.responses).toEqual([expect.objectContaining({ gn: false, pasid: 0, responseCode: PPR_RESPONSE.ResponseFailure })]);
+  });
+  it("PprAutoRspAon = 1: every request is answered by the IOMMU and not logged (outcome \"answered\")", () => {
+    const s = setup(AUTO);
+    ctl(s, EN | AON);
+    expect(s.io.pageRequest(req({ prgIndex: 5 }))).toBe("answered");
+    expect(s.tb.pprEntries()).toEqual([]);
+    expect(s.responses.map((r) => [r.prgIndex, r.responseCode])).toEqual([[5, 0]]);
+  });
+  it("the Control bits do nothing without EFR.PprAutoRspSup", () => {
+    const s = setup({ ringLen: 8 });
+    ctl(s, EN | AON);
+    expect(s.io.pageRequest(req())).toBe("logged");
+    s.tb.pprEntries();
+    fill(s);
+    expect(s.io.pageRequest(req())).toBe("dropped");
+    expect(s.responses).toEqual([]);
+  });
+});
+
+describe("PPR early-overflow warning (interrupts-counters-ppr.md 4.1, 4.2; UNCERTAIN 20)", () => {
+  const EARLY = { features: { pprEarlyOverflow: true } };
+  const early = (s: ReturnType<typeof setup>) => regBit(s.io, MMIO_STATUS, STATUS.PprOverflowEarly);
+  it("valid entries reaching the threshold set Status.PprOverflowEarly (bit 18) once and raise the PPR interrupt with PprOvrflwEarlyIntEn", () => {
+    const s = setup(EARLY);
+    expect((s.io.mmioRead64(MMIO_EXTENDED_FEATURE) >> 40n) & 1n).toBe(1n);
+    s.io.mmioWrite64(MMIO_PPR_OVERFLOW_EARLY, (1n << 31n) | (1n << 30n) | 3n);
+    s.io.pageRequest(req()); s.io.pageRequest(req());
+    expect([early(s), s.irqs.length]).toEqual([false, 0]);
     s.io.pageRequest(req());
-    expect(s.responses.map((r) => r.responseCode)).toEqual([PPR_RESPONSE.InvalidRequest]);
+    expect([early(s), s.irqs]).toEqual([true, ["ppr-log"]]);
+    s.io.pageRequest(req());
+    expect(s.irqs.length).toBe(1);
+    // software clears the bit (W1C): the warning re-arms
+    s.io.mmioWrite64(MMIO_STATUS, 1n << 18n);
+    expect(early(s)).toBe(false);
+    s.io.pageRequest(req());
+    expect([early(s), s.irqs.length]).toEqual([true, 2]);
+  });
+  it("PprOvrflwEarlyEn = 0: no warning; PprOvrflwEarlyIntEn = 0: the status bit without an interrupt", () => {
+    const s = setup(EARLY);
+    s.io.mmioWrite64(MMIO_PPR_OVERFLOW_EARLY, 1n);
+    s.io.pageRequest(req());
+    expect(early(s)).toBe(false);
+    s.io.mmioWrite64(MMIO_PPR_OVERFLOW_EARLY, (1n << 31n) | 1n);
+    s.io.pageRequest(req());
+    expect([early(s), s.irqs.length]).toEqual([true, 0]);
+  });
+  it("without EFR.PprOvrflwEarlySup the register is absent and nothing happens", () => {
+    const s = setup();
+    s.io.mmioWrite64(MMIO_PPR_OVERFLOW_EARLY, (1n << 31n) | 1n);
+    s.io.pageRequest(req());
+    expect([s.io.mmioRead64(MMIO_PPR_OVERFLOW_EARLY), early(s)]).toEqual([0n, false]);
   });
 });
 

@@ -19,6 +19,9 @@
  *                   iommu_v2 __flush_pasid (a COMPLETION_WAIT after each) or as Linux 6.x SVA
  *                   (both invalidations, then one COMPLETION_WAIT) (4.2)
  *   drainEventLog() the event-log half of the interrupt thread
+ *   irq             interrupt remapping as Linux enables it (irq-remapping.ts): IV in every
+ *                   DTE, GAEn/XTEn/2K mode before IommuEn, IntCapXTEn with EventIntEn, the
+ *                   GA log and GAMEn; irq.allocate() gives a device remapped MSIs
  *
  * Driver structures (device table, rings, semaphore, GCR3 tables, the empty table) come from
  * a boot-time page source outside the host frame allocator, like memblock allocations.
@@ -40,6 +43,7 @@ import type { HostClock } from "../host-clock.js";
 import type { Mm } from "../address-space.js";
 import { CommandQueue, DEFAULT_DRIVER_COST, type DriverCost } from "./command-queue.js";
 import { ALL_PAGES, type InvalidationRange } from "./range-policy.js";
+import { DriverIrqRemapping } from "./irq-remapping.js";
 
 /** Boot-time pages for the driver's structures (builders' BumpAllocator fits). */
 export interface DriverPageSource {
@@ -109,6 +113,8 @@ export class IommuDriver {
   readonly cost: DriverCost;
   readonly queue: CommandQueue;
   readonly deviceTable: DeviceTableWriter;
+  /** Interrupt remapping (irq-remapping.ts). */
+  readonly irq: DriverIrqRemapping;
   readonly ringLenLog2: number;
   readonly commandBuffer: number;
   readonly eventLog: number;
@@ -149,6 +155,7 @@ export class IommuDriver {
       iommu: this.iommu, memory: this.memory, clock: this.clock, base: this.commandBuffer, lenLog2: len,
       semaphore: this.semaphore, cost: this.cost,
     });
+    this.irq = new DriverIrqRemapping(this.iommu, this.memory, this.pages, this.queue, this.deviceTable);
   }
 
   // ---- 5.a initialisation -------------------------------------------------------------------
@@ -172,7 +179,8 @@ export class IommuDriver {
     this.control([], [C.CmdBufEn, C.EventIntEn, C.EventLogEn, C.PPRLogEn, C.PprIntEn, C.IommuEn]);
     // 3. iommu_init_flags: Coherent, InvTimeOut = 1 s (encoding 4)
     this.control([C.Coherent], [], { ref: C.InvTimeOut, value: 4 });
-    // 4. device table
+    // 4. device table (init_device_table: IV = 1 everywhere)
+    this.irq.initDeviceTable();
     io.mmioWrite64(MMIO_DEVICE_TABLE_BASE, this.deviceTable.registerValue);
     // 5. command buffer
     io.mmioWrite64(MMIO_COMMAND_BUFFER_BASE, BigInt(this.commandBuffer) | lenBits);
@@ -186,8 +194,9 @@ export class IommuDriver {
     io.mmioWrite64(MMIO_EVENT_LOG_HEAD, 0n);
     io.mmioWrite64(MMIO_EVENT_LOG_TAIL, 0n);
     this.control([C.EventLogEn]);
-    // 7. guest translation, 8. enable
+    // 7. guest translation, interrupt-remapping format (GAEn, XTEn, 2K mode), 8. enable
     this.control([C.GTEn]);
+    this.irq.enableFormat();
     this.control([C.IommuEn]);
     // 9. flush all caches
     this.queue.queue(buildInvalidateIommuAll());
@@ -198,8 +207,10 @@ export class IommuDriver {
     io.mmioWrite64(MMIO_PPR_LOG_TAIL, 0n);
     this.control([C.PPREn]);
     this.control([C.PprIntEn, C.PPRLogEn]);
-    // 11. interrupts
+    // 11. interrupts (IntCapXTEn on x2APIC systems), then the GA log and guest vAPIC mode
+    this.irq.enableInterrupts();
     this.control([C.EventIntEn]);
+    this.irq.enableVapic();
     this.initialised = true;
   }
 
@@ -226,7 +237,7 @@ export class IommuDriver {
     this.deviceTable.set(deviceId, {
       V: true, TV: true, Mode: 0, IR: true, IW: true, DomainID: domainId,
       GV: true, GLX: glx, GCR3TableRootPtr: dev.gcr3.root, GuestPagingMode: o.guestLevels === 5 ? 1 : 0,
-      PPR: dev.pri, I: dev.ats,
+      PPR: dev.pri, I: dev.ats, ...this.irq.interruptFields(deviceId),
     });
     this.devices.set(deviceId, dev);
     const q = this.queue;

@@ -36,6 +36,7 @@ import {
   VAPIC_IRR_OFFSET, VAPIC_IRR_STRIDE, decodeIrte,
 } from "../../spec/interrupts.js";
 import { CONTROL, MMIO_CONTROL, MMIO_DEVICE_TABLE_BASE } from "../../spec/registers.js";
+import { PERF_EVENT_CODE } from "../../spec/perf-counters.js";
 import { DTE_HARDWARE_ERROR, DTE_ILLEGAL, type DeviceTable } from "../device-table.js";
 import type { LogRing } from "../log-ring.js";
 import type { MmioRegisters } from "../mmio-registers.js";
@@ -43,17 +44,26 @@ import type { FeatureOptions, QuirkOptions } from "../options.js";
 import type { TimingProfile } from "../timing-profile.js";
 import type { GaLog } from "./ga-log.js";
 import type { IrteCache } from "./irte-cache.js";
+import type { PerfCounters } from "../perf-counters.js";
 import { InterruptRemapResult, type InterruptFault, type InterruptRequest, type InterruptStats } from "./interrupt-request.js";
 
 const TWO32 = 4294967296;
+const PERF_INT_DTE_HIT = PERF_EVENT_CODE.int_dte_hit!;
+const PERF_INT_DTE_MIS = PERF_EVENT_CODE.int_dte_mis!;
+const PERF_VAPIC_NON_GUEST = PERF_EVENT_CODE.vapic_int_non_guest!;
+const PERF_VAPIC_GUEST = PERF_EVENT_CODE.vapic_int_guest!;
+const PERF_SMI_RECV = PERF_EVENT_CODE.smi_recv!;
+const PERF_SMI_BLK = PERF_EVENT_CODE.smi_blk!;
 
 export class InterruptRemapper {
   readonly stats: InterruptStats = {
     requests: 0, forwarded: 0, remapped: 0, posted: 0, aborted: 0, faults: 0, eventsLogged: 0, eventsSuppressed: 0,
-    doorbells: 0, gaLogEntries: 0, dteHits: 0, dteMisses: 0, vapicNonGuest: 0,
+    doorbells: 0, gaLogEntries: 0, dteHits: 0, dteMisses: 0, vapicNonGuest: 0, smiReceived: 0, smiBlocked: 0,
   };
   /** Called for every doorbell (guest-mode interrupt with IsRun = 1): physical APIC ID, guest vector, DeviceID. */
   onDoorbell: ((destination: number, vector: number, deviceId: number) => void) | null = null;
+  /** Performance counters counting the interrupt events (0Fh, 10h, 15h-18h), when EFR.PCSup. */
+  perf: PerfCounters | null = null;
   private readonly ev = new Uint32Array(4);
   private readonly raw = new Uint32Array(4);
   private readonly again = new Uint32Array(4);
@@ -125,9 +135,12 @@ export class InterruptRemapper {
     const dt = this.deviceTable;
     const d = dt.lookup(req.deviceId, peek);
     out.dteCacheHit = dt.hit;
-    if (!peek) { if (dt.hit) this.stats.dteHits++; else this.stats.dteMisses++; }
     if (!dt.hit) this.refs++;
     let f = d?.f;
+    if (!peek && dt.cache.entries > 0) {
+      if (dt.hit) this.stats.dteHits++; else this.stats.dteMisses++;
+      if (this.perf !== null) this.perf.count(dt.hit ? PERF_INT_DTE_HIT : PERF_INT_DTE_MIS, req.deviceId, f?.DomainID ?? 0, req.pasid ?? null);
+    }
     if (d === null) {
       if (dt.status === DTE_HARDWARE_ERROR) {
         const a = regs.base(MMIO_DEVICE_TABLE_BASE) + req.deviceId * 32;
@@ -160,7 +173,12 @@ export class InterruptRemapper {
         case 7: return this.pass(out, data, f.EIntPass, dm);
         case 2: {
           const q = this.quirks.smiInterrupts;
-          return this.pass(out, data, q === "forward" || (q === "sysmgt" && f.SysMgt === 1), dm);
+          const r = this.pass(out, data, q === "forward" || (q === "sysmgt" && f.SysMgt === 1), dm);
+          if (!peek) {
+            this.stats.smiReceived++; if (!r.ok) this.stats.smiBlocked++;
+            if (this.perf !== null) { this.perfCount(PERF_SMI_RECV, f.DomainID); if (!r.ok) this.perfCount(PERF_SMI_BLK, f.DomainID); }
+          }
+          return r;
         }
         default: return this.abort(out, "reserved-delivery-mode");
       }
@@ -217,9 +235,14 @@ export class InterruptRemapper {
     out.requestEoi = e.RqEoi;
     out.address = (MSI_WINDOW_BASE | ((dest & 0xff) << 12) | (e.RqEoi ? MSI_ADDR_RH : 0) | (e.DM ? MSI_ADDR_DM : 0)) >>> 0;
     out.data = (e.Vector | (e.IntType << 8) | (data & MSI_DATA_TRIGGER_LEVEL_MASK)) >>> 0;
-    if (!peek) { this.stats.remapped++; if (wide) this.stats.vapicNonGuest++; }
+    if (!peek) {
+      this.stats.remapped++;
+      if (wide) { this.stats.vapicNonGuest++; if (this.perf !== null) this.perfCount(PERF_VAPIC_NON_GUEST, f.DomainID); }
+    }
     return this.price(out);
   }
+
+  private perfCount(code: number, domain: number): void { this.perf!.count(code, this.deviceId, domain, null); }
 
   /** Read an IRTE; a 128-bit entry is read until two reads agree in shared mode (a cmpxchg16b update is never seen half-done). */
   private readIrte(pa: number, wide: boolean, out: Uint32Array): void {
@@ -261,6 +284,7 @@ export class InterruptRemapper {
       old = seen;
     }
     this.stats.posted++;
+    if (this.perf !== null) this.perfCount(PERF_VAPIC_GUEST, this.domain);
     if (e.IsRun) {
       this.stats.doorbells++;
       if (this.onDoorbell !== null) this.onDoorbell(dest, v, this.deviceId);

@@ -88,4 +88,6 @@ export interface InterruptStats {
   dteHits: number; dteMisses: number;
   /** Interrupts remapped through 128-bit IRTEs with GuestMode = 0 (event 15h). */
   vapicNonGuest: number;
+  /** SMI-type messages received and target-aborted (events 17h/18h). */
+  smiReceived: number; smiBlocked: number;
 }
