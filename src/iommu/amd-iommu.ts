@@ -460,7 +460,11 @@ export class AmdIommu implements InvalidationTarget {
   /** The IOMMU's state (registers, caches, counters, clock, command processor) as plain JSON-able data. */
   snapshot(): IommuSnapshot { return takeSnapshot(this); }
   /** Put a snapshot's state into this IOMMU (built with the same cache geometry and features). */
-  restore(snapshot: IommuSnapshot): void { applySnapshot(this, snapshot); this.commandsIdle = false; }
+  restore(snapshot: IommuSnapshot): void {
+    applySnapshot(this, snapshot);
+    this.commandsIdle = false;
+    this.irteCache.invalidateAll(); // not in the snapshot format: start empty (never stale)
+  }
   /** A new IOMMU with a snapshot's options and state over `memory` (a copy of the memory the snapshot was taken with). */
   static restore(snapshot: IommuSnapshot, options: { memory: MemoryPort; onInterrupt?: (s: InterruptSource) => void }): AmdIommu {
     if (options === null || typeof options !== "object") throw new TypeError("AmdIommu.restore: options must be an object { memory }");
