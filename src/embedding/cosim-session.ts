@@ -24,6 +24,7 @@ import { AmdIommu } from "../iommu/amd-iommu.js";
 import type { AmdIommuOptions } from "../iommu/options.js";
 import type { AtsInvalidation, EndpointPort, PrgResponse } from "../iommu/endpoint-port.js";
 import type { TranslationRequest, TranslationResult } from "../iommu/translation/request.js";
+import type { InterruptRemapResult, InterruptRequest } from "../iommu/interrupts/interrupt-request.js";
 import type { Mapping, NotifierKind } from "./invalidation-notifiers.js";
 import type { IommuSnapshot } from "./iommu-snapshot.js";
 import { RegionMemory } from "./memory-regions.js";
@@ -75,6 +76,18 @@ function translationJson(r: TranslationResult): Msg {
     allowed: r.ok, spa: hex(r.spa), pageSize: hex(r.pageSize), cycles: r.cycles, completionCycle: r.completionCycle,
     readable: r.readable, writable: r.writable, executable: r.executable, user: r.user, fault: r.fault, event: r.event,
     path: r.path, iotlbHit: r.iotlbHit, memoryReferences: r.memoryReferences,
+  };
+}
+const INTERRUPT_OUT = {
+  delivered: BOOL, address: U64_OUT, data: COUNT_OUT, vector: COUNT_OUT, destination: COUNT_OUT, deliveryMode: COUNT_OUT, destinationMode: COUNT_OUT,
+  posted: BOOL, fault: FAULT, event: COUNT_OUT, path: Type.String(), index: Type.Integer({ minimum: -1 }), requestEoi: BOOL, doorbell: BOOL,
+  gaLogged: BOOL, irteCacheHit: BOOL, cycles: Type.Number({ minimum: 0 }), completionCycle: Type.Number({ minimum: 0 }),
+};
+function interruptJson(r: InterruptRemapResult): Msg {
+  return {
+    delivered: r.ok, address: hex(r.address), data: r.data, vector: r.vector, destination: r.destination, deliveryMode: r.deliveryMode,
+    destinationMode: r.destinationMode, posted: r.posted, fault: r.fault, event: r.event, path: r.path, index: r.index, requestEoi: r.requestEoi,
+    doorbell: r.doorbell, gaLogged: r.gaLogged, irteCacheHit: r.irteCacheHit, cycles: r.cycles, completionCycle: r.completionCycle,
   };
 }
 function mappingJson(x: Mapping): Msg {
@@ -179,6 +192,20 @@ export const OPS: readonly AnyOp[] = [
     if (kind === "ats") return translationJson(io.translateAts(req));
     if (kind === "peek") return translationJson(io.peek(req));
     return translationJson(m.cycle === undefined ? io.translate(req) : io.translateTimed(req, toUint(m.cycle, "cycle", Number.MAX_SAFE_INTEGER)));
+  }),
+
+  op("remap-interrupt", "an MSI write from deviceId (interrupt remapping): remapped (functional, or timed with cycle) or peek (no side effects)", {
+    ...TARGET, deviceId: DEVICE_ID, address: u64In(), data: uintIn(0xffff_ffff, "MSI data"), pasid: opt(PASID),
+    kind: opt(Type.Union([Type.Literal("remap"), Type.Literal("peek")], { description: "\"remap\" or \"peek\"" })),
+    cycle: opt(CYCLE),
+  }, INTERRUPT_OUT, (s, m) => {
+    const io = s.entry(m.iommu).io;
+    const req: InterruptRequest = { deviceId: toUint(m.deviceId, "deviceId", 0xffff), address: toBig(m.address, "address"), data: toUint(m.data, "data", 0xffff_ffff) };
+    if (m.pasid !== undefined) req.pasid = toUint(m.pasid, "pasid", 0xfffff);
+    const kind = m.kind ?? "remap";
+    if (m.cycle !== undefined && kind !== "remap") throw new PipeFieldError("cycle", `timed mode is for kind "remap" only`);
+    if (kind === "peek") return interruptJson(io.peekInterrupt(req));
+    return interruptJson(m.cycle === undefined ? io.remapInterrupt(req) : io.remapInterruptTimed(req, toUint(m.cycle, "cycle", Number.MAX_SAFE_INTEGER)));
   }),
 
   op("advance", "run one IOMMU (or all) until idle, or to `cycle`", { iommu: opt(NAME), cycle: opt(CYCLE) }, { cycle: Type.Number({ minimum: 0 }) }, (s, m) => {

@@ -64,6 +64,8 @@ export interface IommuSnapshot {
   ppr: Json;
   /** The table lines walk reads go through (profile.tableCacheLines; null when off). */
   tableLines: Json;
+  /** Interrupt remapping: IRTE cache, counters, GA log, performance counters (absent in older snapshots). */
+  interruptRemapping?: Json;
 }
 
 function geometryOf(t: TagStore): CacheGeometry {
@@ -177,6 +179,10 @@ export function takeSnapshot(io: AmdIommu): IommuSnapshot {
     timingModel: plainState(io.timingModel, TIMING_KEYS),
     ppr: plainState(io.ppr, PPR_KEYS),
     tableLines: io.translator.lines === null ? null : encode(io.translator.lines.snapshot()),
+    interruptRemapping: encode({
+      irteCache: io.irteCache.snapshot(), stats: { ...io.interruptRemapper.stats }, gaLog: { ...io.gaLog.stats },
+      perf: io.perf === null ? null : io.perf.snapshot(),
+    }),
   };
 }
 
@@ -225,6 +231,16 @@ export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
   if (lines !== null) {
     if (s.tableLines === null || s.tableLines === undefined) lines.clear();
     else lines.restore(decode(s.tableLines));
+  }
+  if (s.interruptRemapping !== undefined) {
+    const ir = decode<{ irteCache: ReturnType<AmdIommu["irteCache"]["snapshot"]>; stats: object; gaLog: object; perf: ReturnType<NonNullable<AmdIommu["perf"]>["snapshot"]> | null }>(s.interruptRemapping);
+    // the IRTE cache's geometry is not among the snapshot's options: restore it only into the same geometry
+    if (ir.irteCache.tags.valid.length === io.irteCache.tags.entries) io.irteCache.restore(ir.irteCache); else io.irteCache.invalidateAll();
+    Object.assign(io.interruptRemapper.stats, ir.stats);
+    Object.assign(io.gaLog.stats, ir.gaLog);
+    if (io.perf !== null && ir.perf !== null) io.perf.restore(ir.perf);
+  } else {
+    io.irteCache.invalidateAll();
   }
   io.now = s.now;
 }

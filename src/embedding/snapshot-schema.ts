@@ -18,6 +18,7 @@ import { TimingStatistics } from "../iommu/timing/timing-statistics.js";
 import { ATS_ITAGS } from "../iommu/command-processor.js";
 import { TABLE_CACHE_MAX_LINES, TABLE_CACHE_MAX_WAYS } from "../iommu/timing/table-line-cache.js";
 import { MMIO_WINDOW_BYTES } from "../spec/registers.js";
+import { INTERRUPT_STAT_KEYS } from "../iommu/interrupts/interrupt-request.js";
 
 export const SNAPSHOT_FORMAT = "amd-iommu-model/snapshot";
 /**
@@ -44,7 +45,9 @@ const fixed = (item: TSchema, n: number) => Type.Array(item, { minItems: n, maxI
 
 // ---- options -----------------------------------------------------------------------------
 
-const FEATURE_RANGES: Record<string, [number, number]> = { hats: [0, 2], gats: [0, 1], glxSup: [0, 2], pasMax: [0, 19] };
+const FEATURE_RANGES: Record<string, [number, number]> = {
+  hats: [0, 2], gats: [0, 1], glxSup: [0, 2], pasMax: [0, 19], perfCounterBanks: [1, 63], perfCountersPerBank: [1, 15],
+};
 function featureProps(): TProperties {
   const p: TProperties = {};
   for (const [k, v] of Object.entries(DEFAULT_FEATURES)) {
@@ -170,19 +173,28 @@ export const SNAPSHOT_SCHEMA = obj({
   }),
   eventLog: LOG_STATS,
   pprLog: LOG_STATS,
-  interrupts: obj({ "event-log": COUNT, "ppr-log": COUNT, "completion-wait": COUNT }),
+  interrupts: obj({ "event-log": COUNT, "ppr-log": COUNT, "completion-wait": COUNT, "ga-log": COUNT }),
   timingModel: obj({
     walkers: obj({ walkers: Type.Integer({ minimum: 1, maximum: OPTION_LIMITS.walkers }), freeAt: list(CYCLE, OPTION_LIMITS.walkers, 1), lastSlot: Type.Integer({ minimum: 0, maximum: OPTION_LIMITS.walkers - 1 }) }),
     stats: TIMING_STATS, inFlightUntil: CYCLE, lastQueue: CYCLE,
   }),
   ppr: obj({
-    stats: obj({ requests: COUNT, logged: COUNT, invalid: COUNT, dropped: COUNT, failureResponses: COUNT }),
-    overflowResponseCode: Type.Integer({ minimum: 0, maximum: 15 }),
+    stats: obj({ requests: COUNT, logged: COUNT, invalid: COUNT, dropped: COUNT, autoResponses: COUNT, earlyWarnings: COUNT }),
   }),
   tableLines: Type.Union([Type.Null(), obj({
     lines: list(Type.Tuple([Type.Integer({ minimum: 0, maximum: TABLE_CACHE_MAX_LINES - 1 }), Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })]), TABLE_CACHE_MAX_LINES),
     hits: COUNT, misses: COUNT,
   })], { description: "cached table lines [slot, line number] (timing/table-line-cache.ts); null when the profile has none" }),
+  /** Interrupt remapping: IRTE cache, remapper and GA-log counters, performance counters (absent in older snapshots). */
+  interruptRemapping: Type.Optional(obj({
+    irteCache: obj({ tags: TAGS, data: list(U32, MAX_ENTRIES * 4 + 4) }),
+    stats: obj(Object.fromEntries(INTERRUPT_STAT_KEYS.map((k) => [k, COUNT]))),
+    gaLog: LOG_STATS,
+    perf: Type.Union([Type.Null(), obj({
+      regs: list(U32, 63 * 15 * 12), base: list(Type.Number({ minimum: 0, maximum: MAX_SAFE }), 63 * 15),
+      baseline: list(Type.Number({ minimum: 0, maximum: MAX_SAFE }), 63 * 15), directTotals: fixed(Type.Number({ minimum: 0, maximum: MAX_SAFE }), 32),
+    })]),
+  })),
 }, { $id: "snapshot", description: "One IOMMU's state: AmdIommu.snapshot() / restore() (README \"Snapshots\")" });
 
 /** The pipe's snapshot field: the snapshot schema (answers and restore requests). */

@@ -463,7 +463,6 @@ export class AmdIommu implements InvalidationTarget {
   restore(snapshot: IommuSnapshot): void {
     applySnapshot(this, snapshot);
     this.commandsIdle = false;
-    this.irteCache.invalidateAll(); // not in the snapshot format: start empty (never stale)
   }
   /** A new IOMMU with a snapshot's options and state over `memory` (a copy of the memory the snapshot was taken with). */
   static restore(snapshot: IommuSnapshot, options: { memory: MemoryPort; onInterrupt?: (s: InterruptSource) => void }): AmdIommu {

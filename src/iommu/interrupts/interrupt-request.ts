@@ -91,3 +91,9 @@ export interface InterruptStats {
   /** SMI-type messages received and target-aborted (events 17h/18h). */
   smiReceived: number; smiBlocked: number;
 }
+
+/** The InterruptStats fields (snapshots). */
+export const INTERRUPT_STAT_KEYS: readonly (keyof InterruptStats)[] = [
+  "requests", "forwarded", "remapped", "posted", "aborted", "faults", "eventsLogged", "eventsSuppressed", "doorbells", "gaLogEntries",
+  "dteHits", "dteMisses", "vapicNonGuest", "smiReceived", "smiBlocked",
+];

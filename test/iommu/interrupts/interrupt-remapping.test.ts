@@ -302,3 +302,16 @@ describe("bad input is refused with an error naming the field", () => {
     expect(() => tb.iommu.remapInterrupt(req as never)).toThrow(re);
   });
 });
+
+describe("snapshots keep the interrupt state", () => {
+  it("IRTE cache, remapper counters, GA log counters and performance counters survive snapshot -> JSON -> restore", () => {
+    const { tb, table } = irSetup();
+    table.set(4, { RemapEn: true, Vector: 0x40 });
+    tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 4 });
+    table.set(4, { RemapEn: true, Vector: 0x41 }); // not invalidated: the cached vector 0x40 is the state
+    const snap = JSON.parse(JSON.stringify(tb.iommu.snapshot()));
+    const io2 = (tb.iommu.constructor as typeof import("../../../src/index.js").AmdIommu).restore(snap, { memory: tb.memory });
+    expect(io2.stats().interruptRemapping).toEqual(tb.iommu.stats().interruptRemapping);
+    expect(io2.remapInterrupt({ deviceId: DEV, address: MSI, data: 4 })).toMatchObject({ vector: 0x40, irteCacheHit: true });
+  });
+});
