@@ -315,3 +315,25 @@ describe("snapshots keep the interrupt state", () => {
     expect(io2.remapInterrupt({ deviceId: DEV, address: MSI, data: 4 })).toMatchObject({ vector: 0x40, irteCacheHit: true });
   });
 });
+
+describe("x2APIC: the IOMMU's own interrupts (digest 1.10)", () => {
+  it("IntCapXTEn = 1: the event-log, PPR-log and GA-log interrupts are the messages in 0x170 / 0x178 / 0x180 (32-bit destination, vector, DM)", () => {
+    const { tb } = irSetup();
+    const io = tb.iommu;
+    io.mmioWrite64(S.MMIO_XT_GENERAL_INT_CTRL, (0x12n << 56n) | (0x41n << 32n) | (0x345678n << 8n) | 4n);
+    io.mmioWrite64(S.MMIO_XT_PPR_INT_CTRL, (0x42n << 32n) | (7n << 8n));
+    io.mmioWrite64(S.MMIO_XT_GA_INT_CTRL, (0x43n << 32n) | (9n << 8n));
+    expect(io.interruptMessage("event-log")).toBeNull(); // IntCapXTEn = 0: the PCI MSI capability (not held by the model)
+    tb.control(["IntCapXTEn"]);
+    expect(io.interruptMessage("event-log")).toEqual({ destination: 0x1234_5678, destinationMode: 1, vector: 0x41, deliveryMode: 0 });
+    expect(io.interruptMessage("completion-wait")!.vector).toBe(0x41);
+    expect(io.interruptMessage("ppr-log")).toEqual({ destination: 7, destinationMode: 0, vector: 0x42, deliveryMode: 0 });
+    expect(io.interruptMessage("ga-log")).toEqual({ destination: 9, destinationMode: 0, vector: 0x43, deliveryMode: 0 });
+  });
+  it("without EFR.XTSup the XT registers are absent and IntCapXTEn has no effect", () => {
+    const { tb } = irSetup({ iommu: { features: { x2apic: false } } });
+    tb.iommu.mmioWrite64(S.MMIO_XT_GA_INT_CTRL, 0x43n << 32n);
+    tb.control(["IntCapXTEn"]);
+    expect([tb.iommu.mmioRead64(S.MMIO_XT_GA_INT_CTRL), tb.iommu.interruptMessage("ga-log")]).toEqual([0n, null]);
+  });
+});
