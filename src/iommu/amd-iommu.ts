@@ -45,7 +45,10 @@ import { InterruptRemapResult, type InterruptRequest } from "./interrupts/interr
 import { PerfCounters } from "./perf-counters.js";
 import { MMIO_WINDOW_BYTES } from "../spec/registers.js";
 import { PERF_EVENT_CODE, PERF_WINDOW_BYTES } from "../spec/perf-counters.js";
-import { MMIO_XT_GA_INT_CTRL, MMIO_XT_GENERAL_INT_CTRL, MMIO_XT_PPR_INT_CTRL } from "../spec/registers.js";
+import {
+  MMIO_EVENT_LOG_B_BASE, MMIO_EVENT_LOG_B_HEAD, MMIO_EVENT_LOG_B_TAIL, MMIO_PPR_LOG_B_BASE, MMIO_PPR_LOG_B_HEAD, MMIO_PPR_LOG_B_TAIL,
+  MMIO_XT_GA_INT_CTRL, MMIO_XT_GENERAL_INT_CTRL, MMIO_XT_PPR_INT_CTRL,
+} from "../spec/registers.js";
 import { decodeXtInterruptControl, type XtInterruptControl } from "../spec/interrupts.js";
 
 function checkMemory(m: unknown): MemoryPort {
@@ -129,11 +132,17 @@ export class AmdIommu implements InvalidationTarget {
     this.eventLog = new LogRing(this.regs, this.memory, {
       baseReg: MMIO_EVENT_LOG_BASE, headReg: MMIO_EVENT_LOG_HEAD, tailReg: MMIO_EVENT_LOG_TAIL,
       logEn: CONTROL.EventLogEn, intEn: CONTROL.EventIntEn, run: STATUS.EventLogRun, overflow: STATUS.EventOverflow, int: STATUS.EventLogInt,
-    }, () => this.raise("event-log"));
+    }, () => this.raise("event-log"), f.dualEventLog ? {
+      baseReg: MMIO_EVENT_LOG_B_BASE, headReg: MMIO_EVENT_LOG_B_HEAD, tailReg: MMIO_EVENT_LOG_B_TAIL,
+      overflow: STATUS.EventOverflowB, active: STATUS.EventLogActive, dualEn: CONTROL.DualEventLogEn,
+    } : null);
     this.pprLog = new LogRing(this.regs, this.memory, {
       baseReg: MMIO_PPR_LOG_BASE, headReg: MMIO_PPR_LOG_HEAD, tailReg: MMIO_PPR_LOG_TAIL,
       logEn: CONTROL.PPRLogEn, intEn: CONTROL.PprIntEn, run: STATUS.PprLogRun, overflow: STATUS.PprOverflow, int: STATUS.PprInt,
-    }, () => this.raise("ppr-log"));
+    }, () => this.raise("ppr-log"), f.dualPprLog ? {
+      baseReg: MMIO_PPR_LOG_B_BASE, headReg: MMIO_PPR_LOG_B_HEAD, tailReg: MMIO_PPR_LOG_B_TAIL,
+      overflow: STATUS.PprOverflowB, active: STATUS.PprLogActive, dualEn: CONTROL.DualPprLogEn,
+    } : null);
     this.translator = new Translator(this.memory, this.regs, f, this.quirks, this.deviceTable, this.iotlb, this.pdeCache,
       this.gcr3Cache, this.eventLog, this.timing, conc === "shared");
     this.timingModel = new TimingModel(this.timing, this.translator);

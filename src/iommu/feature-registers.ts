@@ -4,7 +4,7 @@
  * the model implements is advertised: x2APIC (XTSup), 128-bit IRTEs and guest vAPIC mode
  * (GASup, GAMSup = 001b), 2048-entry remapping (EFR2.NumIntRemapSup = 01b), performance
  * counters (PCSup), and, when enabled, PPR auto-response and early overflow; no
- * hardware-error registers (HESup), no dual logs, no SMI filter, no GAPPI.
+ * hardware-error registers (HESup), no SMI filter, no GAPPI; dual (B) logs when enabled.
  */
 import { register } from "../spec/registers.js";
 import type { FeatureOptions } from "./options.js";
@@ -28,6 +28,7 @@ export function extendedFeatureValue(f: FeatureOptions): bigint {
     HASup: f.hostAccessed ? 1 : 0, HDSup: f.hostDirty ? 1 : 0, GAUpdateDisSup: f.guestAdUpdateDisable ? 1 : 0,
     XTSup: f.x2apic ? 1 : 0, GASup: f.guestVapic ? 1 : 0, GAMSup: f.guestVapic ? 1 : 0, PCSup: f.perfCounters ? 1 : 0,
     PprAutoRspSup: f.pprAutoResponse ? 1 : 0, PprOvrflwEarlySup: f.pprEarlyOverflow ? 1 : 0,
+    DualPprLogSup: f.dualPprLog ? 2 : 0, DualEventLogSup: f.dualEventLog ? 2 : 0,
   });
 }
 
@@ -51,6 +52,8 @@ export function featurePresent(f: FeatureOptions, name: string): boolean {
     case "PCSup": return f.perfCounters;
     case "PprAutoRspSup": return f.pprAutoResponse;
     case "PprOvrflwEarlySup": return f.pprEarlyOverflow;
+    case "DualPprLogSup": return f.dualPprLog;
+    case "DualEventLogSup": return f.dualEventLog;
     case "EPHSup": case "HESup": case "InvIotlbTypeSup": return false;
     default: return false;
   }

@@ -31,6 +31,8 @@ export interface FeatureOptions {
   /** Counter banks (1..63) and counters per bank (1..15) when perfCounters. */ perfCounterBanks: number; perfCountersPerBank: number;
   /** EFR.PprAutoRspSup: PPR auto-response (register 0x2080, Control.PprAutoRspEn/Aon). Off by default (no driver uses it). */ pprAutoResponse: boolean;
   /** EFR.PprOvrflwEarlySup: PPR early-overflow warning (register 0x2088). Off by default. */ pprEarlyOverflow: boolean;
+  /** EFR.DualPprLogSup = 10b (as Zen parts report): PPR log B (0x00F0, 0x2050/0x2058), Control.DualPprLogEn. Off by default. */ dualPprLog: boolean;
+  /** EFR.DualEventLogSup = 10b: event log B (0x00F8, 0x2070/0x2078), Control.DualEventLogEn. Off by default. */ dualEventLog: boolean;
 }
 
 export const DEFAULT_FEATURES: FeatureOptions = {
@@ -38,7 +40,7 @@ export const DEFAULT_FEATURES: FeatureOptions = {
   hats: 2, gats: 1, glxSup: 2, pasMax: 15, userSupervisor: true, guestIo: true,
   hostAccessed: true, hostDirty: true, guestAdUpdateDisable: true, gcr3TrpMode: true,
   x2apic: true, guestVapic: true, intRemap2k: true, perfCounters: true, perfCounterBanks: 2, perfCountersPerBank: 4,
-  pprAutoResponse: false, pprEarlyOverflow: false,
+  pprAutoResponse: false, pprEarlyOverflow: false, dualPprLog: false, dualEventLog: false,
 };
 
 /** Readings of UNCERTAIN points of docs/spec-readings.md. Defaults and sources are in README "Spec readings". */
@@ -150,7 +152,7 @@ export function resolveFeatures(f: Partial<FeatureOptions> | undefined): Feature
   if (f !== undefined && (f === null || typeof f !== "object")) throw new TypeError("options.features must be an object");
   const out = { ...DEFAULT_FEATURES, ...(f ?? {}) };
   for (const k of Object.keys(f ?? {})) if (!(k in DEFAULT_FEATURES)) throw new RangeError(`options.features.${k} is not a feature (known: ${Object.keys(DEFAULT_FEATURES).join(", ")})`);
-  for (const k of ["prefetch", "ppr", "nx", "guestTranslation", "invalidateAll", "userSupervisor", "guestIo", "hostAccessed", "hostDirty", "guestAdUpdateDisable", "gcr3TrpMode", "x2apic", "guestVapic", "intRemap2k", "perfCounters", "pprAutoResponse", "pprEarlyOverflow"] as const) checkBool(`options.features.${k}`, out[k]);
+  for (const k of ["prefetch", "ppr", "nx", "guestTranslation", "invalidateAll", "userSupervisor", "guestIo", "hostAccessed", "hostDirty", "guestAdUpdateDisable", "gcr3TrpMode", "x2apic", "guestVapic", "intRemap2k", "perfCounters", "pprAutoResponse", "pprEarlyOverflow", "dualPprLog", "dualEventLog"] as const) checkBool(`options.features.${k}`, out[k]);
   if (![0, 1, 2].includes(out.hats)) throw new RangeError(`options.features.hats must be 0, 1 or 2, got ${String(out.hats)}`);
   if (![0, 1].includes(out.gats)) throw new RangeError(`options.features.gats must be 0 or 1, got ${String(out.gats)}`);
   if (![0, 1, 2].includes(out.glxSup)) throw new RangeError(`options.features.glxSup must be 0, 1 or 2, got ${String(out.glxSup)}`);

@@ -98,6 +98,12 @@ export const MMIO_XT_PPR_INT_CTRL = register("XtPprIntCtrl").offset;
 export const MMIO_XT_GA_INT_CTRL = register("XtGaIntCtrl").offset;
 export const MMIO_PPR_AUTO_RESPONSE = register("PprAutoResponse").offset;
 export const MMIO_PPR_OVERFLOW_EARLY = register("PprOverflowEarly").offset;
+export const MMIO_PPR_LOG_B_BASE = register("PprLogBBase").offset;
+export const MMIO_PPR_LOG_B_HEAD = register("PprLogBHead").offset;
+export const MMIO_PPR_LOG_B_TAIL = register("PprLogBTail").offset;
+export const MMIO_EVENT_LOG_B_BASE = register("EventLogBBase").offset;
+export const MMIO_EVENT_LOG_B_HEAD = register("EventLogBHead").offset;
+export const MMIO_EVENT_LOG_B_TAIL = register("EventLogBTail").offset;
 
 // ---- Control bits ----
 export const CONTROL = {
@@ -125,6 +131,8 @@ export const CONTROL = {
   XTEn: bitRef("Control", "XTEn"),
   IntCapXTEn: bitRef("Control", "IntCapXTEn"),
   IRTCacheDis: bitRef("Control", "IRTCacheDis"),
+  DualPprLogEn: bitRef("Control", "DualPprLogEn"),
+  DualEventLogEn: bitRef("Control", "DualEventLogEn"),
 } as const;
 
 // ---- the translator's fast-path checks as compile-time constants ----
@@ -154,6 +162,10 @@ export const STATUS = {
   GALOverflow: bitRef("Status", "GALOverflow"),
   GAInt: bitRef("Status", "GAInt"),
   PprOverflowEarly: bitRef("Status", "PprOverflowEarly"),
+  PprOverflowB: bitRef("Status", "PprOverflowB"),
+  PprLogActive: bitRef("Status", "PprLogActive"),
+  EventOverflowB: bitRef("Status", "EventOverflowB"),
+  EventLogActive: bitRef("Status", "EventLogActive"),
 } as const;
 
 /** Extended Feature Register field names, for options and decoding. */
