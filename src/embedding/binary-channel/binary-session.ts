@@ -16,7 +16,7 @@ import { TranslationResult, type TranslationRequest } from "../../iommu/translat
 import { CosimSession } from "../cosim-session.js";
 import { SimulatorMemory, type MemoryRoundTrip } from "./simulator-memory.js";
 import {
-  AFlag, ErrorCode, EVENT_BITS, FAULTS, FRAME_HEADER, FrameKind, INTERRUPT_SOURCES, Len, MAGIC, MAX_ANSWER, MAX_ERROR_TEXT,
+  AFlag, ErrorCode, EVENT_BITS, FAULTS, FRAME_HEADER, FrameKind, IAFlag, IFlag, INTERRUPT_FAULTS, INTERRUPT_PATHS, INTERRUPT_SOURCES, Len, MAGIC, MAX_ANSWER, MAX_ERROR_TEXT,
   MAX_FRAME, MAX_MEMORY_READ, Op, PATHS, PPR_OUTCOMES, RECORD_HEADER, REQUEST_OPS, Status, TFlag, UNMAP_COMMANDS, VERSION,
 } from "./frame-layout.js";
 
@@ -257,6 +257,29 @@ export class BinarySession {
         const a = this.call(m);
         const r = w.record(op, Status.Ok, 0, Len.PageRequestAnswer);
         w.u32[(r + 8) >>> 2] = PPR_OUTCOMES.indexOf(a.outcome as (typeof PPR_OUTCOMES)[number]);
+        return;
+      }
+      case Op.RemapInterrupt: {
+        // request: +8 u32 DeviceID, +12 u32 data, +16 u64 address, +24 u32 PASID (flag Pasid), +32 u64 cycle (flag Timed)
+        need(Len.RemapInterrupt, "remap-interrupt");
+        const m: Msg = { op: "remap-interrupt", iommu: String(idx), deviceId: u32[q + 2]!, data: u32[q + 3]!, address: u64s(u32, q + 4) };
+        if ((flags & IFlag.Pasid) !== 0) m.pasid = u32[q + 6]!;
+        if ((flags & IFlag.Peek) !== 0) m.kind = "peek";
+        if ((flags & IFlag.Timed) !== 0) m.cycle = u64(u32, q + 8);
+        const a = this.call(m);
+        // answer: flags IAFlag; +8 u32 address, +12 u32 data, +16 u32 destination, +20 u32 vector, +24 u8 delivery mode,
+        // +25 u8 event code, +26 u8 fault code, +27 u8 path code, +28 i32 index, +32 u64 cycles, +40 u64 completion cycle
+        const af = (a.delivered ? IAFlag.Delivered : 0) | (a.posted ? IAFlag.Posted : 0) | (a.doorbell ? IAFlag.Doorbell : 0) |
+          (a.gaLogged ? IAFlag.GaLogged : 0) | (a.irteCacheHit ? IAFlag.IrteCacheHit : 0) | (a.requestEoi ? IAFlag.RequestEoi : 0) |
+          (a.destinationMode === 1 ? IAFlag.DestinationLogical : 0);
+        const r = w.record(op, Status.Ok, af, Len.RemapInterruptAnswer);
+        w.u32[(r + 8) >>> 2] = Number(big(a.address)); w.u32[(r + 12) >>> 2] = a.data as number;
+        w.u32[(r + 16) >>> 2] = a.destination as number; w.u32[(r + 20) >>> 2] = a.vector as number;
+        w.u8[r + 24] = a.deliveryMode as number; w.u8[r + 25] = a.event as number;
+        w.u8[r + 26] = INTERRUPT_FAULTS.indexOf(a.fault as (typeof INTERRUPT_FAULTS)[number]);
+        w.u8[r + 27] = INTERRUPT_PATHS.indexOf(a.path as (typeof INTERRUPT_PATHS)[number]);
+        w.u32[(r + 28) >>> 2] = (a.index as number) >>> 0;
+        w.setU64(r + 32, a.cycles as number); w.setU64(r + 40, a.completionCycle as number);
         return;
       }
       case Op.Advance: {

@@ -39,8 +39,8 @@ export const enum FrameKind {
 }
 
 /**
- * Request opcodes. 0x01-0x3f requests (0x20-0x3f reserved for ops to come, e.g. interrupt
- * remapping), 0x80-0x8f notifications (server -> client), 0xc0-0xcf memory requests
+ * Request opcodes. 0x01-0x3f requests (0x20 remap-interrupt; 0x12-0x1f and 0x21-0x3f reserved
+ * for ops to come), 0x80-0x8f notifications (server -> client), 0xc0-0xcf memory requests
  * (simulator-owned memory). An unknown op gets an error answer.
  */
 export const enum Op {
@@ -62,6 +62,8 @@ export const enum Op {
   Quit = 0x10,
   /** A JSON request of cosim-session.ts (stats, snapshot, restore, replay, ...); its answer as JSON text. */
   Json = 0x11,
+  /** An MSI write through interrupt remapping (remap-interrupt). */
+  RemapInterrupt = 0x20,
 
   NotifyUnmap = 0x81,
   NotifyDeviceTlbUnmap = 0x82,
@@ -80,6 +82,7 @@ export const REQUEST_OPS: ReadonlyMap<number, string> = new Map([
   [Op.MmioWrite, "mmio-write"], [Op.MemoryRead, "read-memory"], [Op.MemoryWrite, "write-memory"], [Op.Translate, "translate"],
   [Op.TranslateAts, "translate-ats"], [Op.Peek, "peek"], [Op.TranslateTimed, "translate-timed"], [Op.PageRequest, "page-request"],
   [Op.Advance, "advance"], [Op.Subscribe, "subscribe"], [Op.AttachEndpoint, "attach-endpoint"], [Op.Quit, "quit"], [Op.Json, "json"],
+  [Op.RemapInterrupt, "remap-interrupt"],
 ]);
 
 /** Answer record status (byte 1). */
@@ -114,6 +117,8 @@ export const enum Len {
   AdvanceAnswer = 16,
   PageRequest = 32,
   PageRequestAnswer = 16,
+  RemapInterrupt = 40,
+  RemapInterruptAnswer = 48,
   AddMemory = 24,
   Subscribe = 16,
   AttachEndpoint = 16,
@@ -140,8 +145,16 @@ export const PATHS = ["none", "iommu-disabled", "untranslated", "pretranslated",
 /** Event subscription bits (Subscribe body), in the JSON protocol's names. */
 export const EVENT_BITS = ["unmap", "device-tlb-unmap", "map", "interrupt", "prg-response"] as const;
 /** Page-request outcomes (answer u32). */
-export const PPR_OUTCOMES = ["logged", "invalid", "dropped"] as const;
+export const PPR_OUTCOMES = ["logged", "invalid", "dropped", "answered"] as const;
 /** Unmap commands (UNMAP notification u32 at 20). */
 export const UNMAP_COMMANDS = ["INVALIDATE_IOMMU_PAGES", "INVALIDATE_DEVTAB_ENTRY", "INVALIDATE_IOMMU_ALL"] as const;
 /** Interrupt sources (INTERRUPT notification u32 at 8). */
-export const INTERRUPT_SOURCES = ["event-log", "ppr-log", "completion-wait"] as const;
+export const INTERRUPT_SOURCES = ["event-log", "ppr-log", "completion-wait", "ga-log"] as const;
+/** Interrupt remapping answer: path code (u8 at 27) and fault code (u8 at 26, 0 = none). */
+export const INTERRUPT_PATHS = ["none", "iommu-disabled", "not-mapped", "forwarded", "remapped", "guest"] as const;
+export const INTERRUPT_FAULTS = [null, "not-an-interrupt", "dte-hardware-error", "illegal-dte", "interrupt-with-pasid", "remapping-blocked",
+  "pass-blocked", "logical-pass-through", "reserved-delivery-mode", "index-out-of-range", "irte-hardware-error", "irte-not-remapped",
+  "irte-reserved", "guest-mode-not-allowed", "vapic-hardware-error"] as const;
+/** Interrupt remapping request flags (u16 at 2) and answer flags. */
+export const enum IFlag { Peek = 1, Timed = 2, Pasid = 8 }
+export const enum IAFlag { Delivered = 1, Posted = 2, Doorbell = 4, GaLogged = 8, IrteCacheHit = 16, RequestEoi = 32, DestinationLogical = 64 }
