@@ -106,7 +106,9 @@ export class LogRing {
     const head = (this.regs.lo(headReg) & 0x7fff0) % size;
     const tail = (this.regs.lo(tailReg) & 0x7fff0) % size;
     const next = (tail + 16) % size;
-    if (next === head) return FULL;
+    if (next === head) {
+      return FULL; // nothing written or overwritten (test/concurrency/log-flood.test.ts mutates this line)
+    }
     const pa = this.regs.base(baseReg) + tail;
     if (!this.mem.contains(pa, 16)) return WRITE_ERROR;
     this.mem.store32(pa, dw[0]!);
