@@ -515,7 +515,7 @@ static inline int aic_translate_batch(aic_client *c, uint8_t op, uint8_t iommu, 
 static inline int aic_translate(aic_client *c, uint8_t op, uint8_t iommu, const aic_translation_req *req, aic_translation *res) {
   return aic_translate_batch(c, op, iommu, req, res, 1);
 }
-/** page-request (PRI): outcome 0 logged, 1 invalid, 2 dropped. */
+/** page-request (PRI): outcome 0 logged, 1 invalid, 2 dropped, 3 answered (PPR auto-response always on). */
 static inline int aic_page_request(aic_client *c, uint8_t iommu, uint16_t device_id, uint16_t flags, uint32_t pasid, uint32_t prg_index, uint64_t address, uint32_t *outcome) {
   aic_begin(c);
   unsigned char *r = aic_record(c, AIC_OP_PAGE_REQUEST, iommu, flags, 32);

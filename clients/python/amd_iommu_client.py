@@ -81,7 +81,7 @@ FAULTS = (None, "dte-hardware-error", "illegal-dte", "translation-disabled", "re
           "reserved-bit", "invalid-level", "invalid-page-size", "skipped-level-nonzero", "page-table-hardware-error",
           "pasid-out-of-range", "gcr3-not-valid", "ats-disabled", "untranslated-only", "ad-contention")
 PATHS = ("none", "iommu-disabled", "untranslated", "pretranslated", "exclusion", "mode0", "host", "guest", "nested")
-PPR_OUTCOMES = ("logged", "invalid", "dropped")
+PPR_OUTCOMES = ("logged", "invalid", "dropped", "answered")
 
 TranslationRequest = namedtuple("TranslationRequest", "device_id address flags pasid cycle", defaults=(0, 0, 0))
 Translation = namedtuple("Translation", "status flags fault path page_shift memory_references event spa completion_cycle cycles error")
