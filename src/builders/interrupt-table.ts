@@ -1,6 +1,6 @@
 /**
  * An interrupt remapping table in memory, written the way Linux writes one
- * (interrupts-counters-ppr.md 1.5, 1.9, 1.11): 2^IntTabLen entries of 4 bytes (32-bit IRTEs,
+ * (docs/spec-readings.md irq 1.5, 1.9, 1.11): 2^IntTabLen entries of 4 bytes (32-bit IRTEs,
  * Control.GAEn = 0) or 16 bytes (128-bit IRTEs, GAEn = 1), 128-byte aligned. A 128-bit entry is
  * written high qword first and the low qword (which holds RemapEn) last, so a remapper never
  * sees a half-written valid entry. `dteFields()` gives the DTE interrupt fields that attach it.

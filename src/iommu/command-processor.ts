@@ -372,7 +372,7 @@ export class CommandProcessor {
         return t + p.invalidationBase;
       }
       case OP_INVALIDATE_INTERRUPT_TABLE:
-        // every cached IRTE of the DeviceID (interrupts-counters-ppr.md 1.8)
+        // every cached IRTE of the DeviceID (docs/spec-readings.md irq 1.8)
         if (tg.invalidateInterruptTable) tg.invalidateInterruptTable(fieldOf(dw, F.intTableDevice));
         return t + p.invalidationBase;
       case OP_PREFETCH_IOMMU_PAGES: {

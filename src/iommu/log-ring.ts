@@ -19,7 +19,7 @@ export interface LogRingBits {
   logEn: BitRef; intEn: BitRef; run: BitRef; overflow: BitRef; int: BitRef;
 }
 
-/** The second (B) ring of a dual log (interrupts-counters-ppr.md 4.1, 4.3). */
+/** The second (B) ring of a dual log (docs/spec-readings.md irq 4.1, 4.3). */
 export interface LogRingB { baseReg: number; headReg: number; tailReg: number; overflow: BitRef; active: BitRef; dualEn: BitRef }
 
 export interface LogStats { written: number; overflows: number; dropped: number; writeErrors: number }

@@ -1,6 +1,6 @@
 /**
  * Performance counters (spec: "IOMMU performance counters", EFR.PCSup;
- * interrupts-counters-ppr.md section 3), as Linux's perf driver sees them.
+ * docs/spec-readings.md irq section 3), as Linux's perf driver sees them.
  *
  * With PCSup the MMIO window is 512 KiB: the counter configuration register at 0x4000 gives
  * counters per bank (bits 10:7) and banks (17:12); counter c of bank b has its registers at

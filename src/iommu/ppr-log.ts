@@ -14,9 +14,9 @@
  *   4. an accepted request that cannot be written (log full: PprOverflow set and PprLogRun
  *      cleared by the LogRing, nothing overwritten; log stopped or PPRLogEn = 0; ring outside
  *      memory) is dropped and nothing is sent to the function, which keeps waiting for its
- *      PRG Response (interrupts-counters-ppr.md 4.2, "no extras": what Linux relies on).
+ *      PRG Response (docs/spec-readings.md irq 4.2, "no extras": what Linux relies on).
  *
- * PPR extras (interrupts-counters-ppr.md 4.1, 4.2; every behaviour a reading, UNCERTAIN 19/20):
+ * PPR extras (docs/spec-readings.md irq 4.1, 4.2; every behaviour a reading, UNCERTAIN 19/20):
  *   - Auto-response (EFR.PprAutoRspSup, Control.PprAutoRspEn): a dropped request that closes
  *     its group (L = 1) is answered by the IOMMU itself with PprAutoRspCode (register 0x2080,
  *     COMPLETE_PPR_REQUEST encoding); PprAutoRspMaskGn = 1 sends it without PASID. With

@@ -1,7 +1,7 @@
 /**
  * Interrupt remapping layouts (spec: "Interrupt Remapping Table Entry", 32-bit and 128-bit
  * formats; MSI address/data; XT interrupt control registers; GA log entry), built from
- * spec-tables/interrupts.json (interrupts-counters-ppr.md 1.3-1.6, 1.10, 2.2).
+ * spec-tables/interrupts.json (docs/spec-readings.md irq 1.3-1.6, 1.10, 2.2).
  *
  * An IRTE is handled as little-endian dwords: one for the 32-bit format, four for the
  * 128-bit formats (dw0-dw1 = lo, bits 63:0; dw2-dw3 = hi, bits 127:64). decodeIrte fills a

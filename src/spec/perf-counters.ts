@@ -1,6 +1,6 @@
 /**
  * Performance counter layout (spec: "IOMMU performance counters", EFR.PCSup), built from
- * spec-tables/perf-counters.json (interrupts-counters-ppr.md section 3).
+ * spec-tables/perf-counters.json (docs/spec-readings.md irq section 3).
  */
 import table from "../../spec-tables/perf-counters.json" with { type: "json" };
 

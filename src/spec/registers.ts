@@ -88,7 +88,7 @@ export const MMIO_EVENT_LOG_TAIL = register("EventLogTail").offset;
 export const MMIO_STATUS = register("Status").offset;
 export const MMIO_PPR_LOG_HEAD = register("PprLogHead").offset;
 export const MMIO_PPR_LOG_TAIL = register("PprLogTail").offset;
-// interrupt remapping, GA log, PPR extras (interrupts-counters-ppr.md 1.10, 2.1, 4.1)
+// interrupt remapping, GA log, PPR extras (docs/spec-readings.md irq 1.10, 2.1, 4.1)
 export const MMIO_GA_LOG_BASE = register("GALogBase").offset;
 export const MMIO_GA_LOG_TAIL_ADDRESS = register("GALogTailAddress").offset;
 export const MMIO_GA_LOG_HEAD = register("GALogHead").offset;

@@ -1,5 +1,5 @@
 /**
- * Conformance matrix for interrupt remapping (interrupts-counters-ppr.md 1.4, 1.5, 1.7):
+ * Conformance matrix for interrupt remapping (docs/spec-readings.md irq 1.4, 1.5, 1.7):
  * each IRTE format (32-bit, 128-bit, 128-bit with XTEn) x each MSI delivery mode (data[10:8]
  * = 0..7) x MSI destination mode x DTE pass bits (all set / all clear) x IntCtl (00b, 01b, 10b)
  * x table bound (index inside / at 2^IntTabLen) x 2048-entry mode off/on. Every case is

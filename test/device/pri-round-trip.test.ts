@@ -125,7 +125,7 @@ describe("PRI round trip", () => {
     expect(s.ep.pri!.responseFailure).toBe(true);
   });
 
-  it("a PPR log with no room, no PPR extras: the request is dropped unanswered and the access stays stalled (interrupts-counters-ppr.md 4.2)", () => {
+  it("a PPR log with no room, no PPR extras: the request is dropped unanswered and the access stays stalled (docs/spec-readings.md irq 4.2)", () => {
     const s = svaSetup();
     s.tb.control([], ["PPRLogEn"]);
     expect(s.ep.read32({ address: VA, pasid: PASID }).status).toBe("stalled");

@@ -1,5 +1,5 @@
 /**
- * The pipe op remap-interrupt (ARCHITECTURE.md section 4's remapInterrupt over the
+ * The pipe op remap-interrupt (docs/ARCHITECTURE.md section 4's remapInterrupt over the
  * co-simulation pipe): remapped through an IRTE, peek changes nothing, timed mode, faults
  * with their event code, field errors for bad input.
  */

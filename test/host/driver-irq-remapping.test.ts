@@ -1,5 +1,5 @@
 /**
- * The driver shim enables interrupt remapping as Linux does (interrupts-counters-ppr.md 1.11,
+ * The driver shim enables interrupt remapping as Linux does (docs/spec-readings.md irq 1.11,
  * 2.5): IV in every DTE, GAEn/XTEn/2K mode before IommuEn, IntCapXTEn, the GA log and GAMEn;
  * a device's first interrupt gets a table and its DTE interrupt half; the programmed MSI is
  * remapped to the vector and destination asked for; freeing makes it fault.

@@ -1,5 +1,5 @@
 /**
- * Dual (B) PPR and event logs (interrupts-counters-ppr.md 4.1, 4.3; every behaviour a reading,
+ * Dual (B) PPR and event logs (docs/spec-readings.md irq 4.1, 4.3; every behaviour a reading,
  * UNCERTAIN 21/22): EFR.DualPprLogSup / DualEventLogSup, the B base/head/tail registers,
  * Control.DualPprLogEn / DualEventLogEn 00b = log A, 01b = log B, 10b = switch to the other log
  * when the active one is full (Status.PprLogActive / EventLogActive, 1 = B), overflow only

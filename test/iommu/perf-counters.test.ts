@@ -1,6 +1,6 @@
 /**
  * Performance counters as Linux's perf driver programs and reads them
- * (interrupts-counters-ppr.md 3.1-3.5): EFR.PCSup, the configuration register at 0x4000,
+ * (docs/spec-readings.md irq 3.1-3.5): EFR.PCSup, the configuration register at 0x4000,
  * counter registers at 0x40000 | bank << 12 | counter << 8 | r, event codes counting what
  * the model does, 48-bit wrap, match registers on direct events.
  */

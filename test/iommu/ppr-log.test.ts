@@ -145,7 +145,7 @@ describe("PPR log: overflow and a stopped log", () => {
     expect(s.tb.pprEntries()).toHaveLength(slots);
   });
 
-  it("without PPR extras the dropped request's group gets no answer: the function keeps waiting (interrupts-counters-ppr.md 4.2)", () => {
+  it("without PPR extras the dropped request's group gets no answer: the function keeps waiting (docs/spec-readings.md irq 4.2)", () => {
     const s = setup({ ringLen: 8 });
     fill(s);
     expect(s.io.pageRequest(req({ prgIndex: 0x42, pasid: 9 }))).toBe("dropped");
@@ -195,7 +195,7 @@ describe("PPR log: overflow and a stopped log", () => {
   });
 });
 
-describe("PPR auto-response (interrupts-counters-ppr.md 4.1, 4.2; UNCERTAIN 19)", () => {
+describe("PPR auto-response (docs/spec-readings.md irq 4.1, 4.2; UNCERTAIN 19)", () => {
   const AUTO = { features: { pprAutoResponse: true } };
   const ctl = (s: ReturnType<typeof setup>, bits: bigint) => s.io.mmioWrite64(MMIO_CONTROL, s.io.mmioRead64(MMIO_CONTROL) | bits);
   const EN = 1n << 39n, AON = 1n << 42n;
@@ -253,7 +253,7 @@ describe("PPR auto-response (interrupts-counters-ppr.md 4.1, 4.2; UNCERTAIN 19)"
   });
 });
 
-describe("PPR early-overflow warning (interrupts-counters-ppr.md 4.1, 4.2; UNCERTAIN 20)", () => {
+describe("PPR early-overflow warning (docs/spec-readings.md irq 4.1, 4.2; UNCERTAIN 20)", () => {
   const EARLY = { features: { pprEarlyOverflow: true } };
   const early = (s: ReturnType<typeof setup>) => regBit(s.io, MMIO_STATUS, STATUS.PprOverflowEarly);
   it("valid entries reaching the threshold set Status.PprOverflowEarly (bit 18) once and raise the PPR interrupt with PprOvrflwEarlyIntEn", () => {

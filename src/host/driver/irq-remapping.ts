@@ -1,6 +1,6 @@
 /**
  * The interrupt-remapping half of the driver shim: what Linux's AMD IOMMU driver does for
- * interrupts (interrupts-counters-ppr.md 1.11, 2.5; drivers/iommu/amd/init.c and iommu.c).
+ * interrupts (docs/spec-readings.md irq 1.11, 2.5; drivers/iommu/amd/init.c and iommu.c).
  *
  *   initDeviceTable()  init_device_table: IV = 1 in every DTE (IntCtl = 00b: fixed and
  *                      arbitrated interrupts aborted until a table is attached)

@@ -1,6 +1,6 @@
 /**
  * The guest virtual APIC log (spec: "Guest Virtual APIC Log", GA log;
- * interrupts-counters-ppr.md 2.1-2.4).
+ * docs/spec-readings.md irq 2.1-2.4).
  *
  * A ring of 8-byte entries at GA Log Base (0x0E0, bits 51:12; GALogLen at 59:56: ring bytes
  * = 2^(GALogLen + 4), Linux writes 8 for 512 entries, a lower value reads as 8), with

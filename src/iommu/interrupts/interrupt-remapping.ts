@@ -1,6 +1,6 @@
 /**
  * Interrupt remapping (spec: "Interrupt Remapping", DTE bits 255:128 and the interrupt
- * remapping table; interrupts-counters-ppr.md 1.2-1.9, 2.3).
+ * remapping table; docs/spec-readings.md irq 1.2-1.9, 2.3).
  *
  * An MSI write (address in 0xFEE0_0000-0xFEEF_FFFF, data) from DeviceID is decided in the
  * order of digest 1.4:

@@ -1,5 +1,5 @@
 /**
- * Interrupt requests and their results (ARCHITECTURE.md section 4, `iommu.remapInterrupt`).
+ * Interrupt requests and their results (docs/ARCHITECTURE.md section 4, `iommu.remapInterrupt`).
  *
  * An interrupt request is a DWORD memory write of `data` to `address` in the MSI window
  * 0xFEE0_0000-0xFEEF_FFFF from the PCIe function `deviceId` (IOAPIC and HPET messages use the

@@ -1,6 +1,6 @@
 /**
  * The IRTE cache (spec: interrupt remapping table entries cached by the IOMMU;
- * interrupts-counters-ppr.md 1.8).
+ * docs/spec-readings.md irq 1.8).
  *
  * Entries are tagged by (DeviceID, IRTE format, index) and hold the entry's raw dwords as
  * read from memory (one dword for the 32-bit format, four for the 128-bit formats).

@@ -1,5 +1,5 @@
 /**
- * Guest-mode (vAPIC) interrupts and the GA log (interrupts-counters-ppr.md 1.8, 2.1-2.4):
+ * Guest-mode (vAPIC) interrupts and the GA log (docs/spec-readings.md irq 1.8, 2.1-2.4):
  * IRR bit in the backing page, doorbell for a running vCPU, GA log entry for a blocked one,
  * GALogEn/GAIntEn, overflow and restart, Status bits, the fields that are never cached.
  */

@@ -1,5 +1,5 @@
 /**
- * Interrupt remapping as interrupts-counters-ppr.md 1.2-1.9 describes it: DTE interrupt
+ * Interrupt remapping as docs/spec-readings.md irq 1.2-1.9 describes it: DTE interrupt
  * controls, the MSI classes, the IRTE look-up (32-bit and 128-bit), x2APIC destinations,
  * faults and their events, the IRTE cache and INVALIDATE_INTERRUPT_TABLE.
  */
