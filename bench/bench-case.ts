@@ -1,7 +1,9 @@
 /**
  * The shape of a benchmark case. Each bench/<area>.bench.ts exports `cases: BenchCase[]`;
- * bench/run.ts times every case with tinybench beside its baseline in the same run.
+ * bench/run.ts times every case beside its baselines in the same run.
  */
+import type { MemoryLayout, NativeSpec } from "./native-reference.js";
+
 export interface BenchSubject {
   /** One timed call; performs `opsPerCall` operations. */
   run: () => void;
@@ -11,6 +13,10 @@ export interface BenchSubject {
   modelledCycles?: () => number;
   /** Memory references per operation (for the baseline and the report). */
   memoryReferences?: () => number;
+  /** Cases with a native reference: where the workload lives, for the image hash and the native side's allocation. */
+  layout?: MemoryLayout & { dteAddress: number; tableEnd: number; u32: Uint32Array };
+  /** Cases with a native reference: serve the next n requests, return the checksum of the answers (as the native side's "verify"). */
+  verify?: (n: number) => number;
 }
 
 export interface BenchCase {
@@ -18,6 +24,8 @@ export interface BenchCase {
   name: string;
   /** Group shown in the report, e.g. "translation", "commands", "ppr", "scenario". */
   group: string;
+  /** What one operation is, in a sentence (printed by --list, written into the JSON). */
+  measures: string;
   /** Build the state and return the timed subject. */
   setup(): BenchSubject;
   /**
@@ -25,4 +33,6 @@ export interface BenchCase {
    * references as one operation (defaults to a loop of memoryReferences() reads).
    */
   baseline?: () => BenchSubject;
+  /** The native C reference doing the same work (bench/native/iommu_ref.c), measured in interleaved rounds. */
+  native?: NativeSpec;
 }

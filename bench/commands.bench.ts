@@ -110,6 +110,8 @@ function pprRoundTrip(): ReturnType<BenchCase["setup"]> {
 }
 
 export const cases: BenchCase[] = [
-  { name: "commands/invalidate-page-ring", group: "commands", setup: invalidatePageRing },
-  { name: "ppr/round-trip", group: "ppr", setup: pprRoundTrip },
+  { name: "commands/invalidate-page-ring", group: "commands", setup: invalidatePageRing,
+    measures: "one single-page INVALIDATE_IOMMU_PAGES through the command ring (copy, doorbell, execution; a COMPLETION_WAIT store per 64)" },
+  { name: "ppr/round-trip", group: "ppr", setup: pprRoundTrip,
+    measures: "one PRI page request: PPR log entry, software reads it and answers with COMPLETE_PPR_REQUEST, PRG Response delivered" },
 ];

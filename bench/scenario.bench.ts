@@ -13,6 +13,7 @@ import { RaceWorld } from "../src/scenarios/race-world.js";
 export const cases: BenchCase[] = NOTIFIER_POLICY_NAMES.map((name) => ({
   name: `scenario/munmap/${name}`,
   group: "scenario",
+  measures: `one munmap of 1-4 pages with the ${name} notifier policy (its flushes, DMA from two devices at every notifier point, re-mmap and touch)`,
   setup() {
     const w = new RaceWorld({ policy: notifierPolicy(name), seed: 1, devices: 2, ats: "mixed", pages: 32, dmaPerHook: 2, reuse: 0.5 });
     let ops = 0;
