@@ -150,13 +150,13 @@ export class NativeProcess {
     return parseInt(m[1]!, 16);
   }
 
-  /** Translate for about ms milliseconds; ns per request. */
-  async round(ms: number): Promise<number> {
+  /** Translate for about ms milliseconds of CPU time; CPU and wall-clock ns per request. */
+  async round(ms: number): Promise<{ cpu: number; wall: number }> {
     this.child.stdin.write(`run ${Math.max(1, Math.round(ms))}\n`);
     const l = await this.next();
-    const m = /^ran (\d+) (\d+)$/.exec(l);
+    const m = /^ran (\d+) (\d+) (\d+)$/.exec(l);
     if (m === null) throw new Error(`native reference: unexpected output ${l}`);
-    return Number(m[1]) / Number(m[2]);
+    return { cpu: Number(m[1]) / Number(m[2]), wall: Number(m[3]) / Number(m[2]) };
   }
 
   close(): void {

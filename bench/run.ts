@@ -5,8 +5,9 @@
  * against two baselines measured in the same run:
  *  - native: the C reference (bench/native/iommu_ref.c, compiled here with `cc -O2`) doing the
  *    same work on the same tables (its memory image's hash must equal the model's, and its
- *    answers the model's, or no ratio is given); model and native alternate in rounds and the
- *    medians are reported, so a machine loaded by other work slows both alike;
+ *    answers the model's, or no ratio is given); model and native alternate in rounds of CPU
+ *    time (process.cpuUsage / CLOCK_PROCESS_CPUTIME_ID: time waiting for a CPU left out) and
+ *    the medians are reported, so a machine loaded by other work affects both alike;
  *  - typed-array reads: `refs` dependent loads per operation over a 16 MiB array (what the
  *    operation's memory references alone cost in JavaScript).
  * Cases without a native twin (invalidation, commands, scenarios) are timed with tinybench.
@@ -36,14 +37,14 @@ import { resolveTimingProfile } from "../src/iommu/timing-profile.js";
 
 export interface BenchResult {
   name: string; group: string; measures: string; opsPerCall: number;
-  /** Model host time per operation (median of rounds for native cases, tinybench mean otherwise). */
+  /** Model host time per operation (median of the rounds' CPU time for native cases, tinybench wall-clock mean otherwise). */
   hostNsPerOp: number; hostRme: number;
   /** Typed-array-read baseline per operation and the model's ratio to it. */
   baselineNsPerOp: number; ratio: number;
   /** Native C reference per operation (median of rounds), the model's ratio to it (median of per-round ratios), or null with nativeNote saying why. */
   nativeNsPerOp: number | null; nativeRatio: number | null; nativeNote: string | null;
-  /** Per-round figures of the interleaved measurement (ns/op), and their spread (max - min) / median. */
-  rounds: { model: number[]; native: number[] } | null; spread: number | null;
+  /** Per-round figures of the interleaved measurement (CPU ns/op, and wall-clock ns/op), and the CPU figures' spread (max - min) / median. */
+  rounds: { model: number[]; native: number[]; modelWall: number[]; nativeWall: number[] } | null; spread: number | null;
   /** Hash of the memory image both sides built (hex). */
   imageHash: string | null;
   modelledCycles: number | null; memoryReferences: number | null; samples: number;
@@ -62,7 +63,9 @@ const HELP = `usage: npm run bench -- [options]
   --list           list the cases and what each measures
   -h, --help       this text
 
-Columns: model ns/op (host time of the model per operation); native ns/op (the C reference
+Columns: model ns/op (host time of the model per operation: for cases with a native twin the
+CPU time of rounds, so time spent waiting for a CPU on a busy machine is left out; wall-clock
+time with tinybench otherwise); native ns/op (CPU time of the C reference
 bench/native/iommu_ref.c doing the same work on the same tables, compiled with cc -O2, run in
 rounds interleaved with the model's; "-" with a note when there is no C compiler or the
 two memory images or answers differ); x native (model / native, median of per-round ratios);
@@ -108,15 +111,26 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Run the subject for about ms milliseconds; ns per operation. */
-function modelRound(sub: BenchSubject, ms: number): number {
+/** CPU time of this process in ns (user + system). */
+function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
+}
+
+/**
+ * Run the subject for about ms milliseconds of CPU time; CPU and wall-clock ns per operation.
+ * CPU time leaves out the time the thread waited for a CPU, which on a machine shared with
+ * other work is most of the wall-clock time (the native side measures its CPU time too).
+ */
+function modelRound(sub: BenchSubject, ms: number): { cpu: number; wall: number } {
   const ops = sub.opsPerCall ?? 1;
   let n = 0;
-  const t0 = process.hrtime.bigint();
-  const limit = BigInt(Math.round(ms * 1e6));
+  const w0 = process.hrtime.bigint();
+  const t0 = cpuNs();
+  const limit = ms * 1e6;
   let t = t0;
-  do { sub.run(); n += ops; t = process.hrtime.bigint(); } while (t - t0 < limit);
-  return Number(t - t0) / n;
+  do { sub.run(); n += ops; t = cpuNs(); } while (t - t0 < limit);
+  return { cpu: (t - t0) / n, wall: Number(process.hrtime.bigint() - w0) / n };
 }
 
 export interface MeasureOptions { time: number; roundMs: number; rounds: number }
@@ -167,17 +181,17 @@ async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
   // warm-up round of each (JIT tiers, caches), then the measured rounds, interleaved
   modelRound(subject, o.roundMs);
   if (proc !== null) await proc.round(o.roundMs);
-  const model: number[] = [], native: number[] = [], ratios: number[] = [];
+  const model: number[] = [], native: number[] = [], ratios: number[] = [], modelWall: number[] = [], nativeWall: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
     const m = modelRound(subject, o.roundMs);
-    model.push(m);
-    if (proc !== null) { const nv = await proc.round(o.roundMs); native.push(nv); ratios.push(m / nv); }
+    model.push(m.cpu); modelWall.push(m.wall);
+    if (proc !== null) { const nv = await proc.round(o.roundMs); native.push(nv.cpu); nativeWall.push(nv.wall); ratios.push(m.cpu / nv.cpu); }
   }
   if (proc !== null) proc.close();
   const refs = subject.memoryReferences ? subject.memoryReferences() : refs0;
   const reads = base ?? referenceBaseline(refs ?? 1, ops);
   modelRound(reads, o.roundMs / 2);
-  const readNs = median([modelRound(reads, o.roundMs / 2), modelRound(reads, o.roundMs / 2), modelRound(reads, o.roundMs / 2)]);
+  const readNs = median([modelRound(reads, o.roundMs / 2).cpu, modelRound(reads, o.roundMs / 2).cpu, modelRound(reads, o.roundMs / 2).cpu]);
   const mMed = median(model);
   const spreadOf = (xs: number[]) => (xs.length === 0 ? 0 : (Math.max(...xs) - Math.min(...xs)) / median(xs));
   const mean = model.reduce((a, b) => a + b, 0) / model.length;
@@ -186,7 +200,7 @@ async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
     name: c.name, group: c.group, measures: c.measures, opsPerCall: ops, hostNsPerOp: mMed, hostRme: (100 * 1.96 * sd) / Math.sqrt(model.length) / mean,
     baselineNsPerOp: readNs, ratio: mMed / readNs,
     nativeNsPerOp: native.length > 0 ? median(native) : null, nativeRatio: ratios.length > 0 ? median(ratios) : null, nativeNote: note,
-    rounds: { model, native }, spread: Math.max(spreadOf(model), spreadOf(native)), imageHash: hex(hash),
+    rounds: { model, native, modelWall, nativeWall }, spread: Math.max(spreadOf(model), spreadOf(native)), imageHash: hex(hash),
     modelledCycles: subject.modelledCycles ? subject.modelledCycles() : null, memoryReferences: refs, samples: model.length,
   };
 }
@@ -273,8 +287,8 @@ export function environment(quick: boolean, loadBefore: number[], loadAfter: num
     loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, machineLoaded: loaded,
     modelledClockHz: clockHz,
     columns: {
-      hostNsPerOp: "model host time per operation (median of interleaved rounds for native cases, tinybench mean otherwise)",
-      nativeNsPerOp: "the C reference bench/native/iommu_ref.c (cc -O2) doing the same work on the same tables, median of rounds",
+      hostNsPerOp: "model host time per operation: CPU time, median of interleaved rounds, for native cases; tinybench wall-clock mean otherwise",
+      nativeNsPerOp: "the C reference bench/native/iommu_ref.c (cc -O2) doing the same work on the same tables: CPU time, median of rounds",
       nativeRatio: "model / native, median of per-round ratios",
       baselineNsPerOp: "a JavaScript loop of memoryReferences dependent typed-array reads per operation", ratio: "model / baselineNsPerOp",
       modelledCycles: `modelled IOMMU cycles per operation at modelledClockHz (${clockHz} Hz), not host time`,
