@@ -253,7 +253,9 @@ export function formatTable(rs: BenchResult[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd();
   const notes = rs.filter((r) => r.nativeNote !== null && r.nativeNote !== "no native twin").map((r) => `  ${r.name}: ${r.nativeNote}`);
-  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line), ...(notes.length > 0 ? ["", "native notes:", ...notes] : [])].join("\n");
+  const legend = rs.map((r) => `  ${r.name}: ${r.measures}${r.nativeNote === "no native twin" ? " (no native twin: baseline = typed-array reads only)" : ""}`);
+  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line), ...(notes.length > 0 ? ["", "native notes:", ...notes] : []),
+    "", "one operation of each case (native: bench/native/iommu_ref.c doing the same work on the same tables; reads: as many dependent typed-array reads as its memory references):", ...legend].join("\n");
 }
 
 function packageInfo(): { version: string; commit: string | null; dirty: boolean | null } {
