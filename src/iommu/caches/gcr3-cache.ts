@@ -18,15 +18,39 @@ export class Gcr3Cache {
   get enabled(): boolean { return this.tags.entries > 0; }
   private setOf(deviceId: number, pasid: number): number { return ((pasid * 31) ^ deviceId) & this.tags.setMask; }
 
+  /**
+   * The slot last found or filled and its tag, valid while the tag store's version is unchanged
+   * (no way refilled or invalidated since): a look-up of the same tag is that slot, touched as
+   * find() would (the common case of a device using one PASID, without the set scan).
+   */
+  private frontSlot = -1;
+  private frontVersion = -1;
+  private frontDevice = -1;
+  private frontPasid = -1;
+  private frontDomain = -1;
+
   lookup(deviceId: number, pasid: number, domain: number): number {
-    const s = this.tags.find(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
-    if (s >= 0) this.tags.stats.hits++; else this.tags.stats.misses++;
+    const t = this.tags;
+    let s: number;
+    if (t.version === this.frontVersion && deviceId === this.frontDevice && pasid === this.frontPasid && domain === this.frontDomain) {
+      s = this.frontSlot;
+      t.touch(s);
+    } else {
+      s = t.find(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
+      if (s >= 0) this.front(s, deviceId, pasid, domain);
+    }
+    if (s >= 0) t.stats.hits++; else t.stats.misses++;
     return s;
   }
   insert(deviceId: number, pasid: number, domain: number, cr3: number): void {
     if (this.tags.entries === 0) return;
     const slot = this.tags.allocate(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
     this.cr3[slot] = cr3;
+    this.front(slot, deviceId, pasid, domain);
+  }
+  private front(slot: number, deviceId: number, pasid: number, domain: number): void {
+    this.frontSlot = slot; this.frontVersion = this.tags.version;
+    this.frontDevice = deviceId; this.frontPasid = pasid; this.frontDomain = domain;
   }
   invalidateDevice(deviceId: number): void {
     for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k0[i] === deviceId) this.tags.invalidateSlot(i);

@@ -63,12 +63,17 @@ export class GuestWalker {
     const f = d.f;
     const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
     const glxLevels = f.GLX + 1;
-    if (pasid >= 2 ** (9 * glxLevels) || pasid > 2 ** (fl.pasMax + 1) - 1) { ctx.fault("pasid-out-of-range", 0); return false; }
+    // PASID below 2^(9 x GCR3 levels) and 2^(PASmax + 1), with integer shifts (a `2 **` here
+    // was a call to Math.pow, a third of a guest walk): 9 x levels <= 36 and PASmax <= 19,
+    // and a PASID is below 2^20, so a width of 31 bits or more never refuses one
+    const glxBits = 9 * glxLevels;
+    if ((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1) { ctx.fault("pasid-out-of-range", 0); return false; }
     // ---- GCR3 table: PASID -> guest CR3 ----
     let cr3 = -1;
     this.gcr3Hit = false;
-    if (this.gcr3.enabled && !ctx.peek) {
-      const s = this.gcr3.lookup(d.deviceId, pasid, f.DomainID);
+    const g3 = this.gcr3;
+    if (g3.tags.entries !== 0 && ctx.peek === false) {
+      const s = g3.lookup(d.deviceId, pasid, f.DomainID);
       if (s >= 0) { cr3 = this.gcr3.cr3[s]!; this.gcr3Hit = true; }
     }
     if (cr3 < 0) {
@@ -110,7 +115,7 @@ export class GuestWalker {
       return false;
     }
     const top = aHi >>> (vaBits - 1 - 32);
-    if (top === 0 || top === 2 ** (64 - vaBits + 1) - 1) return true;
+    if (top === 0 || top === (vaBits === 57 ? 0xff : 0x1ffff)) return true; // 2^(64 - vaBits + 1) - 1: all ones
     this.ctx.fault("non-canonical", 0);
     return false;
   }
@@ -138,113 +143,159 @@ export class GuestWalker {
     return true;
   }
 
+  /**
+   * One walk of the long-mode table from cr3 (a GPA when nested). The index of level L is
+   * taken from the address halves with integer shifts (the shift of level L is 9L + 3, below
+   * 32 up to level 3), R/W and U/S are ANDed as 0/1 integers, and the leaf's SPA is built from
+   * the entry's halves and the address's low word (guest pages are at most 1 GiB): no
+   * floating-point division, Math.pow or table look-up on the way.
+   */
   private walkOnce(d: Dte, pasid: number, cr3: number, aHi: number, aLo: number, fl: GuestWalkFlags, nested: boolean, levels: number): number {
     const ctx = this.ctx;
-    const domain = d.f.DomainID;
+    const domain = d.domain;
     let w = 1, u = 1, nx = 0;
     let level = levels;
     let table = cr3;
     let tableIsSpa = !nested;
     const pde = this.pde;
-    if (pde.enabled && !ctx.peek) {
+    const pdeOn = pde.tags.entries !== 0 && ctx.peek === false;
+    if (pdeOn) {
       for (let L = pde.minLevel; L <= levels; L++) {
         const s = pde.lookup(domain, pasid, L, pde.prefixOf(aHi, aLo, L));
         if (s < 0) continue;
         const p = pde.perms[s]!;
-        w = p & Perm.W ? 1 : 0; u = p & Perm.U ? 1 : 0; nx = p & Perm.X ? 0 : 1;
+        w = (p >>> 1) & 1; u = (p >>> 3) & 1; nx = ((p >>> 2) & 1) ^ 1; // Perm.W, Perm.U, Perm.X
         table = pde.next[s]!; tableIsSpa = true; level = L - 1;
         ctx.pdeHits++;
         break;
       }
     }
+    const nxOn = fl.nx === true;
+    const u32 = ctx.direct();
+    const last = ctx.lastWord;
+    const ePa = this.ePa, eLo = this.eLo, eHostW = this.eHostW;
     let n = 0;
-    let lo = 0, hi = 0, pa = 0;
-    let gpaBase = 0, log2 = 12;
+    let lo = 0, hi = 0, aAll = -1;
+    // the current table as an int32 word index (SPA / 4) while it lies below 8 GiB, else -1 and `table` holds it
+    let tw = tableIsSpa && table < 8589934592 ? (table * 0.25) | 0 : -1;
     for (;;) {
+      let hostW = 1;
       let tspa = table;
-      let hostW = true;
-      if (!tableIsSpa) {
+      if (tableIsSpa === false) {
         if (!this.tableSpa(d, table, false)) return Walk.Fault;
-        tspa = this.tSpa; hostW = this.tW;
+        tspa = this.tSpa; hostW = this.tW ? 1 : 0;
+        tw = tspa < 8589934592 ? (tspa * 0.25) | 0 : -1;
       }
-      if (n > 0) this.eNextSpa[n - 1] = tspa;
-      pa = tspa + levelIndex(aHi, aLo, SHIFT[level]!) * 8;
-      ctx.walkRead(pa);
-      if (!ctx.read(pa, "guest")) return Walk.Fault;
-      lo = ctx.lo; hi = ctx.hi;
+      const sh = 9 * level + 3;
+      const idx = sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff;
+      let pa: number;
+      if (tw >= 0) {
+        // plain loads from the memory's words when WalkContext.readWord would make them
+        // (single mode, no access log, inside memory), through it otherwise
+        const e = tw + 2 * idx;
+        pa = e * 4;
+        ctx.walkRead(pa);
+        if (u32 !== null && e < last) {
+          ctx.refs++;
+          lo = u32[e]!; hi = u32[e + 1]!;
+        } else {
+          if (!ctx.readWord(e, "guest")) return Walk.Fault;
+          lo = ctx.lo; hi = ctx.hi;
+        }
+      } else {
+        if (tableIsSpa) tspa = table;
+        pa = tspa + 8 * idx;
+        ctx.walkRead(pa);
+        if (!ctx.readWord(pa * 0.25, "guest")) return Walk.Fault;
+        lo = ctx.lo; hi = ctx.hi;
+      }
       if ((lo & Lm.P) === 0) return ctx.fault("not-present", 0);
-      if ((lo & Lm.RW) === 0) w = 0;
-      if ((lo & Lm.US) === 0) u = 0;
-      if (fl.nx && (hi & Lm.NxHi) !== 0) nx = 1;
-      this.ePa[n] = pa; this.eLo[n] = lo; this.eLevel[n] = level; this.eHostW[n] = hostW ? 1 : 0;
-      this.ePerms[n] = Perm.R | (w ? Perm.W : 0) | (u ? Perm.U : 0) | (nx ? 0 : Perm.X);
+      aAll &= lo;
+      w &= lo >>> 1; // R/W (bit 1)
+      u &= lo >>> 2; // U/S (bit 2)
+      if (nxOn && (hi & Lm.NxHi) !== 0) nx = 1;
+      ePa[n] = pa; eLo[n] = lo; eHostW[n] = hostW;
+      if (pdeOn) {
+        if (n > 0) this.eNextSpa[n - 1] = tw >= 0 ? tw * 4 : tspa;
+        this.eLevel[n] = level;
+        this.ePerms[n] = Perm.R | ((w & 1) << 1) | ((u & 1) << 3) | (nx === 0 ? Perm.X : 0);
+      }
       n++;
-      const ps = (lo & Lm.PS) !== 0;
-      if (level >= 4 && ps) return ctx.fault("reserved-bit", F_PR | F_RZ);
-      if (level === 1 || (ps && (level === 2 || level === 3))) {
-        if (level === 3 && ps && (lo & Lm.Rsvd1GLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
-        if (level === 2 && ps && (lo & Lm.Rsvd2MLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
-        log2 = SHIFT[level]!;
-        gpaBase = alignDown(hi & Lm.AddrHi, lo & Lm.AddrLo, log2);
+      if ((lo & Lm.PS) !== 0) {
+        if (level >= 4) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if (level === 3 && (lo & Lm.Rsvd1GLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
+        if (level === 2 && (lo & Lm.Rsvd2MLo) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         break;
       }
-      table = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
-      tableIsSpa = !nested;
+      if (level === 1) break;
       level--;
+      if (nested || (hi & Lm.AddrHi & ~1) !== 0) { // a GPA to translate, or a table at or above 8 GiB
+        table = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
+        tableIsSpa = !nested;
+        tw = -1;
+      } else {
+        tw = ((hi & 1) << 30) | ((lo & Lm.AddrLo) >>> 2);
+      }
     }
-    if (fl.enforce) {
-      if (fl.write && !w) return ctx.fault("permission", EVT_PE | F_PR);
-      if (fl.user && !u) return ctx.fault("user-supervisor", EVT_PE | F_PR | EVT_US);
-      if (fl.execute && nx) return ctx.fault("no-execute", EVT_PE | F_PR | EVT_NX);
+    w &= 1; u &= 1;
+    if (fl.enforce === true) {
+      if (fl.write === true && w === 0) return ctx.fault("permission", EVT_PE | F_PR);
+      if (fl.user === true && u === 0) return ctx.fault("user-supervisor", EVT_PE | F_PR | EVT_US);
+      if (fl.execute === true && nx === 1) return ctx.fault("no-execute", EVT_PE | F_PR | EVT_NX);
     }
-    // ---- final GPA -> SPA (nested) ----
-    let spa = gpaBase + offsetIn(aHi, aLo, log2);
+    // the leaf's page (2^log2 bytes, log2 <= 30) and the request's offset in it, as halves
+    const log2 = 9 * level + 3;
+    const low = (-1 << log2);
+    const gHi = hi & Lm.AddrHi;
+    const gLo = ((lo & Lm.AddrLo & low) | (aLo & ~low)) >>> 0;
+    let spaBase: number;
     let outLog2 = log2;
     let hostPerms = Perm.R | Perm.W;
-    if (nested) {
-      const gpa = spa;
-      const gHi = Math.floor(gpa / TWO32), gLo = gpa >>> 0;
+    if (!nested) spaBase = gHi * TWO32 + ((lo & Lm.AddrLo & low) >>> 0);
+    else {
+      // ---- final GPA -> SPA ----
       if (!this.host.walk(d, gHi, gLo, fl.write && w === 1, fl.enforce)) {
         ctx.hostFault = true; ctx.faultHi = gHi; ctx.faultLo = gLo;
         return Walk.Fault;
       }
       const h = this.host;
       hostPerms = h.perms & (Perm.R | Perm.W);
-      spa = h.spaBase + offsetIn(gHi, gLo, h.log2);
       if (h.log2 < outLog2) outLog2 = h.log2;
+      spaBase = alignNumber(h.spaBase + offsetIn(gHi, gLo, h.log2), outLog2);
     }
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
-    const wantD = fl.dUpdate && fl.write && w === 1 && (hostPerms & Perm.W) !== 0;
-    if (fl.aUpdate || wantD) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
+    const wantD = fl.dUpdate === true && fl.write === true && w === 1 && (hostPerms & Perm.W) !== 0;
+    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    // (A already set in every entry read, and D in the leaf when wanted: nothing to write)
+    if ((wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0)) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
       // every update allowed before the first is written: a refused one leaves no A/D bit set
       if (nested) {
         for (let i = 0; i < n; i++) {
-          const el = this.eLo[i]!;
-          const want = (fl.aUpdate ? Lm.A : 0) | (i === n - 1 && wantD ? Lm.D : 0);
-          if ((el & want) !== want && this.eHostW[i] === 0) {
-            ctx.hostFault = true; ctx.faultHi = Math.floor(this.ePa[i]! / TWO32); ctx.faultLo = this.ePa[i]! >>> 0;
+          const el = eLo[i]!;
+          const want = wantA | (i === n - 1 && wantD ? Lm.D : 0);
+          if ((el & want) !== want && eHostW[i] === 0) {
+            ctx.hostFault = true; ctx.faultHi = Math.floor(ePa[i]! / TWO32); ctx.faultLo = ePa[i]! >>> 0;
             return ctx.fault("permission", EVT_PE | F_PR);
           }
         }
       }
       for (let i = 0; i < n; i++) {
-        const el = this.eLo[i]!;
-        let want = fl.aUpdate ? Lm.A : 0;
-        if (i === n - 1 && wantD) want |= Lm.D;
+        const el = eLo[i]!;
+        const want = wantA | (i === n - 1 && wantD ? Lm.D : 0);
         if ((el & want) === want) continue;
-        if (!ctx.peek && !ctx.cas(this.ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return Walk.Retry;
+        if (ctx.peek === false && !ctx.cas(ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return Walk.Retry;
       }
     }
-    if (pde.enabled && !ctx.peek) {
+    if (pdeOn) {
       for (let i = 0; i < n - 1; i++) {
         const L = this.eLevel[i]!;
         if (L >= pde.minLevel) pde.insert(domain, pasid, L, pde.prefixOf(aHi, aLo, L), this.eNextSpa[i]!, L - 1, this.ePerms[i]!, nested);
       }
     }
-    this.spaBase = alignNumber(spa, outLog2);
+    this.spaBase = spaBase;
     this.log2 = outLog2;
-    const leafDirty = (lo & Lm.D) !== 0 || wantD || !fl.dUpdate;
-    this.perms = (hostPerms & Perm.R) | (w && (hostPerms & Perm.W) ? Perm.W : 0) | (u ? Perm.U : 0) | (nx ? 0 : Perm.X) |
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    this.perms = (hostPerms & Perm.R) | (w === 1 && (hostPerms & Perm.W) !== 0 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) |
       (leafDirty ? Perm.Dirty : 0) | (nested ? Perm.Nested : 0);
     return Walk.Ok;
   }

@@ -97,7 +97,7 @@ export class HostWalker {
     const mode = f.Mode;
     const dteR = f.IR, dteW = f.IW;
     const domain = f.DomainID;
-    if (mode < 6 && !highBitsZero(aHi, aLo, SHIFT[mode + 1]!)) return ctx.fault("address-out-of-range", 0);
+    if (mode < 6 && !highBitsZero(aHi, aLo, 9 * mode + 12)) return ctx.fault("address-out-of-range", 0); // bits from 9 Mode + 12 up
     if (enforce && !(write ? dteW : dteR)) return ctx.fault("permission", EVT_PE | F_PR);
     let r = 1, w = 1;
     let level = mode;
@@ -124,11 +124,22 @@ export class HostWalker {
     const keepFrom = this.accessedInPde ? 1 : pdeOn ? pde.minLevel : 7;
     let n = 0;
     let lo = 0, hi = 0, e = 0;
+    const u32 = ctx.direct();
+    const last = ctx.lastWord;
     for (;;) {
-      e = table + levelIndex(aHi, aLo, SHIFT[level]!) * 2;
+      // the index of level L is address bits 9L + 3 .. 9L + 11
+      const sh = 9 * level + 3;
+      e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
       ctx.walkRead(e * 4);
-      if (!ctx.readWord(e, "v1")) return Walk.Fault;
-      lo = ctx.lo; hi = ctx.hi;
+      if (u32 !== null && e < last) {
+        // what WalkContext.readWord does in single mode without an access log, inside memory:
+        // two plain loads (e < lastWord < 2^31: an int32 index)
+        ctx.refs++;
+        lo = u32[e | 0]!; hi = u32[(e | 0) + 1]!;
+      } else {
+        if (!ctx.readWord(e, "v1")) return Walk.Fault;
+        lo = ctx.lo; hi = ctx.hi;
+      }
       if ((lo & V1.PR) === 0) return ctx.fault("not-present", 0);
       const nl = (lo >>> 9) & 7;
       if ((hi & V1.IrHi) === 0) r = 0;

@@ -122,6 +122,10 @@ export class Translator {
    * is checked as a supervisor one (R/W and NX still apply), and no U/S fault is raised.
    */
   private readonly usCheck: boolean;
+  /** Control high-word masks of GAUpdateDis, GDUpdateDis and GCR3TRPMode (0 when the feature is absent). */
+  private readonly gaDisMask: number;
+  private readonly gdDisMask: number;
+  private readonly gcr3TrpMask: number;
 
   constructor(
     mem: MemoryPort,
@@ -151,6 +155,13 @@ export class Translator {
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
     this.usCheck = features.userSupervisor === true;
+    const hiMask = (b: { half: number; mask: number }, on: boolean) => {
+      if (b.half !== 1) throw new Error("Translator: a guest Control bit is expected in the high word");
+      return on ? b.mask : 0;
+    };
+    this.gaDisMask = hiMask(CONTROL.GAUpdateDis, features.guestAdUpdateDisable);
+    this.gdDisMask = hiMask(CONTROL.GDUpdateDis, features.guestAdUpdateDisable);
+    this.gcr3TrpMask = hiMask(CONTROL.GCR3TRPMode, features.gcr3TrpMode);
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde, quirks.v1EncodingFaultRz ? EVT_RZ : 0);
     this.idrRw = quirks.invalidDeviceRequestRw ? EVT_RW : 0;
     this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
@@ -209,11 +220,19 @@ export class Translator {
     if (d === null || d.deviceId !== req.deviceId || this.dteTags.version !== this.frontVersion) return null;
     const aLo = a >>> 0;
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
+    if ((aHi | 0) !== aHi) return null; // not an integer: the general path refuses it, naming the field
     const it = this.iotlb;
     const pasid = req.pasid;
     let s: number, need: number;
     if (pasid === undefined) {
-      if (d.hostWalk !== true) return null; // (a boolean field tested with === / !==: one compare, not a general truth test)
+      if (d.hostWalk !== true) { // (a boolean field tested with === / !==: one compare, not a general truth test)
+        // GIoV (GV and GIoV, GTEn): the guest path through PASID 0, user mode, no execute, no
+        // sign extension (bits 63..48, or 63..57 with 5 levels, must be zero)
+        if (d.guestWalk !== true || d.f.GIoV !== true || (control & RegWord.GTEn) === 0 || (aHi >>> (d.guestLevels === 5 ? 25 : 16)) !== 0) return null;
+        s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, 0, aHi, aLo);
+        if (s < 0) return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, aHi, aLo, true);
+        return this.hitAnswer(out, d, aHi, aLo, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
+      }
       s = it.probeHinted(d.hostKey, aHi, aLo);
       if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
@@ -224,10 +243,7 @@ export class Translator {
       const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
       if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
       s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
-      if (s < 0) {
-        this.iotlbMiss();
-        return null;
-      }
+      if (s < 0) return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false);
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
@@ -258,6 +274,29 @@ export class Translator {
     this.dteStats.hits++;
     return out.iotlbHitResult(it.spa[s]! + this.pageOffset(aHi, aLo, k), this.pow2[k]!, pasid === undefined ? p | Perm.U | Perm.X : p,
       pasid === undefined ? "host" : d.f.Mode !== 0 ? "nested" : "guest", this.hitCycles);
+  }
+
+  /**
+   * fastHit()'s guest-path IOTLB miss (a PASID request, or GIoV through PASID 0): every front
+   * check general() and guestPath() make is done (the address width too), so set up what they
+   * set up (counts, scratch state, the request's address, the path) and go on in guestWalk(),
+   * the one guest walk-and-fill.
+   */
+  private guestMiss(out: TranslationResult, d: Dte, pasid: number, write: boolean, user: boolean, reqUser: boolean, execute: boolean,
+    aHi: number, aLo: number, giov: boolean): TranslationResult {
+    this.iotlbMiss();
+    const ctx = this.ctx;
+    ctx.reset();
+    ctx.peek = false;
+    this.noEvents = false;
+    this.reqUser = reqUser; // (the request's mode, as general() records it; `user` is what the walk checks: false without EFR.USSup)
+    this.stats.requests++;
+    this.dteStats.hits++;
+    this.aHi = aHi; this.aLo = aLo;
+    out.reset();
+    out.dteCacheHit = true;
+    out.path = d.f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
+    return this.guestWalk(out, d, d.deviceId, pasid, write, user, execute, false, giov);
   }
 
   /** The fast path's IOTLB probe missed (cache on): counted once, and the general path does not look up again. */
@@ -590,14 +629,23 @@ export class Translator {
         }
       }
     }
+    return this.guestWalk(out, d, deviceId, pasid, write, user, execute, ats, giov);
+  }
+
+  /** The guest path after its IOTLB look-up (out.path set): the walk, the fill and the answer. */
+  private guestWalk(out: TranslationResult, d: Dte, deviceId: number, pasid: number, write: boolean, user: boolean,
+    execute: boolean, ats: boolean, giov: boolean): TranslationResult {
+    const f = d.f;
+    const it = this.iotlb;
+    const ctx = this.ctx;
     if (!ctx.peek) this.stats.walks++;
     const g = this.gflags;
     g.write = write; g.user = user; g.execute = execute; g.enforce = !ats; g.noSignExtend = giov;
-    const regs = this.regs;
-    const adDis = this.features.guestAdUpdateDisable;
-    g.aUpdate = !(adDis && regs.test(MMIO_CONTROL, CONTROL.GAUpdateDis));
-    g.dUpdate = !(adDis && regs.test(MMIO_CONTROL, CONTROL.GDUpdateDis));
-    g.gcr3IsGpa = this.features.gcr3TrpMode && regs.test(MMIO_CONTROL, CONTROL.GCR3TRPMode);
+    // Control's guest bits (GAUpdateDis, GDUpdateDis, GCR3TRPMode: high word), each honoured when its feature is present
+    const ctlHi = this.regWords[RegWord.Control + 1]!;
+    g.aUpdate = (ctlHi & this.gaDisMask) === 0;
+    g.dUpdate = (ctlHi & this.gdDisMask) === 0;
+    g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
     const ok = this.guest.walk(d, pasid, this.aHi, this.aLo, g);
     out.gcr3CacheHit = this.guest.gcr3Hit;
     if (!ok) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
