@@ -1,15 +1,18 @@
 /**
- * Property: the translator's fast path (fastHit / fastWalk) gives exactly what the general
- * path gives. Two IOMMUs are built identically
- * over random host (v1) tables with random corruption, HAD settings, A/D bits and cache
- * geometries; one is driven with number addresses (fast path, plain loads), the other with
- * bigint addresses and the memory-access log on (general path and walkOnce). After every
- * request the results, the memory (A/D bits, event log), every statistic and the events
- * must be identical.
+ * Property: the translator's fast path (fastHit / fastWalk, the guest miss route into
+ * guestWalk, the plain-load branches of the walkers) gives exactly what the general path
+ * gives. Two IOMMUs are built identically over random tables (host v1; guest long-mode with
+ * a PASID, through GIoV, nested in a v1 table; 4 and 5 levels) with random corruption, HAD
+ * settings, A/D bits, R/W, U/S, NX and cache geometries; one is driven with number addresses
+ * (fast path, plain loads), the other with bigint addresses and the memory-access log on
+ * (general path, reads through WalkContext). Requests mix reads and writes, privileged and
+ * execute flags, other PASIDs and addresses beyond the table's width. After every request
+ * the results, and at the end the memory (A/D bits, event log), every statistic, the caches
+ * and the events must be identical.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { IommuTestbench, V1PageTable } from "../../src/builders/index.js";
+import { Gcr3Table, IommuTestbench, LongModeTable, V1PageTable } from "../../src/builders/index.js";
 import type { MemoryAccess } from "../../src/index.js";
 
 const SIZES = [4096, 8192, 2 * 1024 * 1024];
@@ -102,4 +105,93 @@ describe("fast path = general path (host v1 tables)", () => {
         expect(differs, "memory contents differ").toBe(0);
       }), { seed: 0x5eed, numRuns: 1000 });
   }, 180_000); // 8-9 s alone, 13 s and more on a loaded 2-core machine: an explicit budget, not vitest's 5 s default
+});
+
+// ---- guest (PASID and GIoV) and nested tables ----
+const GVA = 0x7f00_0000_0000;
+const gsetup = fc.record({
+  kind: fc.constantFrom("guest", "nested", "giov"), levels: fc.constantFrom(4, 5), had: fc.constantFrom(0, 1, 3), ir: mostly, iw: mostly,
+  iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), gcr3: fc.constantFrom(0, 4), dte: fc.constantFrom(1, 64),
+});
+const gmapping = fc.record({ slot: fc.integer({ min: 0, max: 255 }), big: fc.constantFrom(false, false, false, true), writable: mostly, user: mostly,
+  nx: fc.constantFrom(false, false, true), accessed: fc.boolean(), dirty: fc.boolean() });
+const grequest = fc.record({ which: fc.nat(), offset: fc.integer({ min: 0, max: 2 * 1024 * 1024 - 1 }), write: fc.boolean(), privileged: fc.constantFrom(undefined, false, true),
+  execute: fc.constantFrom(undefined, false, true), far: fc.constantFrom(0, 0, 0, 0, 1, 2), pasid: fc.constantFrom(1, 1, 1, 2), repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1),
+  ats: fc.constantFrom(false, false, false, true) });
+type GSetup = { kind: string; levels: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; gcr3: number; dte: number };
+type GMapping = { slot: number; big: boolean; writable: boolean; user: boolean; nx: boolean; accessed: boolean; dirty: boolean };
+
+function buildGuest(s: GSetup, maps: GMapping[], corrupt: { page: number; entry: number; bitNo: number }[]) {
+  const tb = new IommuTestbench({
+    bytes: 4 * 1024 * 1024, deviceTableEntries: 256, ringLen: 8,
+    iommu: { iotlb: { entries: s.iotlb }, pdeCache: { entries: s.pde }, gcr3Cache: { entries: s.gcr3, ways: Math.min(Math.max(s.gcr3, 1), 4) }, dteCache: { entries: s.dte, ways: Math.min(s.dte, 2) } },
+  });
+  const first = tb.pages.used;
+  const nested = s.kind === "nested";
+  const levels = (s.levels === 5 ? 5 : 4) as 4 | 5;
+  const guest = new LongModeTable(tb.memory, tb.pages, levels);
+  const gvas: number[] = [];
+  for (const m of maps) {
+    const size = m.big ? 2097152 : 4096;
+    const gva = GVA + m.slot * 2 * 1024 * 1024 + (m.big ? 0 : (m.slot % 7) * 4096);
+    guest.map(gva, (m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024, { size, writable: m.writable, user: m.user, nx: m.nx, accessed: m.accessed, dirty: m.dirty });
+    gvas.push(gva);
+  }
+  const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
+  gcr3.set(s.kind === "giov" ? 0 : 1, guest.root);
+  const end = tb.pages.used;
+  let hostRoot = 0;
+  if (nested) {
+    const host = new V1PageTable(tb.memory, tb.pages, 4);
+    for (let a = first; a < end; a += 4096) host.map(a, a, { accessed: true, dirty: true });
+    for (const m of maps) host.map((m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024, 0x100000000 + m.slot * 2 * 1024 * 1024, { size: 2 * 1024 * 1024, accessed: m.accessed, dirty: m.dirty });
+    hostRoot = host.root;
+  }
+  const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);
+  corrupt.forEach((c) => {
+    const pa = tablePages[c.page % tablePages.length]! + c.entry * 8 + (c.bitNo >= 32 ? 4 : 0);
+    tb.memory.write32(pa, (tb.memory.read32(pa) ^ (1 << (c.bitNo % 32))) >>> 0);
+  });
+  for (const dev of [1, 2]) {
+    tb.deviceTable.set(dev, {
+      V: true, TV: true, Mode: nested ? 4 : 0, HostPageTableRootPtr: hostRoot, IR: s.ir || dev === 2, IW: s.iw, DomainID: dev, HAD: s.had, I: true,
+      GV: true, GIoV: s.kind === "giov", GLX: 0, GCR3TableRootPtr: gcr3.root, GuestPagingMode: levels === 5 ? 1 : 0,
+    });
+  }
+  return { tb, gvas };
+}
+
+describe("fast path = general path (guest tables: PASID, GIoV, nested, 4 and 5 levels)", () => {
+  it("same results, memory, statistics and events for random guest tables, corruption, flags and cache geometries", { timeout: 180_000 }, () => {
+    const gbit = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 63 }), weight: 1 }, { arbitrary: fc.constantFrom(0, 1, 2, 5, 6, 7, 63, 13, 21), weight: 3 });
+    fc.assert(fc.property(gsetup, fc.array(gmapping, { minLength: 1, maxLength: 8 }), fc.array(fc.record({ page: fc.nat(), entry: fc.integer({ min: 0, max: 511 }), bitNo: gbit }), { maxLength: 3 }),
+      fc.array(grequest, { minLength: 1, maxLength: 20 }),
+      (s, maps, corrupt, reqs) => {
+        const fast = buildGuest(s, maps, corrupt);
+        const slow = buildGuest(s, maps, corrupt);
+        const log: MemoryAccess[] = [];
+        slow.tb.iommu.traceMemoryAccesses(log);
+        let gva = GVA;
+        for (const q of reqs) {
+          // a mapped page, beyond the width (non-canonical / above 2^48 or 2^57), or a page of the high half
+          if (!q.repeat) {
+            gva = fast.gvas[q.which % fast.gvas.length]! + (q.offset % 4096);
+            if (q.far === 1) gva += 2 ** 50;
+          }
+          // (far 1: bit 50 set, beyond a 4-level table's width; far 2: bit 52, beyond both)
+          const address = q.far === 2 ? gva + 2 ** 52 : gva;
+          const deviceId = 1 + q.device;
+          const pasid = s.kind === "giov" ? undefined : q.pasid;
+          // (an ATS request fills the IOTLB without enforcing permissions: entries the untranslated requests must refuse)
+          const go = (io: typeof fast.tb.iommu, r: Parameters<typeof io.translate>[0]) => (q.ats ? io.translateAts(r) : io.translate(r));
+          const a = go(fast.tb.iommu, { deviceId, address, pasid, write: q.write, privileged: q.privileged, execute: q.execute });
+          const b = go(slow.tb.iommu, { deviceId, address: BigInt(address), pasid, write: q.write, privileged: q.privileged, execute: q.execute });
+          expect({ ...a }, `gva 0x${gva.toString(16)} ${JSON.stringify(q)}`).toEqual({ ...b });
+        }
+        expect(fast.tb.iommu.stats()).toEqual(slow.tb.iommu.stats());
+        expect(fast.tb.iommu.snapshot()).toEqual(slow.tb.iommu.snapshot());
+        const differs = Buffer.compare(new Uint8Array(fast.tb.memory.buffer), new Uint8Array(slow.tb.memory.buffer));
+        expect(differs, "memory contents differ").toBe(0);
+      }), { seed: 0x6e57, numRuns: 400 });
+  });
 });
