@@ -281,7 +281,8 @@ export class GuestWalker {
       }
       for (let i = 0; i < n; i++) {
         const el = eLo[i]!;
-        const want = wantA | (i === n - 1 && wantD ? Lm.D : 0);
+        let want = wantA;
+        if (i === n - 1 && wantD) want |= Lm.D;
         if ((el & want) === want) continue;
         if (ctx.peek === false && !ctx.cas(ePa[i]!, el, (el | want) >>> 0, "guest-ad")) return Walk.Retry;
       }
