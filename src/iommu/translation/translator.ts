@@ -177,8 +177,9 @@ export class Translator {
       if (!(a >= 0 && a <= Number.MAX_SAFE_INTEGER) || Math.floor(a) !== a) {
         throw new RangeError(`translate: request.address must be a non-negative integer (bigint above 2^53), got ${a}`);
       }
-      this.aHi = Math.floor(a / TWO32);
-      this.aLo = a >>> 0;
+      const lo = a >>> 0;
+      this.aLo = lo;
+      this.aHi = (a - lo) * 2.3283064365386963e-10; // / 2^32, exact for an integer below 2^53 (no division)
     } else if (typeof a === "bigint") {
       if (a < 0n || a >= TWO64) throw new RangeError(`translate: request.address must be below 2^64, got ${a}`);
       this.aHi = Number(a >> 32n);
@@ -505,7 +506,8 @@ export class Translator {
     const ats = kind === Kind.Ats;
     if (!ctx.peek) { this.stats.requests++; if (ats) this.stats.atsRequests++; }
     const regs = this.regs;
-    if (!regs.test(MMIO_CONTROL, CONTROL.IommuEn)) return this.passthrough(out, "iommu-disabled");
+    const words = this.regWords; // (Control and Exclusion Base through const enum word indices, as fastHit reads them)
+    if ((words[RegWord.Control]! & RegWord.IommuEn) === 0) return this.passthrough(out, "iommu-disabled");
     // ---- DTE ----
     const d = this.deviceTable.lookup(deviceId, ctx.peek);
     if (d !== null && d.slot >= 0) { this.frontDte = d; this.frontVersion = this.dteTags.version; }
@@ -529,13 +531,13 @@ export class Translator {
         (INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero << EVT_TYPE_SHIFT) | (write ? this.idrRw : 0), false, 0, this.aHi, this.aLo, false);
     }
     // ---- exclusion range ----
-    if (!ats && (regs.lo(MMIO_EXCLUSION_BASE) & 1) !== 0 && ((regs.lo(MMIO_EXCLUSION_BASE) & 2) !== 0 || f.EX)) {
+    if (!ats && (words[RegWord.ExclusionBase]! & RegWord.ExEn) !== 0 && ((words[RegWord.ExclusionBase]! & 2) !== 0 || f.EX)) { // ExEn, Allow
       const addr = this.aHi * TWO32 + this.aLo;
       const base = regs.base(MMIO_EXCLUSION_BASE);
       const limit = regs.base(MMIO_EXCLUSION_LIMIT) + 0xfff;
       if (!hasPasid && addr >= base && addr <= limit) return this.passthrough(out, "exclusion");
     }
-    const gtOn = this.features.guestTranslation && regs.test(MMIO_CONTROL, CONTROL.GTEn) && f.GV;
+    const gtOn = this.features.guestTranslation && (words[RegWord.Control]! & RegWord.GTEn) !== 0 && f.GV;
     if (!f.TV && !(this.quirks.tvGatesHostTableOnly && gtOn && (hasPasid || (f.GIoV && this.features.guestIo)))) {
       if (this.quirks.tvZero === "abort") { out.fault = "translation-disabled"; return this.price(out, false); }
       return this.pageFault(out, d, deviceId, "translation-disabled", 0, write, ats, false, 0);
