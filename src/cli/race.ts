@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { NOTIFIER_POLICIES, NOTIFIER_POLICY_NAMES, notifierPolicy, type NotifierPolicyName } from "../host/driver/notifier-policy.js";
 import { RANGE_POLICIES, checkRangePolicy } from "../host/driver/range-policy.js";
 import { WORKLOAD_NAMES, type WorkloadName } from "../scenarios/host-workload.js";
+import { traceFileName, writeTrace } from "./trace-file.js";
 import { ATS_MODES, isSafe, runRace, summary, type AtsMode, type RaceOptions, type RaceSummary } from "../scenarios/race-scenario.js";
 import { GATHER_ORDERS, type GatherOrder } from "../scenarios/race-world.js";
 
@@ -29,6 +30,8 @@ options:
   --gather-order O    where munmap, MADV_DONTNEED and exit run tlb_finish_mmu (the CPU TLB
                       flush, then the frees): after-end (default: after invalidate_range_end,
                       Linux's order in unmap_region and zap_page_range) or before-end
+  --trace FILE        write a Perfetto trace of the run (translations, walks, commands, page
+                      requests); with several policies one file per policy: FILE.<policy>.json
   --json              print only a JSON array of {policy, staleAccesses, stalePermissionAccesses,
                       deviceFaults, pageRequests, commands, flushCycles, deviceStallCycles}
   -h, --help          this text
@@ -64,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       policy: { type: "string" }, workload: { type: "string" }, seed: { type: "string" }, devices: { type: "string" },
       ats: { type: "string" }, range: { type: "string" }, threshold: { type: "string" }, operations: { type: "string" },
-      pages: { type: "string" }, "gather-order": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      pages: { type: "string" }, "gather-order": { type: "string" }, json: { type: "boolean" }, trace: { type: "string" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) { console.log(HELP); return 0; }
@@ -80,7 +83,11 @@ export async function main(argv: string[]): Promise<number> {
   if (order !== undefined) o.gatherOrder = order as GatherOrder;
   const nums = { seed: int("seed", values.seed), devices: int("devices", values.devices), threshold: int("threshold", values.threshold), operations: int("operations", values.operations), pages: int("pages", values.pages) };
   for (const [k, v] of Object.entries(nums)) if (v !== undefined) (o as Record<string, unknown>)[k] = v;
-  const rows = policies.map((policy) => summary(runRace({ ...o, policy })));
+  const rows = policies.map((policy) => {
+    const r = runRace({ ...o, policy, ...(values.trace !== undefined ? { trace: true } : {}) });
+    if (values.trace !== undefined && r.trace !== undefined) writeTrace(traceFileName(values.trace, policies.length > 1 ? policy : null), r.trace);
+    return summary(r);
+  });
   if (values.json) { console.log(JSON.stringify(rows, null, 2)); return 0; }
   const gather = (o.gatherOrder ?? "after-end") === "after-end" ? "tlb_finish_mmu after invalidate_range_end (Linux)" : "tlb_finish_mmu before invalidate_range_end";
   console.log(`RFC race: workload ${o.workload ?? "mixed"}, seed ${o.seed ?? 1}, ${o.devices ?? 2} device(s), ATS ${o.ats ?? "mixed"}, range ${o.rangePolicy ?? "per era"}, ${gather}\n`);

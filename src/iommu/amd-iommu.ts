@@ -317,7 +317,9 @@ export class AmdIommu implements InvalidationTarget {
   }
 
   /** Record every timed translation, walk, command and page request until stopTrace(). */
-  startTrace(options?: TraceOptions): void { this.timingModel.startTrace(options); }
+  startTrace(options?: TraceOptions): void {
+    this.timingModel.startTrace(options, (id) => this.deviceTable.cached(id)?.f.DomainID ?? -1);
+  }
   /** Stop recording; the Chrome trace-event document (JSON.stringify it and open it in Perfetto). */
   stopTrace(): TraceDocument { return this.timingModel.stopTrace(); }
   /** COMPLETION_WAIT fence: the latest completion of a timed translation already issued. */
@@ -328,12 +330,14 @@ export class AmdIommu implements InvalidationTarget {
   /** Translate an untranslated DMA request (sets A/D, fills caches, logs events). */
   translate(request: TranslationRequest): TranslationResult {
     const out = this.translator.translateUntranslated(request, new TranslationResult());
+    if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }
   /** translate() into a caller-supplied result object: no allocation. */
   translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult {
     this.translator.translateUntranslated(request, out);
+    if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }
@@ -343,6 +347,7 @@ export class AmdIommu implements InvalidationTarget {
    */
   translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
     this.translator.translate(request, out, Kind.Ats);
+    if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
     return out;
   }
@@ -428,7 +433,16 @@ export class AmdIommu implements InvalidationTarget {
   }
   detachEndpoint(deviceId: number): void { this.endpoints.delete(deviceId); }
   /** A PCIe PRI Page Request from the function at request.deviceId (PPR log entry or INVALID_PPR_REQUEST; ppr-log.ts). */
-  pageRequest(request: PageRequest): PageRequestOutcome { return this.ppr.pageRequest(request, this.now); }
+  pageRequest(request: PageRequest): PageRequestOutcome {
+    const outcome = this.ppr.pageRequest(request, this.now);
+    const tr = this.timingModel.trace;
+    if (tr !== null && request !== null && typeof request === "object") {
+      const start = tr.untimedStart(request.deviceId, this.now), end = start + this.ppr.cycles;
+      tr.untimedDone(request.deviceId, end);
+      tr.pageRequest(request.deviceId, request.address, request.prgIndex, outcome, start, end, false);
+    }
+    return outcome;
+  }
 
   // ---- InvalidationTarget (called by the command processor) ----------------------------
 
@@ -441,6 +455,7 @@ export class AmdIommu implements InvalidationTarget {
     const first = all ? 0 : Number(start >> 12n);
     const pages = all ? Infinity : Number(size >> 12n);
     if (this.notifiers.hasUnmap) this.notifiers.invalidatePages(domain, gn, pasid, start, size, all, pde, Math.max(this.now, this.commands.freeAt));
+    if (this.timingModel.trace !== null) this.timingModel.trace.invalidatePages(domain, gn, pasid, start, size, all);
     this.iotlb.invalidate(domain, gn, pasid, first, pages);
     let sets = this.iotlb.tags.sets;
     if (pde) {
@@ -473,6 +488,7 @@ export class AmdIommu implements InvalidationTarget {
   invalidateInterruptTable(deviceId: number): void { this.irteCache.invalidateDevice(deviceId); }
   invalidateAll(): number {
     if (this.notifiers.hasUnmap) this.notifiers.invalidateAll(Math.max(this.now, this.commands.freeAt));
+    if (this.timingModel.trace !== null) this.timingModel.trace.invalidateAll();
     this.deviceTable.invalidateAll();
     this.irteCache.invalidateAll();
     this.iotlb.invalidateAll();

@@ -12,6 +12,7 @@
  * deviceStallCycles (walks of IOTLB misses, ATS round trips, and host cycles an access waited
  * on a page request).
  */
+import type { TraceDocument } from "../iommu/timing/trace-recorder.js";
 import { NOTIFIER_POLICY_NAMES, notifierPolicy, type NotifierPolicyName } from "../host/driver/notifier-policy.js";
 import { checkRangePolicy, type RangePolicy } from "../host/driver/range-policy.js";
 import { runHostOperation, WORKLOAD_NAMES, workloadPlan, type WorkloadName } from "./host-workload.js";
@@ -49,6 +50,8 @@ export interface RaceOptions {
    * zap_page_range); "before-end" before it.
    */
   gatherOrder?: GatherOrder;
+  /** Record a Perfetto trace of the workload (result.trace); default false. */
+  trace?: boolean;
 }
 
 export interface RaceSummary {
@@ -78,6 +81,8 @@ export interface RaceResult extends RaceSummary {
     pprResponses: { success: number; invalid: number; failure: number };
     frameReuses: number;
   };
+  /** The workload's trace (options.trace): JSON.stringify it and open it in Perfetto. */
+  trace?: TraceDocument;
 }
 
 function intOption(name: string, v: unknown, def: number, lo: number, hi: number): number {
@@ -112,7 +117,10 @@ export function runRace(o: RaceOptions): RaceResult {
   for (const d of world.devices) { base.stall += d.stats.stallCycles; base.faults += d.stats.faults; base.requests += d.stats.pageRequests; }
   const checkerBase = { ...world.checker.stats };
   const plan = workloadPlan(world, workload, intOption("runRace: options.operations", o.operations, 24, 1, 10_000));
+  if (o.trace !== undefined && typeof o.trace !== "boolean") throw new TypeError(`runRace: options.trace must be a boolean, got ${typeof o.trace}`);
+  if (o.trace === true) world.iommu.startTrace();
   for (const op of plan) runHostOperation(world, op);
+  const trace = o.trace === true ? world.iommu.stopTrace() : undefined;
   const sum = (f: (d: (typeof world.devices)[number]) => number) => world.devices.reduce((a, d) => a + f(d), 0);
   const ck = world.checker.stats;
   const checker = Object.fromEntries(Object.entries(ck).map(([k, v]) => [k, v - checkerBase[k as keyof CheckerStats]])) as unknown as CheckerStats;
@@ -137,6 +145,7 @@ export function runRace(o: RaceOptions): RaceResult {
       pprResponses: responses,
       frameReuses: world.frames.stats.reuses,
     },
+    ...(trace === undefined ? {} : { trace }),
   };
 }
 

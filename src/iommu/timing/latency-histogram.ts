@@ -122,15 +122,29 @@ export class LatencyHistogram {
 
   get mean(): number { return this.count === 0 ? 0 : this.sum / this.count; }
 
-  /** Value at quantile q (0..1): the low edge of its bucket, clamped to [min, max]; 0 when empty. */
+  /**
+   * Value at quantile q (0..1), by nearest rank (rank = ceil(q * count)); 0 when empty.
+   * The lowest and highest rank are the exact min and max; a rank in a one-value bucket
+   * (below 16) is that value; a rank inside a wider bucket is interpolated: the bucket's
+   * samples are taken as spread evenly over it, narrowed to [min, max] (error under 12.5 %),
+   * so no quantile is below min or above max and p99 of three samples is their max.
+   */
   quantile(q: number): number {
     if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile: q must be in [0, 1], got ${String(q)}`);
     if (this.count === 0) return 0;
     const rank = Math.max(1, Math.ceil(q * this.count));
+    if (rank >= this.count) return this.max;
+    if (rank === 1) return this.min;
     let seen = 0;
     for (let b = 0; b < HISTOGRAM_BUCKETS; b++) {
-      seen += this.counts[b]!;
-      if (seen >= rank) return Math.min(this.max, Math.max(this.min, bucketLow(b)));
+      const n = this.counts[b]!;
+      if (seen + n >= rank) {
+        const lo = Math.max(this.min, bucketLow(b));
+        if (b < LINEAR) return Math.min(this.max, lo);
+        const hi = Math.min(this.max, b + 1 < HISTOGRAM_BUCKETS ? bucketLow(b + 1) : this.max);
+        return Math.min(this.max, lo + (hi - lo) * ((rank - seen - 0.5) / n));
+      }
+      seen += n;
     }
     return this.max;
   }

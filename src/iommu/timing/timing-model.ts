@@ -112,7 +112,7 @@ export class TimingModel {
   }
 
   private traceWalk(req: TranslationRequest, issue: number, out: TranslationResult, walkStart: number, queue: number): void {
-    this.recorder!.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, this.walkers.lastSlot, walkStart, out.completionCycle,
+    this.recorder!.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out.completionCycle, out, this.walkers.lastSlot, walkStart, out.completionCycle,
       explainTranslation(out, this.profile, queue));
   }
 
@@ -148,7 +148,7 @@ export class TimingModel {
       if (out.event !== 0) s.eventLog.record(done - issue);
       countBreakdown(out, s.raw);
     }
-    if (this.recorder !== null) this.recorder.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, out, -1, 0, 0, explainTranslation(out, p, 0));
+    if (this.recorder !== null) this.recorder.translation(req.deviceId, req.address, req.pasid, req.write === true, issue, done, out, -1, 0, 0, explainTranslation(out, p, 0));
     return out;
   }
 
@@ -165,8 +165,21 @@ export class TimingModel {
     if (this.recorder !== null) this.recorder.pageRequest(deviceId, address, prgIndex, outcome, issue, done);
   }
 
-  startTrace(o?: TraceOptions): void {
-    this.trace = new TraceRecorder(this.profile.clockHz, this.profile.walkers, o);
+  /**
+   * A translation made through an untimed call (translate, translateInto, translateAts) while
+   * a trace is recorded: placed at cycle `now`, after the same device's previous untimed call.
+   */
+  traceUntimed(req: TranslationRequest, out: TranslationResult, now: number): void {
+    const r = this.recorder!;
+    const start = r.untimedStart(req.deviceId, now);
+    const end = start + out.cycles;
+    r.untimedDone(req.deviceId, end);
+    r.translation(req.deviceId, req.address, req.pasid, req.write === true, start, end, out, -1, 0, 0, explainTranslation(out, this.profile, 0), false);
+  }
+
+  /** `domainOf(deviceId)`: the DomainID of the device's cached DTE, or -1 (ties invalidations to the translations they removed). */
+  startTrace(o?: TraceOptions, domainOf?: (deviceId: number) => number): void {
+    this.trace = new TraceRecorder(this.profile.clockHz, this.profile.walkers, o, domainOf);
   }
 
   stopTrace(): TraceDocument {
