@@ -78,10 +78,10 @@ export const invalidationCost: Experiment = {
     const policies: RaceSummary[] = runAllPolicies({ workload: "munmap", seed: o.seed ?? 1, operations: o.quick ? 8 : 24 });
     for (const r of policies) rows.push([`policy ${r.policy}`, us(r.flushCycles), `${r.commands} commands`, "", "", "", ""]);
     const svg = svgDocument([lineChart({
-      title: "Invalidation cost per page (doorbell to COMPLETION_WAIT store)", xLabel: "pages invalidated (log)", yLabel: "us per page (log)", logX: true, logY: true,
+      title: "Invalidation cost per page (us, doorbell to COMPLETION_WAIT store) vs pages invalidated", xLabel: "pages invalidated (log)", yLabel: "us per page (log)", logX: true, logY: true,
       series: [{ name: "one command per page", points: perPage }, { name: "one ranged command", points: ranged }, { name: "full flush", points: full }],
     }), barChart({
-      title: "RFC scenario, munmap: host flush time per notifier policy", categories: policies.map((r) => r.policy),
+      title: "RFC scenario, munmap: host flush time (us) per notifier policy", categories: policies.map((r) => r.policy),
       series: [{ name: "flush us", values: policies.map((r) => us(r.flushCycles)) }], yLabel: "us", width: 720, height: 420,
     })]);
     return {

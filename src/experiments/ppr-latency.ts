@@ -95,10 +95,10 @@ export const pprLatency: Experiment = {
       predicted(this.name, "mean latency with 64 outstanding faults (us)", us(at64.mean), 5, 140, "A2 (AMD Kaveri: 5 us isolated to 140 us with many concurrent faults)"),
     ];
     const svg = svgDocument([
-      lineChart({ title: "PPR latency vs outstanding faults", xLabel: "outstanding faults (log)", yLabel: "latency (us)", logX: true,
+      lineChart({ title: "Page-request (PPR) latency, mean and max (us), vs outstanding faults", xLabel: "outstanding faults (log)", yLabel: "latency (us)", logX: true,
         series: [{ name: "mean", points: runs.map(([n, r]) => [n, us(r.mean)]) }, { name: "max", points: runs.map(([n, r]) => [n, us(r.max)]) }],
         bands: [{ label: "published 5 us alone (A2)", low: 4.5, high: 5.5 }, { label: "published ~140 us under many (A2)", low: 130, high: 150 }] }),
-      barChart({ title: "Where one fault's time goes (alone)", categories: Object.keys(single.parts), yLabel: "us",
+      barChart({ title: "One fault alone: modelled time per stage (us)", categories: Object.keys(single.parts), yLabel: "us",
         series: [{ name: "model", values: Object.values(single.parts).map(us) }] }),
     ]);
     return {

@@ -54,7 +54,7 @@ export const refsPerWalk: Experiment = {
       predicted(e, "nested 4x4 cold walk, references", rn.refs, 24, 24, "E1 ((4 + 1) x (4 + 1) - 1)"),
       fitted(e, "streaming with warm page-directory caches, references per walk", rs, 1.5, 2.5, "B18 (Intel VT-d, nested guest: about 2 reads per miss)", "pdeCache levels >= 3"),
     ];
-    const svg = svgDocument([barChart({ title: "Memory references per walk", categories: rows.map((r) => String(r[0])), yLabel: "references",
+    const svg = svgDocument([barChart({ title: "Memory references per walk: model vs published (E1, E3, B18)", categories: rows.map((r) => String(r[0])), yLabel: "references",
       series: [{ name: "model", values: [r4.refs, r5.refs, rn.refs, rs] }, { name: "published", values: [4, 5, 24, 2] }] })]);
     return {
       name: this.name, title: this.title,

@@ -71,7 +71,7 @@ export const walkers: Experiment = {
       predicted(this.name, "128 B reads under thrash: miss throughput ceiling, M/s", ceiling, 17.74, 19.34, `B9/B10, ${src}`),
     ];
     const svg = svgDocument([
-      lineChart({ title: "Miss throughput vs walkers (open-loop stream of misses)", xLabel: "walkers", yLabel: "M misses / s",
+      lineChart({ title: "IOTLB-miss throughput (M misses/s) vs walkers, open-loop stream of misses", xLabel: "walkers", yLabel: "M misses / s",
         series: [{ name: "model", points: sweep }], bands: [{ label: "published ceiling 19-22 M/s (B10)", low: 19, high: 22 }] }),
       lineChart({ title: `Achieved vs offered miss rate, default profile (${profile.walkers} walkers)`, xLabel: "offered M misses / s", yLabel: "achieved M misses / s",
         series: [{ name: "model", points: offered }, { name: "offered = achieved", points: offered.map(([x]) => [x, x] as [number, number]), dashed: true }],
