@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * Command line of the model. `npm start` runs the main job (the RFC race under every
- * notifier policy); subcommands: `race` (the default), `experiment NAME`, `serve` (the
+ * notifier policy); subcommands: `race` (the default), `experiment NAME`, `report`, `serve` (the
  * co-simulation pipe), `demo`. Each subcommand lives in src/cli/<name>.ts and exports
  * `main(argv: string[]): Promise<number>` (the exit code).
  */
-const SUBCOMMANDS = ["race", "experiment", "serve", "demo"] as const;
+const SUBCOMMANDS = ["race", "experiment", "serve", "demo", "report"] as const;
 
 async function run(argv: string[]): Promise<number> {
   let sub = "race";

@@ -54,7 +54,7 @@ export function linearFit(pts: [number, number][]): { slope: number; intercept: 
 
 export const hitRate: Experiment = {
   name: "hit-rate",
-  title: "Added translation latency against IOTLB hit rate",
+  title: "Mean translation latency against IOTLB hit rate",
   run(o: ExperimentOptions = {}): ExperimentReport {
     const requests = o.quick ? 2000 : 20000;
     const rates = o.quick ? [0, 0.25, 0.5, 0.75, 1] : RATES;
