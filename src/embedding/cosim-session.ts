@@ -271,6 +271,21 @@ export const OPS: readonly AnyOp[] = [
     ...TARGET, snapshot: SNAPSHOT_IN,
   }, {}, (s, m) => { s.entry(m.iommu).io.restore(m.snapshot as unknown as IommuSnapshot); return {}; }),
 
+  op("trace", "start recording a Perfetto trace of the IOMMU (translations, walks, commands, page requests), or stop and answer it as a Chrome trace-event JSON document", {
+    ...TARGET, action: Type.Union([Type.Literal("start"), Type.Literal("stop")], { description: "\"start\" or \"stop\"" }),
+    maxEvents: opt(uintIn(PIPE_LIMITS.traceEvents, "events")),
+  }, { trace: opt(Type.Object({ traceEvents: Type.Array(Type.Record(Type.String(), Type.Unknown())), otherData: Type.Record(Type.String(), Type.Unknown()) })) }, (s, m) => {
+    const io = s.entry(m.iommu).io;
+    if (m.action === "stop") {
+      if (io.timingModel.trace === null) throw new PipeFieldError("action", "no trace is being recorded (send action \"start\" first)");
+      if (m.maxEvents !== undefined) throw new PipeFieldError("maxEvents", "goes with action \"start\"");
+      return { trace: io.stopTrace() as unknown as Msg };
+    }
+    if (io.timingModel.trace !== null) throw new PipeFieldError("action", "a trace is already being recorded (send action \"stop\" first)");
+    io.startTrace({ maxEvents: m.maxEvents === undefined ? 100_000 : toUint(m.maxEvents, "maxEvents", PIPE_LIMITS.traceEvents) });
+    return {};
+  }),
+
   op("quit", "end the session after this answer", {}, {}, (s) => { s.done = true; return {}; }),
 ]
 const BY_NAME = new Map<string, AnyOp & { check: (v: unknown) => PipeFieldError | null }>(

@@ -27,6 +27,8 @@ export const PIPE_LIMITS = Object.freeze({
   nameChars: 64,
   /** Most mappings one replay answer lists (default 4096). */
   replayMappings: 1 << 16,
+  /** Most events a pipe trace records (default 100,000; a stop answer of that size is ~20 MB). */
+  traceEvents: 500_000,
 });
 
 // ---- field types ----------------------------------------------------------------------

@@ -45,7 +45,15 @@ beforeAll(() => {
   mkdirSync(consumer);
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true, type: "module" }));
   // the runtime dependencies come from this repository's node_modules, packed too: the install stays offline
-  const deps = Object.keys((JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+  // (with their own dependencies, transitively: cli-progress needs string-width and what that needs)
+  const depsOf = (dir: string) => Object.keys((JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
+  const deps: string[] = [];
+  for (const todo = depsOf(REPO); todo.length > 0;) {
+    const d = todo.pop()!;
+    if (deps.includes(d)) continue;
+    deps.push(d);
+    todo.push(...depsOf(join(REPO, "node_modules", d)));
+  }
   const depTarballs = deps.map((d) => join(tmp, (JSON.parse(sh("npm", ["pack", "--json", "--pack-destination", tmp, ...npmEnv], join(REPO, "node_modules", d))) as { filename: string }[])[0]!.filename));
   sh("npm", ["install", "--offline", ...npmEnv, ...depTarballs, join(tmp, packed[0]!.filename)], consumer);
 }, 180_000);
@@ -105,8 +113,8 @@ describe("the installed package", () => {
       expect(existsSync(join(root, f)), `${f}\n${buildLog}`).toBe(true);
     }
     expect(existsSync(join(consumer, "node_modules/.bin/amd-iommu-model"))).toBe(true);
-    // one runtime dependency: the schema library (README "Dependencies"), installed beside the package
-    expect(Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {})).toEqual(["@sinclair/typebox"]);
+    // two runtime dependencies (README "Dependencies"): the schema library and the progress display, installed beside the package
+    expect(Object.keys(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).dependencies ?? {})).toEqual(["@sinclair/typebox", "cli-progress"]);
     expect(existsSync(join(consumer, "node_modules/@sinclair/typebox/package.json"))).toBe(true);
   });
 
