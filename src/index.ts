@@ -9,6 +9,7 @@ export { DEFAULT_FEATURES, DEFAULT_QUIRKS } from "./iommu/options.js";
 export { TranslationResult, type TranslationRequest, type FaultReason, type TranslationPath, type MemoryAccess } from "./iommu/translation/request.js";
 export { InterruptRemapResult, type InterruptRequest, type InterruptFault, type InterruptPath, type InterruptStats } from "./iommu/interrupts/interrupt-request.js";
 export type { EndpointPort, AtsInvalidation, PrgResponse } from "./iommu/endpoint-port.js";
+export type { TraceDocument, TraceEvent, TraceOptions } from "./iommu/timing/trace-recorder.js";
 export { TIMING_PROFILE_NAMES, type TimingProfile, type TimingProfileName } from "./iommu/timing-profile.js";
 export * as spec from "./spec/index.js";
 export * as builders from "./builders/index.js";

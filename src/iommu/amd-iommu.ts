@@ -70,21 +70,35 @@ function geometry(name: string, g: unknown, def: { entries: number; ways: number
   return { ...(g as object), entries, ways: ways as number };
 }
 
-export class AmdIommu implements InvalidationTarget {
+/**
+ * The exported type shows the public surface only: the blocks it wires (register file,
+ * caches, translator, timing model, command processor) and the calls the command processor
+ * makes into it (InvalidationTarget) are marked internal and left out of the package's
+ * declarations (tsconfig stripInternal); code inside the package uses them as before.
+ */
+export class AmdIommu {
   readonly memory: MemoryPort;
   readonly features: Readonly<FeatureOptions>;
   readonly quirks: Readonly<QuirkOptions>;
   readonly timing: Readonly<TimingProfile>;
   readonly segment: number;
+  /** @internal */
   readonly regs: MmioRegisters;
+  /** @internal */
   readonly deviceTable: DeviceTable;
+  /** @internal */
   readonly iotlb: Iotlb;
+  /** @internal */
   readonly pdeCache: PdeCache;
+  /** @internal */
   readonly gcr3Cache: Gcr3Cache;
+  /** @internal */
   readonly eventLog: LogRing;
+  /** @internal */
   readonly pprLog: LogRing;
   /** The IOMMU side of PRI: page requests into the PPR log (ppr-log.ts). */
   readonly ppr: PprLog;
+  /** @internal */
   readonly translator: Translator;
   /** Interrupt remapping (interrupts/interrupt-remapping.ts), its IRTE cache and the GA log. */
   readonly irteCache: IrteCache;
@@ -92,11 +106,13 @@ export class AmdIommu implements InvalidationTarget {
   readonly interruptRemapper: InterruptRemapper;
   /** Performance counters (perf-counters.ts) when EFR.PCSup, else null (16 KiB window). */
   readonly perf: PerfCounters | null;
-  /** Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
+  /** @internal Timed mode: walker slots, latency statistics, the trace (timing/timing-model.ts). */
   readonly timingModel: TimingModel;
   /** No command work is possible until the next MMIO write (lets timed requests skip the command processor). */
   private commandsIdle = false;
+  /** @internal */
   readonly commands: CommandProcessor;
+  /** @internal */
   readonly endpoints = new Map<number, EndpointPort>();
   /** Invalidation (UNMAP, DEVICE-TLB UNMAP) and MAP notifiers for embedders (embedding/invalidation-notifiers.ts). */
   readonly notifiers = new InvalidationNotifiers();
@@ -444,13 +460,15 @@ export class AmdIommu implements InvalidationTarget {
     return outcome;
   }
 
-  // ---- InvalidationTarget (called by the command processor) ----------------------------
+  // ---- InvalidationTarget (called by the command processor; internal) ------------------
 
+  /** @internal */
   invalidateDevtabEntry(deviceId: number): void {
     this.deviceTable.invalidate(deviceId);
     this.gcr3Cache.invalidateDevice(deviceId);
     if (this.notifiers.hasUnmap) this.notifiers.invalidateDevtabEntry(deviceId, Math.max(this.now, this.commands.freeAt));
   }
+  /** @internal */
   invalidatePages(domain: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, pde: boolean): number {
     const first = all ? 0 : Number(start >> 12n);
     const pages = all ? Infinity : Number(size >> 12n);
@@ -465,9 +483,11 @@ export class AmdIommu implements InvalidationTarget {
     }
     return sets;
   }
+  /** @internal */
   deviceTlbInvalidation(deviceId: number, gn: boolean, pasid: number, start: bigint, size: bigint, all: boolean, cycle: number): void {
     if (this.notifiers.hasDeviceTlb) this.notifiers.deviceTlbInvalidation(deviceId, gn, pasid, start, size, all, cycle);
   }
+  /** @internal */
   prefetch(deviceId: number, gn: boolean, pasid: number, start: bigint, count: number, inval: boolean): number {
     let cycles = 0;
     const out = this.scratch;
@@ -485,7 +505,9 @@ export class AmdIommu implements InvalidationTarget {
     }
     return cycles;
   }
+  /** @internal */
   invalidateInterruptTable(deviceId: number): void { this.irteCache.invalidateDevice(deviceId); }
+  /** @internal */
   invalidateAll(): number {
     if (this.notifiers.hasUnmap) this.notifiers.invalidateAll(Math.max(this.now, this.commands.freeAt));
     if (this.timingModel.trace !== null) this.timingModel.trace.invalidateAll();

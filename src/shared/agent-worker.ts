@@ -24,8 +24,18 @@ const { workerData, parentPort } = require("node:worker_threads");
 );
 `;
 
+/**
+ * The agent's thread: Node's worker_threads Worker, typed here by what callers use so that the
+ * package's types compile without @types/node.
+ */
+export interface AgentWorker {
+  readonly threadId: number;
+  postMessage(value: unknown): void;
+  terminate(): Promise<number>;
+}
+
 export interface AgentHandle<T> {
-  readonly worker: Worker;
+  readonly worker: AgentWorker;
   /** The agent function's return value (structured-cloned); rejects with its error. */
   readonly result: Promise<T>;
   /** Stop the thread at once. */
@@ -33,12 +43,12 @@ export interface AgentHandle<T> {
 }
 
 /**
- * Run `exportName(data)` of the JavaScript module at `module` (a file: URL or path string)
- * in a new worker thread.
+ * Run `exportName(data)` of the JavaScript module at `module` (a file: URL, i.e. anything with
+ * an href, or a path string) in a new worker thread.
  */
-export function startAgent<T = unknown>(module: string | URL, exportName: string, data: unknown): AgentHandle<T> {
+export function startAgent<T = unknown>(module: string | { readonly href: string }, exportName: string, data: unknown): AgentHandle<T> {
   let href: string;
-  if (module instanceof URL) href = module.href;
+  if (module !== null && typeof module === "object" && typeof module.href === "string") href = module.href;
   else if (typeof module === "string" && module.length > 0) href = /^[a-z][a-z0-9+.-]*:/i.test(module) ? module : new URL(`file://${module.startsWith("/") ? "" : "/"}${module}`).href;
   else throw new TypeError("startAgent: module must be a URL or a non-empty path string");
   if (/\.(c|m)?ts$/.test(href)) {
