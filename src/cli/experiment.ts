@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { EXPERIMENTS, formatReport, type Check } from "../experiments/index.js";
 import { TIMING_PROFILE_NAMES, type TimingProfileName } from "../iommu/timing-profile.js";
+import { progress } from "./progress.js";
 
 const HELP = `usage: npm start -- experiment NAME|all [options]
 experiments:
@@ -49,9 +50,12 @@ export async function main(argv: string[]): Promise<number> {
   mkdirSync(values.out, { recursive: true });
   let allOk = true;
   const all: Check[] = [];
+  // a bar on stderr when it is a terminal and not --json (else one line per experiment)
+  const bar = progress({ total: chosen.length, label: "experiments", enabled: values.json !== true });
+  let done = 0;
   for (const e of chosen) {
     const t0 = performance.now();
-    process.stderr.write(`running ${e.name} ...\n`);
+    if (bar.active) bar.update(done, chosen.length, e.name); else process.stderr.write(`running ${e.name} ...\n`);
     const r = e.run({ quick: values.quick === true, timing: values.profile as TimingProfileName | undefined, ...(seed === undefined ? {} : { seed }) });
     const json = join(values.out, `${e.name}.json`), svg = join(values.out, `${e.name}.svg`);
     const { svg: image, ...rest } = r;
@@ -63,7 +67,9 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`wrote ${json} and ${svg} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     }
     if (r.checks.some((c) => !c.pass)) allOk = false;
+    bar.update(++done);
   }
+  bar.stop();
   if (values.json === true) console.log(JSON.stringify(all, null, 2));
   else {
     const count = (k: string, pass: boolean) => all.filter((c) => c.kind === k && c.pass === pass).length;

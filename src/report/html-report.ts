@@ -37,7 +37,7 @@ const esc = escapeXml;
 const hex = (v: number | bigint) => "0x" + v.toString(16);
 
 function table(head: string[], rows: (string | number)[][], cls: (row: number) => string = () => ""): string {
-  const verdict = (v: string) => v === "safe" || v === "in band" ? ` class="ok"` : v === "UNSAFE" || v === "MISS" ? ` class="bad"` : "";
+  const verdict = (v: string) => v === "safe" || v === "in band" || v === "met (fitted)" ? ` class="ok"` : v === "UNSAFE" || v === "MISS" ? ` class="bad"` : "";
   const cell = (v: string | number) => typeof v === "number" ? `<td class="num">${esc(fmtNum(v))}</td>` : `<td${verdict(v)}>${esc(v)}</td>`;
   return `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${
     rows.map((r, i) => `<tr${cls(i) ? ` class="${cls(i)}"` : ""}>${r.map(cell).join("")}</tr>`).join("")}</tbody></table>`;
@@ -65,11 +65,11 @@ ${table(["policy", "verdict", "stale", "stale-perm", "faults", "PPRs", "commands
 // ---- 2. calibration -----------------------------------------------------------------------
 
 function experimentSection(r: ExperimentReport, i: number): string {
-  const checks = r.checks.map((c) => [c.what, c.model, `${fmtNum(c.low)} .. ${fmtNum(c.high)}`, c.source, c.ok ? "in band" : "MISS"]);
+  const checks = r.checks.map((c) => [c.point, c.model, `${fmtNum(c.published.low)} .. ${fmtNum(c.published.high)}`, c.published.source, c.kind, c.pass ? (c.kind === "fitted" ? "met (fitted)" : "in band") : "MISS"]);
   const svg = r.svg.replace(/^<\?xml[^>]*>\s*/, "");
   return `<article id="exp-${esc(r.name)}"><h3>2.${i + 1} ${esc(r.title)}</h3>
 <p class="method">${esc(r.method)}</p>
-${table(["check", "model", "published band", "source (anchors)", "result"], checks, (k) => r.checks[k]!.ok ? "ok" : "bad")}
+${table(["check", "model", "published band", "source", "kind", "result"], checks, (k) => r.checks[k]!.pass ? "ok" : "bad")}
 <div class="chart">${svg}</div>
 <details><summary>table of the run (${r.rows.length} rows)</summary>${table(r.columns, r.rows)}</details>
 </article>`;
@@ -212,7 +212,7 @@ export function buildReport(o: ReportOptions = {}): string {
 <nav><a href="#race">1. race</a><a href="#calibration">2. calibration</a><a href="#bench">3. benchmark</a><a href="#walk">4. one walk</a></nav>
 ${race}
 <section id="calibration"><h2>2. Calibration against published figures</h2>
-<p>Each experiment runs the model and sets its figure beside the published band it is checked against (sources: the anchors table, docs of issue 18). A figure fitted to a published value is labelled so in the experiment's method; misses are shown, not left out.</p>
+<p>Each experiment runs the model and sets its figure beside the published band it is checked against (sources: docs/calibration.md). <b>fitted</b> rows met a published figure by choosing a parameter with it (they validate nothing); <b>predicted</b> rows are held out and can fail. Figures are raw; misses are shown, not left out.</p>
 ${exps.join("\n")}</section>
 ${benchSection(o.bench)}
 ${walk}
