@@ -133,21 +133,24 @@ export function guestWalk(): { levels: Level[]; spa: number; cycles: number; gcr
 const BITS = LONG_MODE_FIELDS.filter((f) => f.lo === f.hi && f.lo <= 7).sort((a, b) => a.lo - b.lo);
 
 function walkSvg(w: ReturnType<typeof guestWalk>): string {
-  const boxW = 190, gap = 34, top = 56, boxH = 196, pad = 10;
+  const boxW = 214, gap = 30, top = 56, boxH = 196, pad = 10;
   const cols = w.levels.length + 2; // GCR3 entry, 4 levels, page
-  const width = pad * 2 + cols * boxW + (cols - 1) * gap, height = top + boxH + 56;
+  const width = pad * 2 + cols * boxW + (cols - 1) * gap, height = top + boxH + 16;
   const out: string[] = [`<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">${esc(`Guest walk of a write to GVA ${hex(GVA + 0x10n)}, PASID 1, device 02:00.0: entries read and A/D bits set`)}</text>`,
     `<text x="${width / 2}" y="40" text-anchor="middle" font-size="11" fill="#444">${esc("each box: table base and index, the entry's address, the value the walker read and the value it left (bits set by this walk in orange)")}</text>`];
+  const MONO = ` font-family="DejaVu Sans Mono, Liberation Mono, monospace"`;
   const line = (x: number, y: number, s: string, size = 11, extra = "") => {
-    if (textWidth(s, size) > boxW - 12) throw new Error(`walk figure: "${s}" does not fit its box`);
+    // monospace glyphs are 0.6 em wide (DejaVu Sans Mono 0.602); proportional text by textWidth
+    const w = extra.includes("monospace") ? Math.ceil(s.length * 0.61 * size) : textWidth(s, size);
+    if (w > boxW - 14) throw new Error(`walk figure: "${s}" does not fit its box`);
     out.push(`<text x="${x}" y="${y}" font-size="${size}"${extra}>${esc(s)}</text>`);
   };
   const box = (i: number, title: string, rows: string[], bits?: { read: bigint; after: bigint }) => {
     const x = pad + i * (boxW + gap);
     out.push(`<rect x="${x}" y="${top}" width="${boxW}" height="${boxH}" rx="6" fill="#f4f8fc" stroke="#1f77b4"/>`);
     line(x + 8, top + 18, title, 12, ` font-weight="bold"`);
-    rows.forEach((r, k) => line(x + 8, top + 38 + k * 16, r, 10.5, ` font-family="DejaVu Sans Mono, monospace"`));
+    rows.forEach((r, k) => line(x + 8, top + 38 + k * 16, r, 10.5, MONO));
     if (bits !== undefined) {
       BITS.forEach((f, k) => {
         const bx = x + 8 + k * 24, by = top + boxH - 44;
@@ -160,13 +163,14 @@ function walkSvg(w: ReturnType<typeof guestWalk>): string {
     }
     if (i > 0) out.push(`<path d="M${x - gap + 4} ${top + boxH / 2}H${x - 6}" stroke="#333" stroke-width="1.6"/><path d="M${x - 6} ${top + boxH / 2 - 5}L${x} ${top + boxH / 2}L${x - 6} ${top + boxH / 2 + 5}Z" fill="#333"/>`);
   };
-  box(0, "GCR3 table entry", [`PASID 1`, `at ${hex(w.gcr3.entry)}`, `value ${hex(w.gcr3.value)}`, `guest CR3 -> PML4`]);
+  box(0, "GCR3 table entry", [`PASID 1 (GLX = 0: one level)`, `at ${hex(w.gcr3.entry)}`, `value ${hex(w.gcr3.value)}`, `= guest CR3: the PML4`]);
   w.levels.forEach((l, i) => box(i + 1, `${l.name} (level ${4 - i})`, [
     `table ${hex(l.table)}`, `index ${l.index} (GVA bits)`, `entry at ${hex(l.entry)}`, `read  ${hex(l.read)}`, `after ${hex(l.after)}`,
-    l.casDone ? "A/D written (compare-exchange)" : "no A/D write",
+    l.casDone ? "A/D set by a 32-bit CAS" : "no A/D write",
   ], { read: l.read, after: l.after }));
-  box(cols - 1, "4 KiB page", [`SPA ${hex(w.spa)}`, `= PTE address + offset 0x10`, `cycles ${w.cycles}`]);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Arial, Helvetica, sans-serif">${out.join("")}</svg>`;
+  box(cols - 1, "4 KiB page", [`SPA ${hex(w.spa)}`, `= PTE.Address + 0x10`, `modelled cycles ${w.cycles}`]);
+  // scales down to the page's width (viewBox), text and all
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" style="max-width:100%;height:auto" font-family="Arial, Helvetica, sans-serif">${out.join("")}</svg>`;
 }
 
 function walkSection(): string {
