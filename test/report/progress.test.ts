@@ -5,6 +5,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { progress } from "../../src/cli/progress.js";
+import ProgressReporter from "../progress-reporter.js";
 
 function stream(tty: boolean) {
   const s = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
@@ -36,5 +37,18 @@ describe("progress display", () => {
       await new Promise((r) => setImmediate(r));
       expect(t.text()).toBe("");
     }
+  });
+
+  it("the vitest reporter for soak runs counts test files and names the running test", async () => {
+    const t = stream(true);
+    const r = new ProgressReporter({ stream: t.s });
+    r.onTestRunStart([{}, {}] as never);
+    r.onTestCaseReady({ name: "no translation returns the old mapping" } as never);
+    r.onTestModuleEnd({ moduleId: "/x/test/concurrency/invalidation.test.ts", ok: () => true } as never);
+    r.onTestModuleEnd({ moduleId: "/x/test/robustness/fuzz.property.test.ts", ok: () => false } as never);
+    r.onTestRunEnd();
+    await new Promise((res) => setImmediate(res));
+    // redraws are throttled: the last state is drawn at stop
+    expect(t.text()).toMatch(/tests \[.*\] 2\/2 robustness\/fuzz.property.test.ts FAILED/);
   });
 });
