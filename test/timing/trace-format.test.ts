@@ -87,6 +87,17 @@ describe("trace event format (what Perfetto's importer checks)", () => {
     expect(src.pid).toBe(PID_DEVICES);
   });
 
+  it("a flow also starts from a translation still in flight when the invalidation ran (its fill happened at issue)", () => {
+    const { tb } = timingRig(64, { timing: { walkers: 3 } });
+    const io = tb.iommu;
+    io.startTrace();
+    for (let i = 0; i < 32; i++) io.translateTimed({ deviceId: DEV, address: IOVA + i * 4096 }, io.now + 7 + (i % 3));
+    tb.sync(buildInvalidateIommuAll()); // runs while most walks are still queued
+    const doc = io.stopTrace();
+    expect(checkTrace(JSON.stringify(doc)).errors).toEqual([]);
+    expect(doc.traceEvents.filter((e) => e.ph === "f")).toHaveLength(32);
+  });
+
   it("records untimed calls too (args.timed = false), laid end to end per device from the IOMMU clock", () => {
     const doc = busyTrace();
     const untimed = doc.traceEvents.filter((e) => e.cat === "translation" && e.args!.timed === false);

@@ -88,7 +88,7 @@ class Slots {
 }
 
 /** An IOTLB entry a traced walk filled: the flow source if an invalidation covers it. */
-interface Fill { domain: number; gn: boolean; pasid: number; start: bigint; size: bigint; tid: number; mid: number }
+interface Fill { domain: number; gn: boolean; pasid: number; start: bigint; size: bigint; tid: number; from: number; to: number }
 
 /** Remembered fills (the most recent ones; older are forgotten first). */
 const MAX_FILLS = 1 << 16;
@@ -235,7 +235,7 @@ export class TraceRecorder {
     if (this.fills.size >= MAX_FILLS) this.fills.delete(this.fills.keys().next().value!);
     const a = this.ns(issue), b = Math.max(a, this.ns(end));
     if (b - a < 2) return; // a flow start needs a point strictly inside the slice
-    this.fills.set(key, { domain, gn, pasid: gn ? pasid ?? 0 : -1, start, size, tid, mid: Math.floor((a + b) / 2) });
+    this.fills.set(key, { domain, gn, pasid: gn ? pasid ?? 0 : -1, start, size, tid, from: a, to: b });
   }
 
   /** The command running now invalidates IOTLB entries (INVALIDATE_IOMMU_PAGES; all = every entry). */
@@ -268,9 +268,12 @@ export class TraceRecorder {
     if (b - a < 2) return; // no point strictly inside the command to bind the flow ends to
     const mid = Math.floor((a + b) / 2);
     for (const f of inv) {
-      if (f.mid >= mid) continue; // a flow runs forward in time
+      // the start: inside the translation's slice (its middle, or earlier when the command came
+      // while it was still in flight: its IOTLB fill happened at issue), before the command's middle
+      const at = Math.max(f.from + 1, Math.min(Math.floor((f.from + f.to) / 2), mid - 1));
+      if (at >= f.to || at >= mid) continue; // the translation began after the command: no flow backwards in time
       const id = this.nextFlow++;
-      this.push({ name: "invalidated by", cat: "flow", ph: "s", id, pid: PID_DEVICES, tid: f.tid, ts: TraceRecorder.us(f.mid) });
+      this.push({ name: "invalidated by", cat: "flow", ph: "s", id, pid: PID_DEVICES, tid: f.tid, ts: TraceRecorder.us(at) });
       this.push({ name: "invalidated by", cat: "flow", ph: "f", bp: "e", id, pid: PID_IOMMU, tid: TID_COMMANDS, ts: TraceRecorder.us(mid) });
     }
   }
