@@ -177,7 +177,7 @@ function walkSection(): string {
   const w = guestWalk();
   const rows = w.levels.map((l) => [l.name, hex(l.entry), hex(l.read), hex(l.after), BITS.filter((f) => ((l.after >> BigInt(f.lo)) & 1n) === 1n && ((l.read >> BigInt(f.lo)) & 1n) === 0n).map((f) => f.name).join(", ") || "none"]);
   return `<section id="walk"><h2>4. One guest (PASID) translation, level by level</h2>
-<p>Device 02:00.0 (DeviceID 0x0200) writes to guest virtual address ${hex(GVA + 0x10n)} with PASID 1. Its DTE has GV = 1 and points at a one-level GCR3 table; PASID 1's entry holds the guest CR3, the root of a 4-level long-mode table built fresh (A and D clear). The walker reads one entry per level and then sets A in every entry and D in the leaf with 32-bit compare-exchanges on the low words (ARCHITECTURE.md section 5).</p>
+<p>Device 02:00.0 (DeviceID 0x0200) writes to guest virtual address ${hex(GVA + 0x10n)} with PASID 1. Its DTE has GV = 1 and points at a one-level GCR3 table; PASID 1's entry holds the guest CR3, the root of a 4-level long-mode table built fresh (A and D clear). The walker reads one entry per level and then sets A in every entry and D in the leaf with 32-bit compare-exchanges on the low words (the shared-mode rule for page-table entries).</p>
 <div class="chart">${walkSvg(w)}</div>
 ${table(["entry", "address", "read", "after the walk", "bits set by the walk"], rows)}
 </section>`;
