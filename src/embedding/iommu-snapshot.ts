@@ -15,15 +15,11 @@ import type { TimingProfile } from "../iommu/timing-profile.js";
 import type { CacheGeometry, TagStore } from "../iommu/caches/tag-store.js";
 import type { TranslationStats } from "../iommu/translation/translator.js";
 import type { LogStats } from "../iommu/log-ring.js";
+import type { LatencyHistogram } from "../iommu/timing/latency-histogram.js";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { SNAPSHOT_FORMAT, SNAPSHOT_SCHEMA, SNAPSHOT_VERSION, TIMING_STATS_FIELDS } from "./snapshot-schema.js";
 
-export const SNAPSHOT_FORMAT = "amd-iommu-model/snapshot";
-/**
- * Bumped whenever the state a snapshot holds changes meaning, so that restore() refuses an
- * older snapshot instead of misreading it. 2: the timing statistics count plain hits and
- * runs of like walks (timing-statistics.ts) instead of recording each translation. 3: walk
- * reads are priced through the table-line cache, whose lines the snapshot carries (tableLines).
- */
-export const SNAPSHOT_VERSION = 3;
+export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -39,6 +35,7 @@ export interface IommuSnapshotOptions {
   concurrency: "single" | "shared";
 }
 
+/** The declared format: schema/snapshot.schema.json (snapshot-schema.ts). */
 export interface IommuSnapshot {
   format: typeof SNAPSHOT_FORMAT;
   version: number;
@@ -72,36 +69,6 @@ function geometryOf(t: TagStore): CacheGeometry {
   return { entries: t.entries, ways: t.ways, replacement: t.policy };
 }
 
-/**
- * Numbers, booleans, strings and typed arrays of an object's own fields, recursing into
- * nested objects (histograms, walker pools); `keys` limits the top level.
- */
-function plainState(o: object, keys?: readonly string[], depth = 3): Json {
-  const out: { [k: string]: Json } = {};
-  for (const k of keys ?? Object.keys(o)) {
-    const v = (o as Record<string, unknown>)[k];
-    if (typeof v === "number") out[k] = encode(v);
-    else if (typeof v === "boolean" || typeof v === "string") out[k] = v;
-    else if (ArrayBuffer.isView(v) && !(v instanceof DataView)) out[k] = encode(Array.from(v as unknown as ArrayLike<number>));
-    else if (Array.isArray(v) || (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype)) out[k] = encode(v);
-    else if (v !== null && typeof v === "object" && depth > 0) out[k] = plainState(v, undefined, depth - 1);
-  }
-  return out;
-}
-function applyPlainState(o: object, state: Json): void {
-  if (state === null || typeof state !== "object" || Array.isArray(state)) return;
-  const rec = o as Record<string, unknown>;
-  for (const [k, v] of Object.entries(state)) {
-    const cur = rec[k];
-    if (ArrayBuffer.isView(cur) && !(cur instanceof DataView)) (cur as unknown as { set(a: ArrayLike<number>): void }).set(decode<number[]>(v));
-    else if (cur !== null && typeof cur === "object" && !Array.isArray(cur) && Object.getPrototypeOf(cur) !== Object.prototype) applyPlainState(cur, v);
-    else rec[k] = decode(v);
-  }
-}
-
-const TIMING_KEYS = ["walkers", "stats", "inFlightUntil", "lastQueue"] as const;
-const PPR_KEYS = ["stats"] as const;
-
 /** Replace non-finite numbers by strings, recursively (plain data in, plain data out). */
 function encode(x: unknown): Json {
   if (typeof x === "number") return Number.isFinite(x) ? x : String(x);
@@ -113,10 +80,10 @@ function encode(x: unknown): Json {
   }
   return x as Json;
 }
+/** "Infinity" (the only non-finite number the schema allows) back to a number. */
+function num(x: unknown): number { return x === "Infinity" ? Infinity : (x as number); }
 function decode<T>(x: unknown): T {
   if (x === "Infinity") return Infinity as T;
-  if (x === "-Infinity") return -Infinity as T;
-  if (x === "NaN") return NaN as T;
   if (Array.isArray(x)) return x.map((v) => decode(v)) as T;
   if (x !== null && typeof x === "object") {
     const o: Record<string, unknown> = {};
@@ -125,6 +92,47 @@ function decode<T>(x: unknown): T {
   }
   return x as T;
 }
+
+/** The PRI block (ppr-log.ts), when this build of the IOMMU has one. */
+function pprOf(io: AmdIommu): { stats: Record<string, number> } | undefined {
+  return (io as unknown as { ppr?: { stats: Record<string, number> } }).ppr;
+}
+
+type HistogramFields = { counts: Float64Array; count: number; sum: number; min: number; max: number; lastValue: number; lastBucket: number };
+const hist = (h: LatencyHistogram) => h as unknown as HistogramFields;
+
+/** Timed mode's state, field by declared field (snapshot-schema.ts TIMING_STATS_FIELDS). */
+function timingState(io: AmdIommu): Json {
+  const tm = io.timingModel;
+  const st = tm.stats as unknown as Record<string, unknown>;
+  const stats: Record<string, unknown> = {};
+  for (const k of TIMING_STATS_FIELDS.histograms) {
+    const h = hist(st[k] as LatencyHistogram);
+    stats[k] = { counts: Array.from(h.counts), count: h.count, sum: h.sum, min: h.min, max: h.max, lastValue: h.lastValue, lastBucket: h.lastBucket };
+  }
+  for (const [k] of TIMING_STATS_FIELDS.arrays) stats[k] = Array.from(st[k] as Float64Array);
+  for (const k of [...TIMING_STATS_FIELDS.numbers, ...TIMING_STATS_FIELDS.booleans]) stats[k] = st[k];
+  return encode({
+    walkers: { walkers: tm.walkers.walkers, freeAt: Array.from(tm.walkers.freeAt), lastSlot: tm.walkers.lastSlot },
+    stats, inFlightUntil: tm.inFlightUntil, lastQueue: tm.lastQueue,
+  });
+}
+function applyTimingState(io: AmdIommu, s: TimingSnapshot): void {
+  const tm = io.timingModel;
+  tm.walkers.freeAt.set(s.walkers.freeAt);
+  tm.walkers.lastSlot = s.walkers.lastSlot;
+  const st = tm.stats as unknown as Record<string, unknown>;
+  for (const k of TIMING_STATS_FIELDS.histograms) {
+    const h = hist(st[k] as LatencyHistogram), v = s.stats[k] as HistogramSnapshot;
+    h.counts.set(v.counts); h.count = v.count; h.sum = v.sum; h.min = num(v.min); h.max = v.max; h.lastValue = v.lastValue; h.lastBucket = v.lastBucket;
+  }
+  for (const [k] of TIMING_STATS_FIELDS.arrays) (st[k] as Float64Array).set(s.stats[k] as number[]);
+  for (const k of [...TIMING_STATS_FIELDS.numbers, ...TIMING_STATS_FIELDS.booleans]) st[k] = s.stats[k];
+  tm.inFlightUntil = s.inFlightUntil;
+  tm.lastQueue = s.lastQueue;
+}
+interface HistogramSnapshot { counts: number[]; count: number; sum: number; min: number | "Infinity"; max: number; lastValue: number; lastBucket: number }
+interface TimingSnapshot { walkers: { walkers: number; freeAt: number[]; lastSlot: number }; stats: Record<string, unknown>; inFlightUntil: number; lastQueue: number }
 
 function optionsOf(io: AmdIommu): IommuSnapshotOptions {
   return structuredClone({
@@ -160,6 +168,7 @@ function deviceTableState(io: AmdIommu): ReturnType<AmdIommu["deviceTable"]["sna
 export function takeSnapshot(io: AmdIommu): IommuSnapshot {
   const registers: [number, number][] = [];
   io.regs.words.forEach((v, i) => { if (v !== 0) registers.push([i, v]); });
+  const ppr = pprOf(io);
   return {
     format: SNAPSHOT_FORMAT,
     version: SNAPSHOT_VERSION,
@@ -176,8 +185,8 @@ export function takeSnapshot(io: AmdIommu): IommuSnapshot {
     eventLog: { ...io.eventLog.stats },
     pprLog: { ...io.pprLog.stats },
     interrupts: { ...io.interrupts },
-    timingModel: plainState(io.timingModel, TIMING_KEYS),
-    ppr: plainState(io.ppr, PPR_KEYS),
+    timingModel: timingState(io),
+    ppr: { stats: { ...ppr!.stats } },
     tableLines: io.translator.lines === null ? null : encode(io.translator.lines.snapshot()),
     interruptRemapping: encode({
       irteCache: io.irteCache.snapshot(), stats: { ...io.interruptRemapper.stats }, gaLog: { ...io.gaLog.stats },
@@ -196,51 +205,132 @@ export function snapshotOptions(s: IommuSnapshot): Omit<AmdIommuOptions, "memory
   };
 }
 
-function checkSnapshot(s: IommuSnapshot): void {
-  if (s === null || typeof s !== "object" || s.format !== SNAPSHOT_FORMAT) {
-    throw new TypeError(`restore: snapshot must be an object from iommu.snapshot() (format "${SNAPSHOT_FORMAT}")`);
-  }
-  if (s.version !== SNAPSHOT_VERSION) throw new RangeError(`restore: snapshot.version ${String(s.version)} is not supported (expected ${SNAPSHOT_VERSION})`);
+/** A refused snapshot: `path` names the first offending field ("iotlb.tags.k2.5"). */
+export class SnapshotError extends RangeError {
+  constructor(readonly path: string, message: string) { super(`restore: snapshot.${path}: ${message}`); this.name = "SnapshotError"; }
 }
 
-/** Put a snapshot's state into an IOMMU built with the same options (cache geometry, features). */
-export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
-  checkSnapshot(s);
+const schemaCheck = TypeCompiler.Compile(SNAPSHOT_SCHEMA);
+
+/** The declared format (schema/snapshot.schema.json); throws a SnapshotError naming the first offending path. */
+export function checkSnapshot(s: unknown): asserts s is IommuSnapshot {
+  if (s === null || typeof s !== "object" || Array.isArray(s)) throw new TypeError(`restore: snapshot must be an object from iommu.snapshot() (format "${SNAPSHOT_FORMAT}")`);
+  const f = (s as { format?: unknown }).format, v = (s as { version?: unknown }).version;
+  if (f !== SNAPSHOT_FORMAT) throw new SnapshotError("format", `must be "${SNAPSHOT_FORMAT}", got ${short(f)}`);
+  if (v !== SNAPSHOT_VERSION) throw new SnapshotError("version", `${short(v)} is not supported (expected ${SNAPSHOT_VERSION})`);
+  let ok: boolean;
+  try { ok = schemaCheck.Check(s); } catch (e) { throw new SnapshotError("", `cannot be read (${e instanceof Error ? e.message : String(e)})`); }
+  if (ok) return;
+  const first = schemaCheck.Errors(s).First();
+  const path = first ? first.path.replace(/^\//, "").replace(/\//g, ".") : "";
+  const msg = first ? (first.message.startsWith("Unexpected property") ? "unknown field" : first.message.toLowerCase()) : "does not conform";
+  throw new SnapshotError(path, `${msg}${first && first.value !== undefined ? ", got " + short(first.value) : ""}`);
+}
+function short(v: unknown): string {
+  let t: string;
+  try { t = JSON.stringify(v) ?? String(v); } catch { t = typeof v; }
+  return t.length > 60 ? t.slice(0, 57) + "..." : t;
+}
+
+interface TagsSnapshot { valid: number[]; k0: number[]; k1: number[]; k2: number[]; k3: number[]; stamp: number[]; occupancy: number }
+
+/** What the schema cannot say, against this IOMMU: geometry, array lengths, occupancy, page sizes. */
+function checkAgainst(io: AmdIommu, s: IommuSnapshot): void {
   const mine = optionsOf(io);
   for (const k of ["iotlb", "pdeCache", "dteCache", "gcr3Cache", "features"] as const) {
     if (JSON.stringify(mine[k]) !== JSON.stringify(s.options[k])) {
-      throw new RangeError(`restore: snapshot.options.${k} (${JSON.stringify(s.options[k])}) differs from this IOMMU's (${JSON.stringify(mine[k])}); use AmdIommu.restore(snapshot, { memory })`);
+      throw new SnapshotError(`options.${k}`, `${JSON.stringify(s.options[k])} differs from this IOMMU's (${JSON.stringify(mine[k])}); use AmdIommu.restore(snapshot, { memory })`);
     }
   }
+  const length = (path: string, a: readonly unknown[], n: number) => {
+    if (a.length !== n) throw new SnapshotError(path, `has ${a.length} items, this IOMMU's has ${n}`);
+  };
+  const tags = (path: string, t: TagsSnapshot, n: number) => {
+    for (const k of ["valid", "k0", "k1", "k2", "k3", "stamp"] as const) length(`${path}.${k}`, t[k], n);
+    let valid = 0;
+    for (const v of t.valid) valid += v;
+    if (t.occupancy !== valid) throw new SnapshotError(`${path}.occupancy`, `${t.occupancy} is not the number of valid entries (${valid})`);
+  };
+  const dt = s.deviceTable as unknown as { tags: TagsSnapshot; slots: unknown[] };
+  const nDte = io.deviceTable.cache.entries;
+  tags("deviceTable.tags", dt.tags, nDte);
+  length("deviceTable.slots", dt.slots, nDte);
+  const lastSlot = s.deviceTableScalars.lastSlot as number;
+  if (lastSlot >= nDte) throw new SnapshotError("deviceTableScalars.lastSlot", `${lastSlot} is not a slot of a ${nDte}-entry DTE cache`);
+  const tlb = s.iotlb as unknown as { tags: TagsSnapshot; spa: number[]; perms: number[] };
+  const nTlb = io.iotlb.tags.entries;
+  tags("iotlb.tags", tlb.tags, nTlb);
+  length("iotlb.spa", tlb.spa, nTlb); length("iotlb.perms", tlb.perms, nTlb);
+  tlb.tags.valid.forEach((v, i) => {
+    const k2 = tlb.tags.k2[i]!;
+    if (v === 1 && (k2 < 12 || k2 > 63)) throw new SnapshotError(`iotlb.tags.k2.${i}`, `a valid entry's log2 page size must be 12..63, got ${k2}`);
+  });
+  const pde = s.pdeCache as unknown as { tags: TagsSnapshot; next: number[]; nextLevel: number[]; perms: number[]; nested: number[] };
+  const nPde = io.pdeCache.tags.entries;
+  tags("pdeCache.tags", pde.tags, nPde);
+  for (const k of ["next", "nextLevel", "perms", "nested"] as const) length(`pdeCache.${k}`, pde[k], nPde);
+  const g = s.gcr3Cache as unknown as { tags: TagsSnapshot; cr3: number[] };
+  const nG = io.gcr3Cache.tags.entries;
+  tags("gcr3Cache.tags", g.tags, nG);
+  length("gcr3Cache.cr3", g.cr3, nG);
+  length("translation.referencesPerWalk", s.translation.referencesPerWalk, io.translator.stats.referencesPerWalk.length);
+  const w = (s.timingModel as unknown as TimingSnapshot).walkers;
+  const nW = io.timingModel.walkers.walkers;
+  if (w.walkers !== nW) throw new SnapshotError("timingModel.walkers.walkers", `${w.walkers} differs from this IOMMU's ${nW} walkers`);
+  length("timingModel.walkers.freeAt", w.freeAt, nW);
+  if (w.lastSlot >= nW) throw new SnapshotError("timingModel.walkers.lastSlot", `${w.lastSlot} is not one of ${nW} walkers`);
+  const lines = io.translator.lines, tl = s.tableLines as { lines: [number, number][] } | null;
+  if (lines !== null && tl !== null) {
+    const n = (lines as unknown as { lines: number }).lines;
+    tl.lines.forEach(([slot], i) => { if (slot >= n) throw new SnapshotError(`tableLines.lines.${i}.0`, `${slot} is not a slot of this ${n}-line table cache`); });
+  }
+}
+
+/**
+ * Put a snapshot's state into an IOMMU built with the same options (cache geometry, features).
+ * The snapshot is checked completely first (schema/snapshot.schema.json, then against this
+ * IOMMU); a refused snapshot changes nothing and the error names its first offending path.
+ * Restore writes only this IOMMU's own fields, each by name: never memory, shared tables or
+ * prototypes, whatever keys the snapshot holds.
+ */
+export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
+  checkSnapshot(s);
+  checkAgainst(io, s);
   io.regs.words.fill(0);
   for (const [i, v] of s.registers) io.regs.words[i] = v;
   io.deviceTable.restore(decode(s.deviceTable));
-  applyScalars(io.deviceTable, s.deviceTableScalars);
+  applyScalars(io.deviceTable, { lastId: s.deviceTableScalars.lastId!, lastSlot: s.deviceTableScalars.lastSlot! });
   io.iotlb.restore(decode(s.iotlb));
   io.pdeCache.restore(decode(s.pdeCache));
   io.gcr3Cache.restore(decode(s.gcr3Cache));
   io.commands.restore(decode(s.commands));
-  const t = io.translator.stats;
-  Object.assign(t, structuredClone(s.translation));
-  Object.assign(io.eventLog.stats, s.eventLog);
-  Object.assign(io.pprLog.stats, s.pprLog);
-  Object.assign(io.interrupts, s.interrupts);
-  applyPlainState(io.timingModel, s.timingModel);
-  applyPlainState(io.ppr, s.ppr);
-  const lines = io.translator.lines;
-  if (lines !== null) {
-    if (s.tableLines === null || s.tableLines === undefined) lines.clear();
-    else lines.restore(decode(s.tableLines));
+  const t = io.translator.stats, st = s.translation;
+  t.requests = st.requests; t.atsRequests = st.atsRequests; t.faults = st.faults; t.walks = st.walks; t.eventsLogged = st.eventsLogged;
+  t.eventsSuppressed = st.eventsSuppressed; t.adUpdates = st.adUpdates; t.walkRetries = st.walkRetries;
+  st.referencesPerWalk.forEach((v, i) => { t.referencesPerWalk[i] = v; });
+  for (const [mine, theirs] of [[io.eventLog.stats, s.eventLog], [io.pprLog.stats, s.pprLog]] as const) {
+    mine.written = theirs.written; mine.overflows = theirs.overflows; mine.dropped = theirs.dropped; mine.writeErrors = theirs.writeErrors;
   }
+  for (const k of Object.keys(io.interrupts) as (keyof AmdIommu["interrupts"])[]) if (s.interrupts[k] !== undefined) io.interrupts[k] = s.interrupts[k]!;
+  applyTimingState(io, decode(s.timingModel));
+  const ppr = pprOf(io), sp = s.ppr as { stats: Record<string, number> };
+  if (ppr) for (const k of Object.keys(ppr.stats)) if (sp.stats[k] !== undefined) ppr.stats[k] = sp.stats[k]!;
   if (s.interruptRemapping !== undefined) {
-    const ir = decode<{ irteCache: ReturnType<AmdIommu["irteCache"]["snapshot"]>; stats: object; gaLog: object; perf: ReturnType<NonNullable<AmdIommu["perf"]>["snapshot"]> | null }>(s.interruptRemapping);
+    const ir = decode<{ irteCache: ReturnType<AmdIommu["irteCache"]["snapshot"]>; stats: Record<string, number>; gaLog: Record<string, number>; perf: ReturnType<NonNullable<AmdIommu["perf"]>["snapshot"]> | null }>(s.interruptRemapping);
     // the IRTE cache's geometry is not among the snapshot's options: restore it only into the same geometry
     if (ir.irteCache.tags.valid.length === io.irteCache.tags.entries) io.irteCache.restore(ir.irteCache); else io.irteCache.invalidateAll();
-    Object.assign(io.interruptRemapper.stats, ir.stats);
-    Object.assign(io.gaLog.stats, ir.gaLog);
+    const st = io.interruptRemapper.stats as unknown as Record<string, number>;
+    for (const k of Object.keys(st)) if (ir.stats[k] !== undefined) st[k] = ir.stats[k]!;
+    const g = io.gaLog.stats as unknown as Record<string, number>;
+    for (const k of Object.keys(g)) if (ir.gaLog[k] !== undefined) g[k] = ir.gaLog[k]!;
     if (io.perf !== null && ir.perf !== null) io.perf.restore(ir.perf);
   } else {
     io.irteCache.invalidateAll();
+  }
+  const lines = io.translator.lines;
+  if (lines !== null) {
+    if (s.tableLines === null) lines.clear();
+    else lines.restore(decode(s.tableLines));
   }
   io.now = s.now;
 }

@@ -37,10 +37,12 @@ export function bucketLow(b: number): number {
 
 /**
  * sum + v + v + ... (n times), as n sequential additions give it: one multiplication when
- * that is exact (integers, no partial sum beyond 2^53), else the additions.
+ * that is exact (integers, no partial sum beyond 2^53), else the additions; beyond 2^24
+ * additions (a count no honest run reaches between two statistics reads, or a tampered
+ * snapshot's) the multiplication, so the work stays bounded.
  */
 export function addRepeated(sum: number, v: number, n: number): number {
-  if (Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) return sum + v * n;
+  if ((Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) || n > 1 << 24) return sum + v * n;
   for (let i = 0; i < n; i++) sum += v;
   return sum;
 }
