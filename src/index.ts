@@ -23,7 +23,7 @@ export {
   InvalidationNotifiers, unmapCovers, WHOLE_SPACE, type Mapping, type MapEvent, type UnmapEvent, type DeviceTlbUnmapEvent,
   type NotifierEvents, type NotifierKind, type NotifierListener, type UnmapCommand,
 } from "./embedding/invalidation-notifiers.js";
-export type { ReplayOptions } from "./embedding/mapping-replay.js";
+export type { ReplayIterator, ReplayOptions } from "./embedding/mapping-replay.js";
 export { SteppedTranslation, type MemoryRequest, type SteppedOptions } from "./embedding/stepped-translation.js";
 export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/callback-memory-port.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";

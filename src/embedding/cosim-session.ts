@@ -245,20 +245,19 @@ export const OPS: readonly AnyOp[] = [
     return { outcome: io.pageRequest(req) };
   }),
 
-  op("replay", "the device's valid mappings (at most `limit`, default 4096)", {
+  op("replay", "the device's valid mappings (at most `limit`, default 4096; truncated: stopped at the limit or the table-read bound)", {
     ...TARGET, deviceId: DEVICE_ID, pasid: opt(Type.Union([PASID, Type.Null()], { description: "PASID 0..1048575 or null" })),
     limit: opt(uintIn(PIPE_LIMITS.replayMappings, "limit")),
   }, { mappings: Type.Array(MAPPING_OUT), truncated: BOOL }, (s, m) => {
     const e = s.entry(m.iommu);
     const limit = m.limit === undefined ? 4096 : toUint(m.limit, "limit", PIPE_LIMITS.replayMappings);
     const opts = m.pasid === undefined ? {} : { pasid: m.pasid === null ? null : toUint(m.pasid, "pasid", 0xfffff) };
+    const it = e.io.replay(toUint(m.deviceId, "deviceId", 0xffff), { ...opts, limit: limit + 1 });
     const mappings: Msg[] = [];
-    let truncated = false;
-    for (const x of e.io.replay(toUint(m.deviceId, "deviceId", 0xffff), opts)) {
-      if (mappings.length === limit) { truncated = true; break; }
-      mappings.push(mappingJson(x));
-    }
-    return { mappings, truncated };
+    for (const x of it) mappings.push(mappingJson(x));
+    const more = mappings.length > limit; // one past the limit: there are more
+    if (more) mappings.pop();
+    return { mappings, truncated: more || it.truncated };
   }),
 
   op("stats", "the IOMMU's counters (AmdIommu.stats())", { ...TARGET }, { stats: Type.Record(Type.String(), Type.Unknown()) },

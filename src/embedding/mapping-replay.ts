@@ -13,12 +13,19 @@
  *
  * Spaces reported: requests without a PASID (host v1 table, identity for Mode 0 / V = 0 /
  * IommuEn = 0, or the PASID-0 guest table for GIoV), and with GV = 1 every PASID with a
- * valid GCR3 entry. The exclusion range is not reported. Garbage tables may describe very
- * many pages: the result is a lazy iterator the consumer can stop.
+ * valid GCR3 entry. The exclusion range is not reported.
+ *
+ * Bounded work: a leaf is one candidate of its own size (a 1 GiB or 2^57-byte leaf is one
+ * peek, not one per 4 KiB page: every page of a leaf shares its entries' fate; only under a
+ * nested guest leaf do the host pages decide, and a refused host block is skipped whole);
+ * entries that are not present are skipped with their subtrees. Garbage tables may still
+ * describe very many pages or loop back on themselves, so the walk stops after
+ * `options.limit` mappings or `options.tableReads` memory references (entries read, peeks' walks),
+ * whichever comes first, and the iterator's `truncated` then says it stopped early.
  */
 import {
   GCR3_ADDR_HI, GCR3_ADDR_LO, GCR3_V, LM_ADDR_HI, LM_ADDR_LO, LM_LEVEL_SHIFT, LM_P, LM_PS, V1_ADDR_HI, V1_ADDR_LO,
-  V1_NEXT_LEVEL_MASK, V1_NEXT_LEVEL_SHIFT, V1_NL_ENCODED, V1_NL_LEAF, V1_PR, v1LevelShift,
+  V1_IR_HI, V1_IW_HI, V1_NEXT_LEVEL_MASK, V1_NEXT_LEVEL_SHIFT, V1_NL_ENCODED, V1_NL_LEAF, V1_PR, v1LevelShift,
 } from "../spec/page-tables.js";
 import { CONTROL, MMIO_CONTROL } from "../spec/registers.js";
 import type { DteFields } from "../spec/dte.js";
@@ -39,39 +46,70 @@ export interface ReplaySource {
 export interface ReplayOptions {
   /** undefined: every space of the device; null: requests without a PASID only; a number: that PASID only. */
   pasid?: number | null;
+  /** Most mappings reported (default: no limit beyond tableReads). */
+  limit?: number;
+  /** Most memory references made: table entries read, plus each peek's references (default REPLAY_TABLE_READS). */
+  tableReads?: number;
+}
+
+/** Default bound on the memory references one replay makes (table entries read, peeks' walks): 2^20. */
+export const REPLAY_TABLE_READS = 1 << 20;
+
+/** The mappings, lazily; `truncated` is true once the walk stopped at a bound (limit or tableReads) before finishing. */
+export interface ReplayIterator extends IterableIterator<Mapping> {
+  readonly truncated: boolean;
 }
 
 const TWO32 = 4294967296;
 const U64 = (1n << 64n) - 1n;
 
-function entry(mem: MemoryPort, pa: number): [number, number] | null {
-  if (!mem.contains(pa, 8)) return null;
+/** Table reads left to one replay. */
+class Budget {
+  reads: number;
+  out = false;
+  constructor(reads: number) { this.reads = reads; }
+  take(n = 1): boolean {
+    if (this.reads <= 0) { this.out = true; return false; }
+    this.reads -= n;
+    return true;
+  }
+}
+
+function entry(mem: MemoryPort, pa: number, b: Budget): [number, number] | null {
+  if (!b.take() || !mem.contains(pa, 8)) return null;
   return [mem.load32(pa), mem.load32(pa + 4)];
 }
 
 /** Leaf entries of a v1 table under `root` (level `mode`) whose pages overlap [lo, hi). */
-function* v1Leaves(mem: MemoryPort, table: number, level: number, vaBase: bigint, lo: bigint, hi: bigint):
+/**
+ * `prune`: skip the subtree of an entry with IR = IW = 0 (permissions are ANDed along the
+ * path, so no page beneath it is accessible by an untranslated request); table reads of a
+ * nested walk (hostSpa) do not prune.
+ */
+function* v1Leaves(mem: MemoryPort, table: number, level: number, vaBase: bigint, lo: bigint, hi: bigint, b: Budget, prune = false):
   Generator<{ va: bigint; level: number; eLo: number; eHi: number }> {
   const shift = v1LevelShift(level);
   const span = 1n << BigInt(shift);
   for (let i = 0; i < 512; i++) {
     const va = vaBase + BigInt(i) * span;
     if (va >= hi || va + span <= lo || va > U64) continue;
-    const e = entry(mem, table + i * 8);
+    if (b.out) return;
+    const e = entry(mem, table + i * 8, b);
     if (e === null || (e[0] & V1_PR) === 0) continue;
     const nl = (e[0] >>> V1_NEXT_LEVEL_SHIFT) & V1_NEXT_LEVEL_MASK;
     if (nl === V1_NL_LEAF || nl === V1_NL_ENCODED) { yield { va, level, eLo: e[0], eHi: e[1] }; continue; }
     if (nl >= level) continue; // invalid level: the translator faults, nothing to report
+    if (prune && (e[1] & (V1_IR_HI | V1_IW_HI)) === 0) continue; // no permission anywhere beneath
     const next = (e[1] & V1_ADDR_HI) * TWO32 + ((e[0] & V1_ADDR_LO) >>> 0);
     // skipped levels (nl < level - 1) have index 0: the child covers the start of this entry's span
-    yield* v1Leaves(mem, next, nl, va, lo, hi);
+    yield* v1Leaves(mem, next, nl, va, lo, hi, b, prune);
   }
 }
 
 /** SPA of a GPA through the host table (candidate only: peek has the last word), or -1. */
-function hostSpa(mem: MemoryPort, f: DteFields, gpa: number): number {
+function hostSpa(mem: MemoryPort, f: DteFields, gpa: number, b: Budget): number {
   const g = BigInt(gpa);
-  for (const leaf of v1Leaves(mem, f.HostPageTableRootPtr, f.Mode, 0n, g, g + 1n)) {
+  for (const leaf of v1Leaves(mem, f.HostPageTableRootPtr, f.Mode, 0n, g, g + 1n, b)) {
     let log2 = v1LevelShift(leaf.level);
     const nl = (leaf.eLo >>> V1_NEXT_LEVEL_SHIFT) & V1_NEXT_LEVEL_MASK;
     if (nl === V1_NL_ENCODED) {
@@ -86,9 +124,56 @@ function hostSpa(mem: MemoryPort, f: DteFields, gpa: number): number {
   return -1;
 }
 
-export function* replayMappings(io: ReplaySource, deviceId: number, options: ReplayOptions = {}): Generator<Mapping> {
+/**
+ * Bytes of the aligned block around `gpa` that one host entry decides (a leaf, an entry that
+ * is not present, an invalid one): every GPA of the block translates, or fails, alike.
+ */
+function hostExtent(mem: MemoryPort, f: DteFields, gpa: number, b: Budget): bigint {
+  const g = BigInt(gpa);
+  let table = f.HostPageTableRootPtr, level = f.Mode;
+  for (let guard = 0; guard < 7 && level >= 1; guard++) {
+    const shift = v1LevelShift(level);
+    const e = entry(mem, table + Number((g >> BigInt(shift)) & 511n) * 8, b);
+    if (e === null || (e[0] & V1_PR) === 0) return 1n << BigInt(shift);
+    const nl = (e[0] >>> V1_NEXT_LEVEL_SHIFT) & V1_NEXT_LEVEL_MASK;
+    if (nl === V1_NL_LEAF || nl === V1_NL_ENCODED || nl >= level) return 1n << BigInt(shift);
+    table = (e[1] & V1_ADDR_HI) * TWO32 + ((e[0] & V1_ADDR_LO) >>> 0);
+    level = nl;
+  }
+  return 4096n;
+}
+
+function checkCount(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new RangeError(`replay: options.${name} must be a non-negative safe integer, got ${String(v)}`);
+  return v;
+}
+
+/** replay(): the mappings of a device, within the bounds of `options` (see the file header). */
+export function replayMappings(io: ReplaySource, deviceId: number, options: ReplayOptions = {}): ReplayIterator {
   if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw new RangeError(`replay: deviceId must be an integer 0..65535, got ${String(deviceId)}`);
-  if (options === null || typeof options !== "object") throw new TypeError("replay: options must be an object { pasid? }");
+  if (options === null || typeof options !== "object") throw new TypeError("replay: options must be an object { pasid?, limit?, tableReads? }");
+  for (const k of Object.keys(options)) if (k !== "pasid" && k !== "limit" && k !== "tableReads") throw new RangeError(`replay: options.${k} is not an option (known: pasid, limit, tableReads)`);
+  const limit = checkCount("limit", options.limit) ?? Infinity;
+  const budget = new Budget(checkCount("tableReads", options.tableReads) ?? REPLAY_TABLE_READS);
+  const inner = walkMappings(io, deviceId, options, budget);
+  let count = 0, done = false, truncated = false;
+  const it: ReplayIterator = {
+    get truncated() { return truncated; },
+    next(): IteratorResult<Mapping> {
+      if (done) return { done: true, value: undefined };
+      if (count >= limit) { done = true; truncated = true; return { done: true, value: undefined }; }
+      const r = inner.next();
+      if (r.done === true) { done = true; truncated = budget.out; return { done: true, value: undefined }; }
+      count++;
+      return r;
+    },
+    [Symbol.iterator]() { return it; },
+  };
+  return it;
+}
+
+function* walkMappings(io: ReplaySource, deviceId: number, options: ReplayOptions, budget: Budget): Generator<Mapping> {
   const want = options.pasid;
   if (want !== undefined && want !== null && !(Number.isInteger(want) && want >= 0 && want <= 0xfffff)) {
     throw new RangeError(`replay: options.pasid must be null or an integer 0..1048575, got ${String(want)}`);
@@ -103,15 +188,24 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
   const gtOn = f !== null && f.V && f.TV && io.features.guestTranslation && io.regs.test(MMIO_CONTROL, CONTROL.GTEn) && f.GV;
   const nested = f !== null && f.Mode !== 0;
 
-  /** Report the pages of [va, va + span) that peek grants (from covered.end on), in the page sizes peek reports. */
-  function* pages(va: bigint, span: bigint, pasid: number | undefined, covered: { end: bigint }): Generator<Mapping> {
+  /**
+   * Report the pages of the leaf [va, va + span) that peek grants (from covered.end on), in
+   * the page sizes peek reports. A refused page refuses its whole leaf, except under a nested
+   * guest leaf (`gpaBase` = the leaf's guest-physical base), where the host block around the
+   * page's GPA is skipped.
+   */
+  function* pages(va: bigint, span: bigint, pasid: number | undefined, covered: { end: bigint }, gpaBase = -1): Generator<Mapping> {
     const end = va + span;
     let a = va > covered.end ? va : covered.end;
     while (a < end && a <= U64) {
+      if (budget.out) return;
       const r = probe(a, pasid);
       if (!r.ok) {
         if (r.fault === "address-out-of-range" || r.fault === "non-canonical") return; // the whole leaf lies outside
-        a += 4096n;
+        if (gpaBase < 0 || !nested) return; // the leaf's own entries refused it: every page alike
+        const gpa = gpaBase + Number(a - va);
+        const block = hostExtent(mem, f!, gpa, budget);
+        a += block - (BigInt(gpa) % block);
         continue;
       }
       const size = BigInt(r.pageSize);
@@ -129,10 +223,12 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
   function probe(address: bigint, pasid: number | undefined): TranslationResult {
     const req: TranslationRequest = pasid === undefined ? { deviceId, address } : { deviceId, address, pasid };
     let r = io.peek(req, out);
-    if (!r.ok && r.fault === "permission") r = io.peek({ ...req, write: true }, out);
+    budget.take(r.memoryReferences + 1);
+    if (!r.ok && r.fault === "permission") { r = io.peek({ ...req, write: true }, out); budget.take(r.memoryReferences + 1); }
     if (!r.ok && r.fault === "user-supervisor" && pasid !== undefined) {
       r = io.peek({ ...req, privileged: true }, out);
-      if (!r.ok && r.fault === "permission") r = io.peek({ ...req, privileged: true, write: true }, out);
+      budget.take(r.memoryReferences + 1);
+      if (!r.ok && r.fault === "permission") { r = io.peek({ ...req, privileged: true, write: true }, out); budget.take(r.memoryReferences + 1); }
     }
     return r;
   }
@@ -142,7 +238,7 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
     return { deviceId, domainId: f ? f.DomainID : 0, pasid: null, gn: false, nested: false, address: 0n, pageSize: 2 ** 64, spa: 0,
       readable: r.readable, writable: r.writable, executable: r.executable, user: r.user };
   }
-  function tableSpa(addr: number): number { return nested ? hostSpa(mem, f!, addr) : addr; }
+  function tableSpa(addr: number): number { return nested ? hostSpa(mem, f!, addr, budget) : addr; }
 
   /** Guest (long-mode) leaves of one PASID's table, each checked by peek. */
   function* guest(table: number, level: number, vaBase: bigint, pasid: number | undefined, covered: { end: bigint }): Generator<Mapping> {
@@ -154,11 +250,12 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
     for (let i = 0; i < 512; i++) {
       let va = vaBase + BigInt(i) * span;
       if (level === guestLevels && (va & signBit) !== 0n) va |= U64 & ~((signBit << 1n) - 1n);
-      const e = entry(mem, spa + i * 8);
+      if (budget.out) return;
+      const e = entry(mem, spa + i * 8, budget);
       if (e === null || (e[0] & LM_P) === 0) continue;
       const ps = (e[0] & LM_PS) !== 0;
       if (level === 1 || (ps && (level === 2 || level === 3))) {
-        yield* pages(va, span, pasid, covered);
+        yield* pages(va, span, pasid, covered, (e[1] & LM_ADDR_HI) * TWO32 + ((e[0] & LM_ADDR_LO) >>> 0));
         continue;
       }
       if (ps) continue; // PS in a PML4E/PML5E: reserved, the translator faults
@@ -176,7 +273,7 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
       } else if (f.Mode === 0) { const m = identity(); if (m) yield m; }
       else if (f.Mode <= io.features.hats + 4 && f.Mode < 7) {
         const covered = { end: 0n };
-        for (const leaf of v1Leaves(mem, f.HostPageTableRootPtr, f.Mode, 0n, 0n, 1n << 64n)) {
+        for (const leaf of v1Leaves(mem, f.HostPageTableRootPtr, f.Mode, 0n, 0n, 1n << 64n, budget, true)) {
           yield* pages(leaf.va, 1n << BigInt(v1LevelShift(leaf.level)), undefined, covered);
         }
       }
@@ -197,11 +294,12 @@ export function* replayMappings(io: ReplaySource, deviceId: number, options: Rep
   }
   /** Valid GCR3 entries under a GCR3 table (level k = GLX at the root): [pasid, guest CR3]. */
   function* gcr3Entries(table: number, k: number, pasidBase: number): Generator<[number, number]> {
-    const spa = gcr3IsGpa() ? hostSpa(mem, f!, table) : table;
+    const spa = gcr3IsGpa() ? hostSpa(mem, f!, table, budget) : table;
     if (spa < 0) return;
     for (let i = 0; i < 512; i++) {
       if (want !== undefined && want !== null && ((want >>> (9 * k)) & 0x1ff) !== i) continue;
-      const e = entry(mem, spa + i * 8);
+      if (budget.out) return;
+      const e = entry(mem, spa + i * 8, budget);
       if (e === null || (e[0] & GCR3_V) === 0) continue;
       const next = (e[1] & GCR3_ADDR_HI) * TWO32 + ((e[0] & GCR3_ADDR_LO) >>> 0);
       const pasid = pasidBase + i * 2 ** (9 * k);

@@ -35,7 +35,7 @@ import { V1_SHIFT } from "./translation/host-walk.js";
 import { TimingModel } from "./timing/timing-model.js";
 import type { TraceDocument, TraceOptions } from "./timing/trace-recorder.js";
 import { InvalidationNotifiers, notifyMap, type Mapping } from "../embedding/invalidation-notifiers.js";
-import { replayMappings, type ReplayOptions } from "../embedding/mapping-replay.js";
+import { replayMappings, type ReplayIterator, type ReplayOptions } from "../embedding/mapping-replay.js";
 import { applySnapshot, snapshotOptions, takeSnapshot, type IommuSnapshot } from "../embedding/iommu-snapshot.js";
 import { SteppedTranslation, type SteppedOptions } from "../embedding/stepped-translation.js";
 import { IrteCache } from "./interrupts/irte-cache.js";
@@ -393,7 +393,7 @@ export class AmdIommu {
    * Every valid mapping of a device as the tables in memory say (peek decides each page):
    * host v1, GCR3 + guest, nested; options.pasid picks one space (null = no PASID).
    */
-  replay(deviceId: number, options?: ReplayOptions): IterableIterator<Mapping> {
+  replay(deviceId: number, options?: ReplayOptions): ReplayIterator {
     return replayMappings(this, deviceId, options);
   }
   /** Record every memory access of the following translations into `log` (null stops). */
