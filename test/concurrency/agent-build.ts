@@ -5,7 +5,7 @@
  * (no type check: `npm test` runs tsc on the whole project anyway), JSON imports copied,
  * and a package.json that marks the .js files as ES modules. Takes well under a second.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -30,6 +30,7 @@ export function buildAgents(entries: string[], mutations: Mutation[] = []): Reco
   const out = mkdtempSync(join(tmpdir(), "iommu-agents-"));
   built.push(out);
   writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
+  symlinkSync(join(ROOT, "node_modules"), join(out, "node_modules"), "dir"); // the runtime dependencies (the schema library)
   const seen = new Set<string>();
   const queue = entries.map((e) => resolve(ROOT, e));
   while (queue.length > 0) {

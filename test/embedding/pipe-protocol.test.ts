@@ -50,7 +50,7 @@ const answerCheck = new Map(OPS.map((o) => [o.name, TypeCompiler.Compile(o.answe
 const errorCheck = TypeCompiler.Compile(ERROR_ANSWER);
 const noteCheck = TypeCompiler.Compile(NOTIFICATION);
 
-describe("the pipe protocol is declared", () => {
+describe("the pipe protocol is declared", { timeout: 60_000 }, () => {
   it("the published JSON Schemas (schema/*.schema.json) are what the model checks against (run npm run schemas after a change)", () => {
     for (const [name, text] of Object.entries(schemaFiles())) {
       expect(readFileSync(new URL(`../../schema/${name}`, import.meta.url), "utf8"), `schema/${name} is stale: npm run schemas`).toBe(text);

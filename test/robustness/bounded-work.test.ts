@@ -24,7 +24,7 @@ function oneLeaf(mode: number, perms: { read: boolean; write: boolean }) {
   return { tb, root };
 }
 
-describe("replay: bounded work", () => {
+describe("replay: bounded work", { timeout: 120_000 }, () => {
   it("a v1 leaf covering 2^57 bytes is one candidate, decided by one peek (translate faults at once, so does replay)", () => {
     const { tb } = oneLeaf(6, { read: true, write: true });
     const fault = tb.iommu.translate({ deviceId: 0x10, address: 0x1234_5000 });
@@ -101,7 +101,7 @@ describe("replay: bounded work", () => {
   });
 });
 
-describe("outstanding device invalidations: bounded as the ITag space bounds them", () => {
+describe("outstanding device invalidations: bounded as the ITag space bounds them", { timeout: 60_000 }, () => {
   it(`with InvTimeOut = 0 and a device that never answers, at most ${ATS_ITAGS} invalidations are outstanding; the next one waits`, () => {
     const tb = new IommuTestbench({ bytes: 8 * 1024 * 1024, deviceTableEntries: 256 });
     // Control.InvTimeOut = 0: no timeout; no endpoint is attached for device 0x20

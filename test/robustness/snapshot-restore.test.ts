@@ -42,7 +42,7 @@ function refused(bad: unknown, path: string | RegExp) {
   return err as SnapshotError;
 }
 
-describe("snapshots: the declared format is checked completely before anything changes", () => {
+describe("snapshots: the declared format is checked completely before anything changes", { timeout: 120_000 }, () => {
   it("every snapshot() of a busy IOMMU conforms to the declared format and restores to the same state", () => {
     const { io, snap } = rig();
     expect(() => checkSnapshot(io.snapshot())).not.toThrow();
