@@ -6,6 +6,7 @@
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { GCR3_V } from "../spec/page-tables.js";
 import type { PageSource } from "./page-allocator.js";
+import { checkPhysical } from "./arguments.js";
 
 const TWO32 = 4294967296;
 
@@ -13,12 +14,14 @@ export class Gcr3Table {
   readonly root: number;
   constructor(private readonly memory: PhysicalMemory, private readonly pages: PageSource, readonly glx: 0 | 1 | 2 = 0,
     private readonly toSpa: (gpa: number) => number = (x) => x, private readonly fromSpa: (spa: number) => number = (x) => x) {
+    if (glx !== 0 && glx !== 1 && glx !== 2) throw new RangeError(`Gcr3Table: glx must be 0, 1 or 2, got ${String(glx)}`);
     this.root = fromSpa(pages.alloc());
   }
 
   /** Install (cr3 = address) or clear (cr3 = null) the entry of a PASID; returns the entry's SPA. */
   set(pasid: number, cr3: number | null): number {
     if (!Number.isInteger(pasid) || pasid < 0 || pasid >= 2 ** (9 * (this.glx + 1))) throw new RangeError(`Gcr3Table.set: pasid ${pasid} out of range for GLX ${this.glx}`);
+    if (cr3 !== null) checkPhysical("Gcr3Table.set", "cr3", cr3, 4096);
     let table = this.toSpa(this.root);
     for (let k = this.glx; k > 0; k--) {
       const pa = table + ((pasid >>> (9 * k)) & 0x1ff) * 8;

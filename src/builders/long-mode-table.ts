@@ -8,9 +8,12 @@
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { LM_A, LM_D, LM_NX_HI, LM_P, LM_PS, LM_RW, LM_US, LM_LEVEL_SHIFT } from "../spec/page-tables.js";
 import type { PageSource } from "./page-allocator.js";
+import { checkAddress64, checkBoolean, checkOptions, checkPhysical } from "./arguments.js";
 
 export interface LongModeMapOptions {
   size?: 4096 | 2097152 | 1073741824;
+  /** A present long-mode page is always readable: only `true` (or absent) is accepted. */
+  readable?: true;
   writable?: boolean;
   user?: boolean;
   nx?: boolean;
@@ -21,6 +24,7 @@ export interface LongModeMapOptions {
 }
 
 const TWO32 = 4294967296;
+const LM_MAP_OPTIONS = ["size", "readable", "writable", "user", "nx", "accessed", "dirty", "upper"] as const;
 
 export class LongModeTable {
   /** SPA (or GPA, for nested use) of the top table: what goes in a GCR3 entry. */
@@ -34,9 +38,16 @@ export class LongModeTable {
 
   private static idx(va: bigint, level: number): number { return Number((va >> BigInt(LM_LEVEL_SHIFT[level]!)) & 0x1ffn); }
 
-  map(virt: number | bigint, phys: number, o: LongModeMapOptions = {}): void {
+  map(virt: number | bigint, phys: number, options: LongModeMapOptions = {}): void {
+    const W = "LongModeTable.map";
+    const o = checkOptions(W, options, LM_MAP_OPTIONS) as LongModeMapOptions;
+    for (const k of ["writable", "user", "nx", "accessed", "dirty"] as const) checkBoolean(W, `options.${k}`, o[k]);
+    if (o.readable !== undefined && o.readable !== true) throw new RangeError(`${W}: options.readable must be true or absent (a present long-mode page is readable), got ${String(o.readable)}`);
+    const upper = checkOptions(W, o.upper, ["writable", "user", "nx"]);
+    for (const k of ["writable", "user", "nx"]) checkBoolean(W, `options.upper.${k}`, upper[k]);
+    const va = checkAddress64(W, "virt", virt);
+    checkPhysical(W, "phys", phys, 4096);
     const size = o.size ?? 4096;
-    const va = BigInt.asUintN(64, BigInt(virt));
     const level = size === 4096 ? 1 : size === 2097152 ? 2 : size === 1073741824 ? 3 : 0;
     if (level === 0) throw new RangeError(`LongModeTable.map: size must be 4 KiB, 2 MiB or 1 GiB, got ${size}`);
     if (va % BigInt(size) !== 0n || phys % size !== 0) throw new RangeError("LongModeTable.map: addresses must be aligned to size");

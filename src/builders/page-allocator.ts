@@ -10,7 +10,7 @@ export class BumpAllocator implements PageSource {
   private next: number;
   constructor(private readonly memory: PhysicalMemory, start: number, private readonly end: number = memory.bytes) {
     if (!Number.isInteger(start) || start % 4096 !== 0 || start < 0) throw new RangeError(`BumpAllocator: start must be a 4 KiB-aligned address, got ${start}`);
-    if (end > memory.bytes || end <= start) throw new RangeError(`BumpAllocator: end must be in (start, memory.bytes], got ${end}`);
+    if (!Number.isInteger(end) || end > memory.bytes || end <= start) throw new RangeError(`BumpAllocator: end must be in (start, memory.bytes], got ${end}`);
     this.next = start;
   }
   /** Address of a fresh zeroed page. */
@@ -23,6 +23,7 @@ export class BumpAllocator implements PageSource {
   }
   /** `count` contiguous zeroed pages (rings, device tables). */
   allocContiguous(count: number): number {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`BumpAllocator.allocContiguous: count must be a positive integer, got ${String(count)}`);
     const pa = this.next;
     if (pa + count * 4096 > this.end) throw new RangeError("BumpAllocator: region exhausted");
     this.next += count * 4096;

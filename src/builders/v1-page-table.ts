@@ -7,12 +7,15 @@
 import type { PhysicalMemory } from "../memory/physical-memory.js";
 import { V1_IR_HI, V1_IW_HI, V1_PR, V1_U_HI, V1_FC_HI, V1_NL_ENCODED, v1LevelShift } from "../spec/page-tables.js";
 import type { PageSource } from "./page-allocator.js";
+import { checkAddress64, checkBoolean, checkOptions, checkPhysical } from "./arguments.js";
 
 export interface V1MapOptions {
   /** Page size in bytes (power of two >= 4096). Default 4096. */
   size?: number;
-  read?: boolean;
-  write?: boolean;
+  /** IR (default true). */
+  readable?: boolean;
+  /** IW (default true). */
+  writable?: boolean;
   /** PTE.U: untranslated access only. */
   untranslatedOnly?: boolean;
   forceCoherent?: boolean;
@@ -22,6 +25,7 @@ export interface V1MapOptions {
 }
 
 const TWO32 = 4294967296;
+const V1_MAP_OPTIONS = ["size", "readable", "writable", "untranslatedOnly", "forceCoherent", "accessed", "dirty"] as const;
 
 export class V1PageTable {
   readonly root: number;
@@ -33,9 +37,14 @@ export class V1PageTable {
   private static idx(va: bigint, level: number): number { return Number((va >> BigInt(v1LevelShift(level))) & 0x1ffn); }
 
   /** Map [iova, iova + size) to [spa, spa + size). */
-  map(iova: number | bigint, spa: number, o: V1MapOptions = {}): void {
+  map(iova: number | bigint, spa: number, options: V1MapOptions = {}): void {
+    const W = "V1PageTable.map";
+    const o = checkOptions(W, options, V1_MAP_OPTIONS) as V1MapOptions;
+    for (const k of ["readable", "writable", "untranslatedOnly", "forceCoherent", "accessed", "dirty"] as const) checkBoolean(W, `options.${k}`, o[k]);
+    const va = checkAddress64(W, "iova", iova);
+    checkPhysical(W, "spa", spa, 4096);
     const size = o.size ?? 4096;
-    const va = BigInt(iova);
+    if (typeof size !== "number") throw new TypeError(`${W}: options.size must be a number, got ${typeof size}`);
     const s = Math.log2(size);
     if (!Number.isInteger(s) || s < 12 || s > 63) throw new RangeError(`V1PageTable.map: size must be a power of two >= 4096, got ${size}`);
     if (va % BigInt(size) !== 0n || spa % size !== 0) throw new RangeError("V1PageTable.map: iova and spa must be aligned to size");
@@ -64,7 +73,7 @@ export class V1PageTable {
     if (encoded) addr = spa + (2 ** (s - 1) - 4096); // bits s-2..12 set, bit s-1 clear
     const copies = encoded ? 2 ** (s - shift) : 1;
     const first = V1PageTable.idx(va, level);
-    const hi = (Math.floor(addr / TWO32) | (o.read !== false ? V1_IR_HI : 0) | (o.write !== false ? V1_IW_HI : 0) |
+    const hi = (Math.floor(addr / TWO32) | (o.readable !== false ? V1_IR_HI : 0) | (o.writable !== false ? V1_IW_HI : 0) |
       (o.untranslatedOnly ? V1_U_HI : 0) | (o.forceCoherent ? V1_FC_HI : 0)) >>> 0;
     const lo = ((addr % TWO32) | ((encoded ? V1_NL_ENCODED : 0) << 9) | V1_PR | (o.accessed ? 1 << 5 : 0) | (o.dirty ? 1 << 6 : 0)) >>> 0;
     for (let i = 0; i < copies; i++) {

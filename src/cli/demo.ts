@@ -16,7 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const tb = new IommuTestbench();
   const v1 = new V1PageTable(tb.memory, tb.pages, 4);
-  v1.map(0x1000_0000, 0x40_0000, { write: false });
+  v1.map(0x1000_0000, 0x40_0000, { writable: false });
   tb.deviceTable.set(0x0100, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: 1, HAD: 3 });
   const guest = new LongModeTable(tb.memory, tb.pages, 4);
   guest.map(0x7f00_0000_0000n, 0x80_0000, { writable: true });

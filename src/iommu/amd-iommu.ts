@@ -241,6 +241,7 @@ export class AmdIommu {
     const perf = this.perfOffset("mmioWrite64", offset, 8);
     if (!perf) this.regs.checkOffset("mmioWrite64", offset, 8);
     if (typeof value !== "bigint") throw new TypeError(`mmioWrite64: value must be a bigint, got ${typeof value}`);
+    if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`mmioWrite64: value must be 0..2^64-1, got ${value}`);
     if (perf) {
       const v = BigInt.asUintN(64, value);
       this.perf!.write32(offset, Number(v & 0xffffffffn));

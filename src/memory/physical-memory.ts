@@ -115,7 +115,8 @@ export class PhysicalMemory implements MemoryPort {
   write64(pa: number | bigint, value: bigint): void {
     const a = checkAddress("write64", pa, 8, this.bytes);
     if (typeof value !== "bigint") throw new TypeError(`write64: value must be a bigint, got ${typeof value}`);
-    const v = BigInt.asUintN(64, value);
+    if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`write64: value must be 0..2^64-1, got ${value}`);
+    const v = value;
     const i = a / 4;
     this.u32[i + 1] = Number(v >> 32n);
     this.u32[i] = Number(v & 0xffffffffn);

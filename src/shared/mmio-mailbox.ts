@@ -15,6 +15,12 @@
  * agent publishes the register mirror and the applied count the same way.
  *
  * One host agent per mailbox (single producer); one IOMMU agent (single consumer).
+ *
+ * The posted and applied counters are Int32 words that wrap (an honest host reaches 2^31
+ * posts and goes negative): they are compared by their wrap-around difference
+ * ((a - b) | 0), slots are found by masking, and the agent trusts no count: a difference
+ * outside 0..MAILBOX_SLOTS (a host writing garbage into the header) applies nothing and
+ * resynchronises (counted in `resyncs`), so no value in the buffer can make the agent loop.
  */
 import { MMIO_WINDOW_BYTES } from "../spec/registers.js";
 
@@ -32,7 +38,7 @@ const H_INT_COMWAIT = 8;
 const HEADER_WORDS = 16;
 const SLOT_WORDS = 4;
 
-export const MAILBOX_SLOTS = 256;
+export const MAILBOX_SLOTS = 256; // a power of two: slot = seq & (MAILBOX_SLOTS - 1), also for negative seq
 const MIRROR_WORDS = MMIO_WINDOW_BYTES / 4;
 const RING = HEADER_WORDS;
 const MIRROR = RING + MAILBOX_SLOTS * SLOT_WORDS;
@@ -60,6 +66,8 @@ export class MmioMailbox {
   readonly buffer: SharedArrayBuffer;
   /** Int32 view (Atomics.wait/notify need it). */
   readonly words: Int32Array;
+  /** Agent side: drains that found a posted count outside 0..MAILBOX_SLOTS ahead of applied (and resynchronised). */
+  resyncs = 0;
 
   constructor(buffer?: SharedArrayBuffer) {
     if (buffer !== undefined && !(buffer instanceof SharedArrayBuffer)) throw new TypeError("MmioMailbox: buffer must be a SharedArrayBuffer");
@@ -85,7 +93,8 @@ export class MmioMailbox {
   postWrite64(offset: number, value: bigint, timeoutMs = 10_000): number {
     checkOffset("postWrite64", offset, 8);
     if (typeof value !== "bigint") throw new TypeError(`postWrite64: value must be a bigint, got ${typeof value}`);
-    const v = BigInt.asUintN(64, value);
+    if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`postWrite64: value must be 0..2^64-1, got ${value}`);
+    const v = value;
     return this.post(POST_WRITE64, offset, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0, timeoutMs);
   }
 
@@ -97,19 +106,20 @@ export class MmioMailbox {
     const w = this.words;
     const seq = Atomics.load(w, H_POSTED);
     // ring full: wait for the agent to drain
-    while (seq - Atomics.load(w, H_APPLIED) >= MAILBOX_SLOTS) {
+    while (((seq - Atomics.load(w, H_APPLIED)) | 0) >= MAILBOX_SLOTS) {
       const applied = Atomics.load(w, H_APPLIED);
-      if (seq - applied < MAILBOX_SLOTS) break;
+      if (((seq - applied) | 0) < MAILBOX_SLOTS) break;
       if (Atomics.wait(w, H_APPLIED, applied, timeoutMs) === "timed-out") {
         throw new Error(`MmioMailbox: the IOMMU agent did not drain the mailbox within timeoutMs (${timeoutMs} ms)`);
       }
     }
-    const s = RING + (seq % MAILBOX_SLOTS) * SLOT_WORDS;
+    const s = RING + (seq & (MAILBOX_SLOTS - 1)) * SLOT_WORDS;
     w[s] = kind; w[s + 1] = offset; w[s + 2] = lo; w[s + 3] = hi;
-    Atomics.store(w, H_POSTED, seq + 1);
+    const next = (seq + 1) | 0;
+    Atomics.store(w, H_POSTED, next);
     Atomics.add(w, H_DOORBELL, 1);
     Atomics.notify(w, H_DOORBELL);
-    return seq + 1;
+    return next;
   }
 
   /** Block until the agent has applied every post up to `seq`. False on timeout. */
@@ -120,7 +130,7 @@ export class MmioMailbox {
     let waited = 0;
     for (;;) {
       const applied = Atomics.load(w, H_APPLIED);
-      if (applied - seq >= 0) return true;
+      if (((applied - seq) | 0) >= 0) return true;
       if (waited >= end) return false;
       const step = Math.min(50, end - waited);
       Atomics.wait(w, H_APPLIED, applied, step);
@@ -177,8 +187,11 @@ export class MmioMailbox {
   drain(apply: (kind: number, offset: number, lo: number, hi: number) => void): number {
     const w = this.words;
     const posted = Atomics.load(w, H_POSTED);
-    for (let seq = Atomics.load(w, H_APPLIED); seq !== posted; seq++) {
-      const s = RING + (seq % MAILBOX_SLOTS) * SLOT_WORDS;
+    let seq = Atomics.load(w, H_APPLIED);
+    const n = (posted - seq) | 0;
+    if (n < 0 || n > MAILBOX_SLOTS) { this.resyncs++; return posted; } // not a count an honest host can reach: apply nothing
+    for (let i = 0; i < n; i++, seq = (seq + 1) | 0) {
+      const s = RING + (seq & (MAILBOX_SLOTS - 1)) * SLOT_WORDS;
       apply(w[s]!, w[s + 1]!, w[s + 2]! >>> 0, w[s + 3]! >>> 0);
     }
     return posted;

@@ -62,8 +62,8 @@ const guestCase = (name: string, build: (r: Rig, g: LongModeTable) => { address?
 const CASES: Case[] = [
   // ---- host (v1) path: GN = 0, the DomainID ----
   hostCase("not present", () => ({ address: 0x4000, want: { fault: "not-present", PR: false } })),
-  hostCase("a PTE without IW denies a write", (r, t) => { t.map(0x4000, r.page(), { write: false }); return { address: 0x4000, want: { fault: "permission", PR: true, PE: true } }; }, { writes: [true] }),
-  hostCase("a PTE without IR denies a read", (r, t) => { t.map(0x4000, r.page(), { read: false }); return { address: 0x4000, want: { fault: "permission", PR: true, PE: true } }; }, { writes: [false] }),
+  hostCase("a PTE without IW denies a write", (r, t) => { t.map(0x4000, r.page(), { writable: false }); return { address: 0x4000, want: { fault: "permission", PR: true, PE: true } }; }, { writes: [true] }),
+  hostCase("a PTE without IR denies a read", (r, t) => { t.map(0x4000, r.page(), { readable: false }); return { address: 0x4000, want: { fault: "permission", PR: true, PE: true } }; }, { writes: [false] }),
   hostCase("reserved bits 58:52 of a PTE", (r, t) => {
     t.map(0x4000, r.page());
     const pte = t.entryAddress(0x4000, 1);
@@ -110,7 +110,7 @@ const CASES: Case[] = [
     },
   },
   hostCase("a cached read-only translation denies a write at once", (r, t) => {
-    t.map(0x4000, r.page(), { write: false });
+    t.map(0x4000, r.page(), { writable: false });
     return { address: 0x4000, want: { fault: "permission", PR: true, PE: true } };
   }, { writes: [true], needsIotlb: true, extra: { iommu: { quirks: { rewalkOnCachedPermissionFault: false } } } }),
   hostCase("a table read outside memory", (r, t) => {

@@ -325,7 +325,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         return { r, host, g, hostSize, hostWritable };
       };
       const identity = (r: Rig, host: V1PageTable, size: number, writable = true, limit = 64 * 1024 * 1024) => {
-        for (let a = 0; a < limit; a += size) host.map(a, a, { size, write: writable });
+        for (let a = 0; a < limit; a += size) host.map(a, a, { size, writable: writable });
         void r;
       };
 
@@ -352,7 +352,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         const { r, host, g } = nestedRig();
         identity(r, host, MiB2, true, 16 * 1024 * 1024);
         g.map(GVA, 0x100_0000, { writable: true });
-        host.map(0x100_0000, 0x100_0000, { write: false });
+        host.map(0x100_0000, 0x100_0000, { writable: false });
         expect(r.translate({ deviceId: 0x40, address: GVA, pasid: 7 }).ok).toBe(true);
         const w = r.translate({ deviceId: 0x40, address: GVA, pasid: 7, write: true });
         expect(w.ok).toBe(false);
@@ -397,7 +397,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         g.map(GVA, 0x10_0000);
         const entries = Array.from({ length: cfg.guestLevels }, (_, i) => g.entryAddress(GVA, cfg.guestLevels - i));
         const ptPage = entries.at(-1)! - (entries.at(-1)! % 4096);
-        host.map(ptPage, ptPage, { write: false }); // only the leaf table's page is read-only in the host table
+        host.map(ptPage, ptPage, { writable: false }); // only the leaf table's page is read-only in the host table
         const res = r.translate({ deviceId: 0x40, address: GVA, pasid: 7 });
         expect(res.fault).toBe("permission");
         for (const e of entries) expect(r.memory.read32(e) & A).toBe(0);
@@ -410,7 +410,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         const { r, host, g } = nestedRig();
         identity(r, host, 4096, false, 16 * 1024 * 1024); // guest RAM read-only in the host table
         g.map(GVA, 0x10_0000);
-        host.map(0x10_0000 + 0, 0x10_0000, { write: true }); // the data page itself writable
+        host.map(0x10_0000 + 0, 0x10_0000, { writable: true }); // the data page itself writable
         const res = r.translate({ deviceId: 0x40, address: GVA, pasid: 7 });
         expect(res.ok).toBe(false);
         expect(res.fault).toBe("permission");

@@ -195,7 +195,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
       it("permissions are ANDed along the path: IW=0 in a PDE denies writes below it", () => {
         const r = rig();
         const t = r.v1(4);
-        t.map(0x4000, r.page(), { read: true, write: true });
+        t.map(0x4000, r.page(), { readable: true, writable: true });
         const pde = t.entryAddress(0x4000, 3);
         r.memory.write32(pde + 4, r.memory.read32(pde + 4) & ~(1 << 30)); // clear IW (bit 62)
         r.hostDte(13, t);
@@ -301,7 +301,7 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
       it("a failed translation sets no A/D bits", () => {
         const r = rig();
         const t = r.v1(4);
-        t.map(0x4000, r.page(), { write: false });
+        t.map(0x4000, r.page(), { writable: false });
         r.hostDte(24, t, { had: 3 });
         const pte = t.entryAddress(0x4000, 1);
         expect(r.translate({ deviceId: 24, address: 0x4000, write: true }).ok).toBe(false);

@@ -109,7 +109,7 @@ describe("replay", () => {
       (maps) => {
         const s = buildScenario();
         const iova = (p: number) => 0x8000_0000 + p * 4096;
-        for (const m of maps) s.host.map(iova(m.page), m.spaPage * 4096, { read: m.read, write: m.write });
+        for (const m of maps) s.host.map(iova(m.page), m.spaPage * 4096, { readable: m.read, writable: m.write });
         const got = [...s.tb.iommu.replay(HOST)].filter((m) => m.address >= 0x8000_0000n).map((m) => [Number(m.address), m.spa, m.readable, m.writable]);
         const want = maps.filter((m) => m.read || m.write).sort((x, y) => x.page - y.page).map((m) => [iova(m.page), m.spaPage * 4096, m.read, m.write]);
         expect(got).toEqual(want);

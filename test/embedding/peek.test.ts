@@ -92,7 +92,7 @@ describe("peek", () => {
       const s = buildScenario();
       // the guest PT page (a GPA) becomes read-only in the host table: the walker cannot set A in it
       const ptSpa = s.nestedGuest.entryAddress(GVA, 1) & ~0xfff;
-      s.nestedHost.map(ptSpa - GPA_WINDOW, ptSpa, { write: false });
+      s.nestedHost.map(ptSpa - GPA_WINDOW, ptSpa, { writable: false });
       return s;
     };
     const a = mk(), b = mk();
@@ -109,7 +109,7 @@ describe("peek", () => {
       (maps, reqs) => {
         const build = () => {
           const s = buildScenario();
-          for (const m of maps) s.host.map(0x7000_0000 + m.page * 4096, m.spaPage * 4096, { read: m.read, write: m.write });
+          for (const m of maps) s.host.map(0x7000_0000 + m.page * 4096, m.spaPage * 4096, { readable: m.read, writable: m.write });
           return s;
         };
         const a = build();

@@ -35,8 +35,8 @@ export function buildScenario(o: TestbenchOptions = {}): Scenario {
   // ---- host v1 ----
   const host = new V1PageTable(mem, tb.pages, 4);
   host.map(0x1000_0000, 0x40_0000);
-  host.map(0x1000_1000, 0x40_1000, { write: false });
-  host.map(0x1000_2000, 0x40_2000, { read: false });
+  host.map(0x1000_1000, 0x40_1000, { writable: false });
+  host.map(0x1000_2000, 0x40_2000, { readable: false });
   host.map(0x2000_0000, 0x60_0000, { size: MiB2 });
   host.map(0x3000_0000, 0x41_0000, { size: 16 * 1024 });
   tb.deviceTable.set(HOST, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: host.root, IR: true, IW: true, DomainID: D_HOST, HAD: 3 });

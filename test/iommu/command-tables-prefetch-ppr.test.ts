@@ -124,7 +124,7 @@ describe("PREFETCH_IOMMU_PAGES", () => {
     const s = setup();
     s.pt.map(0x5000, SPA);
     s.io.translate({ deviceId: DEV, address: 0x5000 });
-    s.pt.map(0x5000, SPA, { read: false, write: false }); // no permission any more
+    s.pt.map(0x5000, SPA, { readable: false, writable: false }); // no permission any more
     s.tb.sync(buildPrefetchIommuPages({ deviceId: DEV, address: 0x5000 }));
     expect([...s.io.iotlb.entries()].map((e) => Number(e.address))).toEqual([0x5000]);
     s.tb.sync(buildPrefetchIommuPages({ deviceId: DEV, address: 0x5000, inval: true }));

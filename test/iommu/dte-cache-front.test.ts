@@ -14,7 +14,7 @@ const X = 0x10, Y = 0x20, Z = 0x30;
 function twin() {
   const tb = new IommuTestbench({ bytes: 4 * 1024 * 1024, deviceTableEntries: 256, ringLen: 8, iommu: { dteCache: { entries: 2, ways: 2 } } });
   const t = new V1PageTable(tb.memory, tb.pages, 4);
-  t.map(0x40_0000, 0x20_0000, { size: 4096, read: true, write: true });
+  t.map(0x40_0000, 0x20_0000, { size: 4096, readable: true, writable: true });
   for (const [dev, dom] of [[X, 1], [Y, 2], [Z, 3]] as const) {
     tb.deviceTable.set(dev, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: dom });
   }

@@ -61,7 +61,7 @@ function build(s: Setup, maps: Mapping[], corrupt: { onPath: boolean; page: numb
     const size = SIZES[m.sizeIdx]!;
     if (size === 2 * 1024 * 1024 && s.mode < 2) continue;
     const iova = (m.slot * 2 * 1024 * 1024) % span - ((m.slot * 2 * 1024 * 1024) % size);
-    t.map(iova, size * (m.slot % 64 + 1), { size, read: m.read, write: m.write, accessed: m.accessed, dirty: m.dirty });
+    t.map(iova, size * (m.slot % 64 + 1), { size, readable: m.read, writable: m.write, accessed: m.accessed, dirty: m.dirty });
     iovas.push(iova);
   }
   const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);

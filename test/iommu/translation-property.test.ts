@@ -34,7 +34,7 @@ for (const caches of [true, false]) {
           for (const m of maps) {
             const size = SIZES_V1[m.sizeIdx]!;
             const iova = (m.slot * 2 * 1024 * 1024) % 2 ** (12 + 9 * mode) - ((m.slot * 2 * 1024 * 1024) % size);
-            t.map(iova, size * (m.slot % 64 + 1), { size, read: m.read, write: m.write });
+            t.map(iova, size * (m.slot % 64 + 1), { size, readable: m.read, writable: m.write });
             iovas.push(iova);
           }
           const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);
@@ -70,7 +70,7 @@ for (const caches of [true, false]) {
             const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);
             for (const c of corrupt) flip(tb, tablePages, c);
             if (host) for (let a = 0; a < 32 * 1024 * 1024; a += 2 * 1024 * 1024) host.map(a, a, { size: 2 * 1024 * 1024 });
-            if (host) for (let a = 0; a < 80 * 1024 * 1024; a += 2 * 1024 * 1024) if (a >= 32 * 1024 * 1024) host.map(a, a + 0x1000_0000, { size: 2 * 1024 * 1024, write: (a >> 21) % 2 === 0 });
+            if (host) for (let a = 0; a < 80 * 1024 * 1024; a += 2 * 1024 * 1024) if (a >= 32 * 1024 * 1024) host.map(a, a + 0x1000_0000, { size: 2 * 1024 * 1024, writable: (a >> 21) % 2 === 0 });
             tb.deviceTable.set(2, { V: true, TV: true, IR: true, IW: true, DomainID: 2, GV: true, GLX: 1, GCR3TableRootPtr: gcr3.root,
               GuestPagingMode: levels === 5 ? 1 : 0, Mode: host ? 4 : 0, HostPageTableRootPtr: host ? host.root : 0 });
             for (const q of reqs) {

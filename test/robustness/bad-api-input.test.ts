@@ -13,10 +13,28 @@ import { SharedIommuAgent } from "../../src/shared/iommu-agent.js";
 import { SharedHostDriver } from "../../src/shared/host-driver.js";
 import { replaceEntry, updateLowWord } from "../../src/shared/pte-protocol.js";
 import { startAgent } from "../../src/shared/agent-worker.js";
+import { BumpAllocator, DeviceTableWriter, Gcr3Table, IommuTestbench, LongModeTable, V1PageTable } from "../../src/builders/index.js";
 
 const memory = new PhysicalMemory({ bytes: 1 << 20 });
 const iommu = new AmdIommu({ memory });
 const opts = (o: object) => () => new AmdIommu({ memory, ...o } as never);
+const bmem = new PhysicalMemory({ bytes: 4 << 20 });
+const pages = new BumpAllocator(bmem, 0x1000);
+const dt = new DeviceTableWriter(bmem, pages.allocContiguous(16), 256);
+const v1 = new V1PageTable(bmem, pages, 3);
+const lm = new LongModeTable(bmem, pages, 4);
+const g3 = new Gcr3Table(bmem, pages, 0);
+/** A device whose DTE and first IOTLB entry are cached: the translator's fast path serves it. */
+const warm = (() => {
+  const tb = new IommuTestbench({ bytes: 8 << 20, deviceTableEntries: 256 });
+  const t = new V1PageTable(tb.memory, tb.pages, 3);
+  t.map(0x1000, 0x20_0000);
+  tb.deviceTable.set(0x10, { V: true, TV: true, Mode: 3, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+  tb.sync();
+  tb.iommu.translate({ deviceId: 0x10, address: 0x1000 });
+  tb.iommu.translate({ deviceId: 0x10, address: 0x1000 });
+  return tb.iommu;
+})();
 
 type Case = [string, () => unknown, RegExp];
 
@@ -50,6 +68,8 @@ const cases: Record<string, Case[]> = {
     ["a quirk reading that does not exist", opts({ quirks: { tvZero: "x" } }), /options\.quirks\.tvZero/],
     ["a boolean quirk given as a number", opts({ quirks: { seSuppressesRepeats: 1 } }), /options\.quirks\.seSuppressesRepeats/],
     ["an unknown concurrency mode", opts({ concurrency: "multi" }), /options\.concurrency/],
+    ["a misspelt option iotbl", opts({ iotbl: { entries: 4 } }), /options\.iotbl is not an option/],
+    ["an unknown cache-geometry field", opts({ iotlb: { entries: 4, way: 2 } }), /options\.iotlb\.way is not a cache-geometry field/],
     ["a fractional seed", opts({ seed: 1.5 }), /options\.seed/],
     ["a segment out of range", opts({ segment: 70000 }), /options\.segment/],
     ["an interrupt callback that is not a function", opts({ onInterrupt: 5 }), /options\.onInterrupt/],
@@ -58,6 +78,7 @@ const cases: Record<string, Case[]> = {
   ],
   "requests": [
     ["a fractional address", () => iommu.translate({ deviceId: 1, address: 1.5 }), /request\.address/],
+    ["a fractional address on the fast path (device and page cached)", () => warm.translate({ deviceId: 0x10, address: 0x1000 + 0.5 }), /request\.address/],
     ["a negative address", () => iommu.translate({ deviceId: 1, address: -1 }), /request\.address/],
     ["a NaN address", () => iommu.translate({ deviceId: 1, address: NaN }), /request\.address/],
     ["an address given as a string", () => iommu.translate({ deviceId: 1, address: "0x1000" as never }), /request\.address/],
@@ -77,6 +98,28 @@ const cases: Record<string, Case[]> = {
     ["a page request whose write flag is not a boolean", () => iommu.pageRequest({ deviceId: 1, address: 0, prgIndex: 0, last: true, write: "yes" as never }), /request\.write must be a boolean/],
     ["a page request with a DeviceID out of range", () => iommu.pageRequest({ deviceId: 70000, address: 0, prgIndex: 0, last: true }), /request\.deviceId/],
   ],
+  "builders": [
+    ["a DTE Mode of 9 (3 bits)", () => dt.set(1, { V: true, Mode: 9 }), /DeviceTableWriter\.set: fields\.Mode must be an integer 0\.\.7, got 9/],
+    ["a DomainID of 70000 (16 bits)", () => dt.set(1, { DomainID: 70000 }), /fields\.DomainID must be an integer 0\.\.65535, got 70000/],
+    ["an unaligned host page-table root pointer", () => dt.set(1, { HostPageTableRootPtr: 0x1234 }), /fields\.HostPageTableRootPtr must be 4096-byte aligned/],
+    ["an unaligned GCR3 table root pointer", () => dt.set(1, { GCR3TableRootPtr: 0x10_0800 }), /fields\.GCR3TableRootPtr must be 4096-byte aligned/],
+    ["an unknown DTE field { Valid: true }", () => dt.set(1, { Valid: true } as never), /fields\.Valid is not a DTE field/],
+    ["a DTE flag given as a number", () => dt.set(1, { V: 1 } as never), /fields\.V must be a boolean/],
+    ["a DeviceID beyond the writer's table", () => dt.set(256, { V: true }), /DeviceTableWriter: deviceId must be an integer 0\.\.255/],
+    ["a raw DTE dword that does not fit 32 bits", () => dt.setRaw(1, [2 ** 32, 0, 0, 0, 0, 0, 0, 0]), /setRaw: dw\[0\]/],
+    ["a misspelt v1 option (the old name write)", () => v1.map(0x1000, 0x2000, { write: false } as never), /options\.write is not an option \(did you mean writable\?\)/],
+    ["a v1 permission given as a string", () => v1.map(0x1000, 0x2000, { writable: "no" } as never), /options\.writable must be a boolean/],
+    ["a fractional IOVA", () => v1.map(1.5, 0x2000), /V1PageTable\.map: iova/],
+    ["an IOVA of 2^64", () => v1.map(2n ** 64n, 0x2000), /V1PageTable\.map: iova must be 0\.\.2\^64-1/],
+    ["an unaligned SPA", () => v1.map(0x1000, 0x2100), /V1PageTable\.map: spa must be 4096-byte aligned/],
+    ["an SPA beyond 52 bits", () => v1.map(0x1000, 2 ** 52), /V1PageTable\.map: spa must be an integer/],
+    ["a long-mode page that is not readable", () => lm.map(0x1000, 0x2000, { readable: false } as never), /options\.readable must be true or absent/],
+    ["a misspelt long-mode option", () => lm.map(0x1000, 0x2000, { exec: false } as never), /LongModeTable\.map: options\.exec is not an option/],
+    ["a negative GVA", () => lm.map(-4096, 0x2000), /LongModeTable\.map: virt/],
+    ["an unknown upper-level option", () => lm.map(0x1000, 0x2000, { upper: { rw: true } } as never), /options\.rw is not an option/],
+    ["an unaligned guest CR3", () => g3.set(1, 0x1001), /Gcr3Table\.set: cr3 must be 4096-byte aligned/],
+    ["a contiguous allocation of 1.5 pages", () => pages.allocContiguous(1.5), /allocContiguous: count/],
+  ],
   "registers": [
     ["a misaligned 32-bit offset", () => iommu.mmioWrite32(3, 0), /mmioWrite32: offset/],
     ["an offset outside the 512 KiB window (PCSup)", () => iommu.mmioWrite32(0x80000, 0), /mmioWrite32: offset/],
@@ -84,11 +127,16 @@ const cases: Record<string, Case[]> = {
     ["a 32-bit value that does not fit", () => iommu.mmioWrite32(MMIO_CONTROL, 2 ** 32), /mmioWrite32: value/],
     ["a 64-bit value given as a number", () => iommu.mmioWrite64(MMIO_CONTROL, 5 as never), /mmioWrite64: value/],
     ["a 64-bit access to the high half", () => iommu.mmioRead64(MMIO_CONTROL + 4), /mmioRead64: offset/],
+    ["a negative 64-bit value", () => iommu.mmioWrite64(MMIO_CONTROL, -1n), /mmioWrite64: value must be 0\.\.2\^64-1/],
+    ["a 64-bit value of 2^64", () => iommu.mmioWrite64(MMIO_CONTROL, 2n ** 64n), /mmioWrite64: value must be 0\.\.2\^64-1/],
+    ["a memory write64 of -1n", () => memory.write64(0, -1n), /write64: value must be 0\.\.2\^64-1/],
+    ["a memory write64 of 2^64", () => memory.write64(0, 2n ** 64n), /write64: value must be 0\.\.2\^64-1/],
   ],
   "shared mode": [
     ["a mailbox buffer of the wrong size", () => new MmioMailbox(new SharedArrayBuffer(64)), /buffer must be \d+ bytes/],
     ["a posted write to a misaligned offset", () => new MmioMailbox().postWrite32(2, 0), /postWrite32: offset/],
     ["a posted 64-bit write given a number", () => new MmioMailbox().postWrite64(MMIO_CONTROL, 1 as never), /postWrite64: value/],
+    ["a posted 64-bit write of 2^64", () => new MmioMailbox().postWrite64(MMIO_CONTROL, 2n ** 64n), /postWrite64: value must be 0\.\.2\^64-1/],
     ["an agent without a memory", () => new SharedIommuAgent({ memory: 5 as never, mailbox: new MmioMailbox() }), /options\.memory/],
     ["an agent without a mailbox", () => new SharedIommuAgent({ memory, mailbox: {} as never }), /options\.mailbox/],
     ["a host driver with a misaligned semaphore", () => new SharedHostDriver({ memory, mailbox: new MmioMailbox(), semaphore: 4, commandBuffer: { base: 0x1000, bytes: 4096 } }), /options\.semaphore/],

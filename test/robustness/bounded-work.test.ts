@@ -6,7 +6,7 @@
  * mechanism it names, each one runs for hours, grows without end, or fails its count.
  */
 import { describe, expect, it } from "vitest";
-import { IommuTestbench } from "../../src/builders/index.js";
+import { IommuTestbench, V1PageTable } from "../../src/builders/index.js";
 import { AmdIommu, PhysicalMemory, spec, type Mapping } from "../../src/index.js";
 import { ATS_ITAGS } from "../../src/iommu/command-processor.js";
 import { OPTION_LIMITS } from "../../src/iommu/options.js";
@@ -139,5 +139,57 @@ describe("options: every numeric option has an upper limit", () => {
     ["the segment", { segment: 70000 }, /options\.segment/],
   ])("%s above its limit is refused", (_n, o, re) => {
     expect(() => new AmdIommu({ memory, ...(o as object) })).toThrow(re);
+  });
+});
+
+describe("invalidation cost follows the entries held, not the cache's capacity", { timeout: 60_000 }, () => {
+  /** Replace a tag array by a proxy that counts element reads (the walk an invalidation makes). */
+  function countReads(t: { valid: Uint8Array }): { reads: number } {
+    const c = { reads: 0 };
+    const real = t.valid;
+    (t as { valid: Uint8Array }).valid = new Proxy(real, {
+      get(target, key) {
+        if (typeof key === "string" && /^\d+$/.test(key)) c.reads++;
+        const v = Reflect.get(target, key, target) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return c;
+  }
+
+  it("INVALIDATE_IOMMU_PAGES, INVALIDATE_DEVTAB_ENTRY and INVALIDATE_IOMMU_ALL on 2^16-entry caches holding 3 entries read 3 tags, not 65,536", () => {
+    const big = { entries: 1 << 16, ways: 8 };
+    const tb = new IommuTestbench({ bytes: 16 * 1024 * 1024, deviceTableEntries: 256, iommu: { iotlb: big, pdeCache: big, gcr3Cache: big, dteCache: big } });
+    const t = new V1PageTable(tb.memory, tb.pages, 3);
+    for (let p = 0; p < 3; p++) t.map(0x10_0000 + p * 4096, 0x40_0000 + p * 4096);
+    tb.deviceTable.set(0x10, { V: true, TV: true, Mode: 3, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 7 });
+    tb.sync();
+    for (let p = 0; p < 3; p++) tb.iommu.translate({ deviceId: 0x10, address: 0x10_0000 + p * 4096 });
+    expect(tb.iommu.iotlb.tags.occupancy).toBe(3);
+    const caches = [tb.iommu.iotlb.tags, tb.iommu.pdeCache.tags, tb.iommu.gcr3Cache.tags, tb.iommu.deviceTable.cache];
+    const held = caches.reduce((n, c) => n + c.occupancy, 0);
+    const counters = caches.map((c) => countReads(c as unknown as { valid: Uint8Array }));
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 7, address: 0x10_1fff, s: true }), spec.buildInvalidateDevtabEntry(0x10), spec.buildInvalidateIommuAll());
+    const reads = counters.reduce((n, c) => n + c.reads, 0);
+    expect(tb.iommu.iotlb.tags.occupancy).toBe(0);
+    expect(reads).toBeLessThanOrEqual(4 * held + 8); // each held entry's valid bit read a few times at most; the capacity is 4 x 65,536
+  });
+
+  it("the live list is exactly the valid slots after random fills and invalidations", () => {
+    const tb = new IommuTestbench({ bytes: 16 * 1024 * 1024, deviceTableEntries: 256, iommu: { iotlb: { entries: 64, ways: 4 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 3);
+    for (let p = 0; p < 256; p++) t.map(0x10_0000 + p * 4096, 0x40_0000 + p * 4096);
+    tb.deviceTable.set(0x10, { V: true, TV: true, Mode: 3, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 7 });
+    tb.sync();
+    let x = 12345;
+    const tags = tb.iommu.iotlb.tags;
+    for (let step = 0; step < 2000; step++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      if (x % 7 === 0) tb.iommu.iotlb.invalidate(7, false, 0, 0x100 + (x >>> 8) % 256, 1 + (x >>> 20) % 8);
+      else tb.iommu.translate({ deviceId: 0x10, address: 0x10_0000 + ((x >>> 8) % 256) * 4096 });
+      const live = Array.from(tags.live.subarray(0, tags.occupancy)).sort((a, b) => a - b);
+      const valid = Array.from(tags.valid).flatMap((v, i) => (v === 1 ? [i] : []));
+      expect(live).toEqual(valid);
+    }
   });
 });

@@ -131,7 +131,7 @@ function rig(o: RigOptions) {
   const tables: number[] = [];
   const tracked = { alloc: () => { const p = pages.alloc(); tables.push(p); return p; } };
   const v1 = new V1PageTable(memory, tracked, 3);
-  for (let p = 0; p < 8; p++) v1.map(0x4000_0000 + p * 4096, 0x10_0000 + p * 4096, { write: p % 2 === 0 });
+  for (let p = 0; p < 8; p++) v1.map(0x4000_0000 + p * 4096, 0x10_0000 + p * 4096, { writable: p % 2 === 0 });
   v1.map(0x4020_0000, 0x20_0000, { size: 2 * 1024 * 1024 });
   const lm = new LongModeTable(memory, tracked, 4);
   for (let p = 0; p < 8; p++) lm.map(0x7000_0000_0000 + p * 4096, 0x18_0000 + p * 4096, { writable: p % 2 === 0, nx: p % 3 === 0 });

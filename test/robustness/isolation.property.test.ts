@@ -87,7 +87,7 @@ function build(devs: DevSpec[], caches: boolean): Built {
     const nested = dv.kind === "nested";
     const host = dv.kind !== "guest" ? new V1PageTable(tb.memory, hostPages, dv.mode) : null;
     // nested: every guest table page is mapped GPA -> SPA read/write in the host table
-    const guestPages = new TrackedPages(tb.pages, nested ? (spa) => host!.map(spa + GPA_OFFSET, spa, { read: true, write: true }) : undefined);
+    const guestPages = new TrackedPages(tb.pages, nested ? (spa) => host!.map(spa + GPA_OFFSET, spa, { readable: true, writable: true }) : undefined);
     const toSpa = nested ? (gpa: number) => gpa - GPA_OFFSET : (x: number) => x;
     const fromSpa = nested ? (spa: number) => spa + GPA_OFFSET : (x: number) => x;
     const gcr3Pages = new TrackedPages(tb.pages);
@@ -105,7 +105,7 @@ function build(devs: DevSpec[], caches: boolean): Built {
       for (let f = frameOf(spa); f < frameOf(spa + size); f++) owner[f] = k;
       mine.push({ va, size, pasid: m.pasid });
       if (dv.kind === "v1") {
-        host!.map(va, spa, { size, read: m.read, write: m.write });
+        host!.map(va, spa, { size, readable: m.read, writable: m.write });
       } else {
         if (!dv.giov && m.pasid === 0) continue;
         let lm = lms.get(m.pasid);
@@ -114,7 +114,7 @@ function build(devs: DevSpec[], caches: boolean): Built {
           size: size as 4096 | 2097152, writable: m.write, user: m.user, nx: m.nx,
           upper: { user: m.upperUser, writable: m.upperWrite, nx: m.upperNx },
         });
-        if (nested) host!.map(spa + GPA_OFFSET, spa, { size, read: m.read, write: m.write });
+        if (nested) host!.map(spa + GPA_OFFSET, spa, { size, readable: m.read, writable: m.write });
       }
     }
     tables.push([...hostPages.allocated, ...guestPages.allocated, ...gcr3Pages.allocated]);

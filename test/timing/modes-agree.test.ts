@@ -17,7 +17,7 @@ function build(iotlb: number, pde: number, guestLevels: 4 | 5) {
   const tb = new IommuTestbench({ bytes: 32 * 1024 * 1024, iommu: { iotlb: { entries: iotlb }, pdeCache: { entries: pde }, timing: { walkers: 2 } } });
   const v1 = new V1PageTable(tb.memory, tb.pages, 4);
   const data = tb.pages.allocContiguous(16);
-  for (let i = 0; i < 12; i++) v1.map(IOVA + i * 4096, data + i * 4096, { write: i % 4 !== 3 }); // pages 12..15 unmapped, every 4th read-only
+  for (let i = 0; i < 12; i++) v1.map(IOVA + i * 4096, data + i * 4096, { writable: i % 4 !== 3 }); // pages 12..15 unmapped, every 4th read-only
   tb.deviceTable.set(HOST, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: 1, HAD: 3 });
   const g = new LongModeTable(tb.memory, tb.pages, guestLevels);
   for (let i = 0; i < 12; i++) g.map(GVA + i * 4096, data + i * 4096, { writable: i % 4 !== 3, user: i % 5 !== 4 });

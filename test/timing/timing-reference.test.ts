@@ -27,7 +27,7 @@ function build(iotlb: number, pde: number, walkers: number, fresh: boolean, walk
   });
   const v1 = new V1PageTable(tb.memory, tb.pages, 4);
   const data = tb.pages.allocContiguous(16);
-  for (let i = 0; i < 12; i++) v1.map(IOVA + i * 4096, data + i * 4096, { write: i % 4 !== 3, accessed: !fresh, dirty: !fresh });
+  for (let i = 0; i < 12; i++) v1.map(IOVA + i * 4096, data + i * 4096, { writable: i % 4 !== 3, accessed: !fresh, dirty: !fresh });
   tb.deviceTable.set(HOST, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: 1, HAD: 3 });
   tb.deviceTable.set(HOST2, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: 4, HAD: 3 });
   const g = new LongModeTable(tb.memory, tb.pages, 4);

@@ -53,10 +53,12 @@ export class Gcr3Cache {
     this.frontDevice = deviceId; this.frontPasid = pasid; this.frontDomain = domain;
   }
   invalidateDevice(deviceId: number): void {
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k0[i] === deviceId) this.tags.invalidateSlot(i);
+    const t = this.tags;
+    for (let k = t.occupancy - 1; k >= 0; k--) { const i = t.live[k]!; if (t.k0[i] === deviceId) t.invalidateSlot(i); }
   }
   invalidatePasid(domain: number, pasid: number): void {
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1 && this.tags.k2[i] === domain && this.tags.k1[i] === pasid) this.tags.invalidateSlot(i);
+    const t = this.tags;
+    for (let k = t.occupancy - 1; k >= 0; k--) { const i = t.live[k]!; if (t.k2[i] === domain && t.k1[i] === pasid) t.invalidateSlot(i); }
   }
   invalidateAll(): void { this.tags.invalidateAll(); }
   snapshot() { return { tags: this.tags.snapshot(), cr3: [...this.cr3] }; }

@@ -60,8 +60,9 @@ export class Iotlb extends PageTagCache {
     const t = this.tags;
     let dropped = 0;
     const end = firstPage + pages;
-    for (let i = 0; i < t.entries; i++) {
-      if (t.valid[i] !== 1 || t.k0[i] !== domain) continue;
+    for (let k = t.occupancy - 1; k >= 0; k--) { // the valid entries only (tag-store.ts live)
+      const i = t.live[k]!;
+      if (t.k0[i] !== domain) continue;
       if (gn) {
         if (t.k1[i] !== pasid) continue;
       } else if (t.k1[i] !== PasidKey.Host) {

@@ -167,7 +167,8 @@ export class PageTagCache {
   }
 
   invalidateAll(): void {
-    for (let i = 0; i < this.tags.entries; i++) if (this.tags.valid[i] === 1) this.drop(i);
+    const t = this.tags;
+    for (let k = t.occupancy - 1; k >= 0; k--) this.drop(t.live[k]!);
   }
 
   /** Virtual address and size of the page in `slot`. */

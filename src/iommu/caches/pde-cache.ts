@@ -82,8 +82,9 @@ export class PdeCache {
     const t = this.tags;
     let n = 0;
     const end = firstPage + pages;
-    for (let i = 0; i < t.entries; i++) {
-      if (t.valid[i] !== 1 || t.k0[i] !== domain) continue;
+    for (let k = t.occupancy - 1; k >= 0; k--) { // the valid entries only (tag-store.ts live)
+      const i = t.live[k]!;
+      if (t.k0[i] !== domain) continue;
       if (gn) { if (t.k1[i] !== pasid) continue; }
       else if (t.k1[i] !== PasidKey.Host) { if (this.nested[i] === 1) { t.invalidateSlot(i); n++; } continue; }
       const scale = 2 ** (shiftOf(t.k2[i]!) - 12);

@@ -43,6 +43,14 @@ export class TagStore {
   /** Number of valid entries. */
   occupancy = 0;
   /**
+   * The valid slots, densely: live[0 .. occupancy - 1] (any order), and each valid slot's
+   * position in it (-1 when invalid). Invalidations walk this list, so their cost follows
+   * the entries held, not the capacity (a 2^20-entry cache that holds 3 entries costs 3).
+   * Walk it backwards when dropping: invalidateSlot moves the last entry into the hole.
+   */
+  readonly live: Int32Array;
+  private readonly livePos: Int32Array;
+  /**
    * Changes whenever a way is given to another tag or invalidated (allocate of a new tag,
    * invalidate, restore), and when the owner says so (the device table, when its front entry
    * moves to another device): a holder of a slot number whose version is unchanged knows the
@@ -82,6 +90,8 @@ export class TagStore {
     this.k3 = new Float64Array(entries);
     this.kA = new Float64Array(entries).fill(-1);
     this.stamp = new Float64Array(entries);
+    this.live = new Int32Array(entries);
+    this.livePos = new Int32Array(entries).fill(-1);
     this.rng = (seed | 0) || 0x9e3779b9;
   }
 
@@ -145,6 +155,8 @@ export class TagStore {
       this.lastAllocKind = 2;
       this.evictedK2 = this.k2[slot]!;
     } else {
+      this.live[this.occupancy] = slot;
+      this.livePos[slot] = this.occupancy;
       this.occupancy++;
       this.lastAllocKind = 1;
     }
@@ -158,11 +170,15 @@ export class TagStore {
   }
 
   invalidateSlot(i: number): void {
-    if (this.valid[i] === 1) { this.valid[i] = 0; this.kA[i] = -1; this.occupancy--; this.stats.invalidations++; this.version++; }
+    if (this.valid[i] === 1) {
+      this.valid[i] = 0; this.kA[i] = -1; this.stats.invalidations++; this.version++;
+      const p = this.livePos[i]!, last = this.live[--this.occupancy]!;
+      this.live[p] = last; this.livePos[last] = p; this.livePos[i] = -1;
+    }
   }
 
   invalidateAll(): void {
-    for (let i = 0; i < this.entries; i++) this.invalidateSlot(i);
+    for (let k = this.occupancy - 1; k >= 0; k--) this.invalidateSlot(this.live[k]!);
   }
 
   /** Plain-data copy of the tag state (snapshots). */
@@ -175,5 +191,9 @@ export class TagStore {
     this.clock = s.clock; this.rng = s.rng; this.occupancy = s.occupancy; Object.assign(this.stats, s.stats);
     this.version++;
     for (let i = 0; i < this.entries; i++) this.kA[i] = this.valid[i] === 1 ? TagStore.key(this.k0[i]!, this.k1[i]!, this.k2[i]!) : -1;
+    let n = 0;
+    this.livePos.fill(-1);
+    for (let i = 0; i < this.entries; i++) if (this.valid[i] === 1) { this.live[n] = i; this.livePos[i] = n; n++; }
+    this.occupancy = n;
   }
 }
