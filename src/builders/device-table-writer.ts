@@ -44,7 +44,8 @@ export class DeviceTableWriter {
     return BigInt(this.base) | BigInt(pages - 1);
   }
   address(deviceId: number): number {
-    checkInteger("DeviceTableWriter", "deviceId", deviceId, this.entries - 1);
+    // any DeviceID (a DTE beyond the programmed table is a robustness case); memory bounds are write32's
+    checkInteger("DeviceTableWriter", "deviceId", deviceId, 0xffff);
     return this.base + deviceId * 32;
   }
   set(deviceId: number, fields: Partial<DteFields>): void {
