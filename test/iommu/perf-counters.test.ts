@@ -27,7 +27,7 @@ const read = (io: builders.IommuTestbench["iommu"], bank: number, c: number) =>
 function tbWithMapping() {
   const tb = new builders.IommuTestbench({ iommu: { features: { perfCounters: true } } });
   const v1 = new builders.V1PageTable(tb.memory, tb.pages, 4);
-  for (let i = 0; i < 8; i++) v1.map(0x10_0000 + i * 4096, 0x20_0000 + i * 4096, { size: 4096, read: true, write: true });
+  for (let i = 0; i < 8; i++) v1.map(0x10_0000 + i * 4096, 0x20_0000 + i * 4096, { size: 4096, readable: true, writable: true });
   tb.deviceTable.set(0x10, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: 3 });
   return tb;
 }
