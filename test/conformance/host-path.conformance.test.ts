@@ -115,6 +115,19 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
         expect(res.walkReferences).toBe(0);
       });
 
+      it("an IOVA above the range Mode covers faults even when its low bits alias a mapped page, also after the page is cached", () => {
+        const r = rig();
+        const t = r.v1(3);
+        const spa = r.page();
+        t.map(0x1000, spa);
+        r.hostDte(8, t);
+        for (const [address, ok] of [[0x1000, true], [2 ** 39 + 0x1000, false], [2 ** 47 + 0x1000, false], [0x1008, true], [2 ** 39 + 0x1008, false]] as const) {
+          const res = r.translate({ deviceId: 8, address });
+          expect([res.ok, res.fault, res.ok ? res.spa : address], `address 0x${address.toString(16)}`)
+            .toEqual(ok ? [true, null, spa + (address & 0xfff)] : [false, "address-out-of-range", address]);
+        }
+      });
+
       it("a PDE with NextLevel < L-1 skips levels whose index bits are zero; non-zero skipped bits fault", () => {
         const r = rig();
         const leafTable = r.page();
