@@ -315,6 +315,41 @@ describe("binary channel: simulator-owned memory", () => {
     expect(errText(rs[5]!)).toMatch(/functional only/);
   });
 
+  it("a wrong memory answer (op, status, length, count) fails that translation with an error naming it; the session goes on", () => {
+    const bad: ((f: Uint8Array) => Uint8Array)[] = [
+      () => frame([[Op.MemCas, 0, 0, body(["u32", 0], ["u32", 0])]], FrameKind.MemoryAnswer), // wrong op
+      () => { const f = frame([[Op.MemRead, 0, 0, new Uint8Array(32)]], FrameKind.MemoryAnswer); f[17] = 1; return f; }, // error status
+      () => frame([[Op.MemRead, 0, 0, new Uint8Array(8)]], FrameKind.MemoryAnswer), // 8 bytes for a 32-byte DTE read
+      () => frame([[Op.MemRead, 0, 0, new Uint8Array(32)], [Op.MemRead, 0, 0, new Uint8Array(32)]], FrameKind.MemoryAnswer), // two records
+    ];
+    let which = 0;
+    const reply = new FrameReader();
+    const s = new BinarySession({
+      roundTrip: (f) => {
+        reply.pos = 0; reply.end = 0;
+        reply.push(bad[which]!(f));
+        const n = reply.next(FrameKind.MemoryAnswer) as { at: number };
+        return { u8: reply.u8, u32: reply.u32, at: n.at };
+      },
+    });
+    runFrame(s, frame([
+      [Op.CreateIommu, 0, 1, body(["u32", 0], ["u32", 0], ["u64", 1 << 20])],
+      [Op.MmioWrite, 0, 0, body(["u32", spec.MMIO_DEVICE_TABLE_BASE], ["u32", 8], ["u64", 0x1000n])],
+      [Op.MmioWrite, 0, 0, body(["u32", spec.MMIO_CONTROL], ["u32", 8], ["u64", 1])],
+    ]));
+    const texts: string[] = [];
+    for (which = 0; which < bad.length; which++) {
+      const [r, hello] = runFrame(s, frame([translateRec(Op.Translate, 0x10, 0x1000), [Op.Hello, 0, 0, []]]));
+      expect(r!.b1).toBe(L.Status.Error);
+      texts.push(errText(r!));
+      expect(hello!.b1).toBe(L.Status.Ok);
+    }
+    expect(texts[0]).toMatch(/memory answer to read at 0x1200: record op 0xc2, expected 0xc1/);
+    expect(texts[1]).toMatch(/answered with an error/);
+    expect(texts[2]).toMatch(/record length 16, expected 40/);
+    expect(texts[3]).toMatch(/exactly one record/);
+  });
+
   it("without a blocking transport (the socket), simulator-owned memory is refused with a reason", () => {
     const s = new BinarySession();
     const [r] = runFrame(s, frame([[Op.CreateIommu, 0, 1, body(["u32", 0], ["u32", 0], ["u64", 4096])]]));
