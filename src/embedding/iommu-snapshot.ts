@@ -284,6 +284,19 @@ function checkAgainst(io: AmdIommu, s: IommuSnapshot): void {
     const n = (lines as unknown as { lines: number }).lines;
     tl.lines.forEach(([slot], i) => { if (slot >= n) throw new SnapshotError(`tableLines.lines.${i}.0`, `${slot} is not a slot of this ${n}-line table cache`); });
   }
+  if (s.interruptRemapping !== undefined) {
+    const ir = s.interruptRemapping as unknown as { irteCache: { tags: TagsSnapshot; data: number[] }; perf: Record<string, number[]> | null };
+    // an IRTE cache of another geometry is dropped at restore (invalidateAll); one of this geometry must fit it exactly
+    const nIrte = io.irteCache.tags.entries;
+    if (ir.irteCache.tags.valid.length === nIrte) {
+      tags("interruptRemapping.irteCache.tags", ir.irteCache.tags, nIrte);
+      length("interruptRemapping.irteCache.data", ir.irteCache.data, nIrte * 4);
+    }
+    if (io.perf !== null && ir.perf !== null) {
+      const mine = io.perf.snapshot() as unknown as Record<string, number[]>;
+      for (const k of Object.keys(mine)) length(`interruptRemapping.perf.${k}`, ir.perf[k]!, mine[k]!.length);
+    }
+  }
 }
 
 /**

@@ -118,6 +118,15 @@ describe("snapshots: the declared format is checked completely before anything c
     const l = clone(snap); l.deviceTableScalars.lastSlot = 1 << 19; refused(l, "deviceTableScalars.lastSlot");
   });
 
+  it("the interrupt-remapping state is checked against this IOMMU before anything changes: IRTE data and counter arrays of another length", () => {
+    const { snap } = rig();
+    const d = clone(snap); d.interruptRemapping.irteCache.data.push(0, 0, 0, 0); refused(d, "interruptRemapping.irteCache.data");
+    const t = clone(snap); t.interruptRemapping.irteCache.tags.k0.pop(); refused(t, "interruptRemapping.irteCache.tags.k0");
+    if (snap.interruptRemapping.perf !== null) {
+      const p = clone(snap); p.interruptRemapping.perf.regs.push(0); refused(p, "interruptRemapping.perf.regs");
+    }
+  });
+
   it("AmdIommu.restore refuses a tampered snapshot before building anything", () => {
     const { snap, memory } = rig();
     const bad = clone(snap); bad.options.iotbl = { entries: 4 };
