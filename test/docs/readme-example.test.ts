@@ -3,18 +3,11 @@
  * comments say.
  */
 import { expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { runReadmeBlock } from "./readme-block.js";
 import * as api from "../../src/index.js";
 
 it("the README's usage example runs as written and prints what its comments claim", () => {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const block = readme.split("## Using the model")[1]!.split("```ts")[1]!.split("```")[0]!;
-  const body = block.replace(/^import .*$/m, "");
-  const printed: string[] = [];
-  const consoleStub = { log: (...a: unknown[]) => printed.push(a.map(String).join(" ")) };
-  const fn = new Function("PhysicalMemory", "AmdIommu", "builders", "spec", "console", body);
-  fn(api.PhysicalMemory, api.AmdIommu, api.builders, api.spec, consoleStub);
-  const claims = [...block.matchAll(/console\.log\(.*\);\s*\/\/ (.*)$/gm)].map((m) => m[1]!.trim());
+  const { printed, claims } = runReadmeBlock("## Using the model");
   expect(printed).toEqual(claims);
 });
 
