@@ -7,11 +7,12 @@
  * word holding the code last, so a consumer polling the code sees a complete entry), then
  * advances Tail. When the next Tail would equal Head the log is full: nothing is written or
  * overwritten, the Overflow status bit is set, the Run bit clears and logging stops until
- * software restarts it (clear LogEn, write 1 to Overflow, set LogEn). Dual logs (a B ring at
+ * software restarts it (clear LogEn, write 1 to Overflow, set LogEn). While Control.IommuEn = 0
+ * nothing is written (the run bits read 0 then; the ring keeps its run state). Dual logs (a B ring at
  * its own base/head/tail registers) are chosen by Control.DualPprLogEn / DualEventLogEn (append).
  */
 import type { MemoryPort } from "../memory/memory-port.js";
-import { RING_MIN_LEN, STATUS, MMIO_STATUS, MMIO_CONTROL, type BitRef } from "../spec/registers.js";
+import { CONTROL, RING_MIN_LEN, STATUS, MMIO_STATUS, MMIO_CONTROL, type BitRef } from "../spec/registers.js";
 import type { MmioRegisters } from "./mmio-registers.js";
 
 export interface LogRingBits {
@@ -44,9 +45,12 @@ export class LogRing {
     return 2 ** (Math.max(len, RING_MIN_LEN) + 4);
   }
 
-  /** Logging is enabled and running (not stopped by an overflow). */
+  /**
+   * Logging is enabled and running (not stopped by an overflow), and the IOMMU is on: an IOMMU
+   * with Control.IommuEn = 0 logs nothing, as its Status run bits read 0 (reg 2.2).
+   */
   running(): boolean {
-    return this.regs.test(MMIO_CONTROL, this.bits.logEn) && this.regs.test(MMIO_STATUS, this.bits.run);
+    return this.regs.test(MMIO_CONTROL, CONTROL.IommuEn) && this.regs.test(MMIO_CONTROL, this.bits.logEn) && this.regs.test(MMIO_STATUS, this.bits.run);
   }
 
   /** Free entries left before the log is full. */

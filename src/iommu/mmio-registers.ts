@@ -10,8 +10,8 @@
  */
 import { CONTROL, MMIO_CONTROL, MMIO_STATUS, MMIO_WINDOW_BYTES, REGISTERS, STATUS, type BitRef, type RegisterSpec } from "../spec/registers.js";
 
-/** Status (low word) run bits: EventLogRun, CmdBufRun, PPRLogRun. */
-const RUN_BITS = (STATUS.EventLogRun.mask | STATUS.CmdBufRun.mask | STATUS.PprLogRun.mask) >>> 0;
+/** Status (low word) run bits: EventLogRun, CmdBufRun, PPRLogRun, GALogRun. */
+const RUN_BITS = (STATUS.EventLogRun.mask | STATUS.CmdBufRun.mask | STATUS.PprLogRun.mask | STATUS.GALogRun.mask) >>> 0;
 const STATUS_WORD = MMIO_STATUS >>> 2;
 const CONTROL_WORD = (MMIO_CONTROL >>> 2) + CONTROL.IommuEn.half;
 

@@ -7,6 +7,8 @@
  * function at DeviceID is checked in this order (the readings of docs/spec-readings.md cmd 6.7):
  *
  *   1. EFR.PPRSup = 0, IommuEn = 0 or Control.PPREn = 0     -> INVALID_PPR_REQUEST event
+ *      (with IommuEn = 0 refused but nothing is logged: an IOMMU that is off writes no log,
+ *      log-ring.ts running(); the outcome is still "invalid")
  *   2. the DTE cannot be fetched, is illegal, has V = 0,
  *      or has DTE.PPR = 0                                    -> INVALID_PPR_REQUEST event
  *   3. otherwise the request is accepted and written to the PPR log (LogRing: entry first,

@@ -7,7 +7,8 @@
  * mailbox, service() applies them in order (through mmioWrite32/64, so every register side
  * effect is the hardware's), runs the command processor until idle (so a COMPLETION_WAIT
  * store lands, with Atomics.notify, before service() returns), and publishes the register
- * mirror. Interrupts raised by the IOMMU are counted in the mailbox for a waiting host.
+ * mirror (each register as an MMIO read answers it). Interrupts raised by the IOMMU (event
+ * log, PPR log, completion wait, GA log) are counted in the mailbox for a waiting host.
  */
 import { PhysicalMemory } from "../memory/physical-memory.js";
 import { AmdIommu } from "../iommu/amd-iommu.js";
@@ -29,6 +30,8 @@ export class SharedIommuAgent {
   readonly mailbox: MmioMailbox;
   readonly iommu: AmdIommu;
   private readonly implemented: Int32Array;
+  /** The implemented words as a software read answers them (MmioRegisters.read32), published as the mirror. */
+  private readonly visible = new Uint32Array(MMIO_WINDOW_BYTES / 4);
   /** Register writes applied so far. */
   writesApplied = 0;
   /** Register writes the IOMMU refused as API misuse (offset outside the window or misaligned): dropped, as a bus would. */
@@ -53,7 +56,7 @@ export class SharedIommuAgent {
       concurrency: "shared",
       ...io,
       memory: this.memory,
-      onInterrupt: (s) => { if (s !== "ga-log") mailbox.signalInterrupt(s); if (user) user(s); }, // the mailbox has no GA-log word
+      onInterrupt: (s) => { mailbox.signalInterrupt(s); if (user) user(s); },
     });
     const words: number[] = [];
     for (let off = 0; off < MMIO_WINDOW_BYTES; off += 8) if (this.iommu.regs.implemented(off)) words.push(off / 4, off / 4 + 1);
@@ -85,12 +88,23 @@ export class SharedIommuAgent {
       }
     });
     const now = io.runUntilIdle();
-    this.mailbox.completeService(io.regs.words, this.implemented, seq);
+    this.mailbox.completeService(this.readRegisters(), this.implemented, seq);
     return now;
   }
 
   /** Publish the register mirror now (after device activity moved log tails or status bits). */
-  publish(): void { this.mailbox.publishRegisters(this.iommu.regs.words, this.implemented); }
+  publish(): void { this.mailbox.publishRegisters(this.readRegisters(), this.implemented); }
+
+  /**
+   * The implemented register words as software reads them over MMIO, not the register file's
+   * storage: the Status run bits read 0 while Control.IommuEn = 0 (mmio-registers.ts read32),
+   * so the mirror agrees with mmioRead32/64 of the same IOMMU.
+   */
+  private readRegisters(): Uint32Array {
+    const regs = this.iommu.regs, ids = this.implemented, out = this.visible;
+    for (let k = 0; k < ids.length; k++) { const i = ids[k]!; out[i] = regs.read32(i * 4); }
+    return out;
+  }
 
   /**
    * Serve the mailbox until stop() (or `until()` returns true), sleeping on the doorbell

@@ -16,6 +16,12 @@
  *
  * One host agent per mailbox (single producer); one IOMMU agent (single consumer).
  *
+ * Layout (Int32 words): header 0 posted count, 1 applied count, 2 doorbell, 3 stop, 4 service
+ * passes, 5 mirror generation, 6-9 interrupt counts (6 event log, 7 PPR log, 8 completion wait,
+ * 9 GA log), 10-15 reserved; then 256 slots of 4 words (kind, offset, low, high); then the
+ * register mirror, one word per 32-bit register half of the 16 KiB window, holding what a
+ * software read of that register answers (Status run bits 0 while Control.IommuEn = 0).
+ *
  * The posted and applied counters are Int32 words that wrap (an honest host reaches 2^31
  * posts and goes negative): they are compared by their wrap-around difference
  * ((a - b) | 0), slots are found by masking, and the agent trusts no count: a difference
@@ -31,10 +37,11 @@ const H_DOORBELL = 2;
 const H_STOP = 3;
 const H_SERVICES = 4;
 const H_MIRROR_GEN = 5;
-/** Interrupt counters by source (event log, PPR log, completion wait), bumped by the agent. */
+/** Interrupt counters by source (event log, PPR log, completion wait, GA log), bumped by the agent. */
 const H_INT_EVENT = 6;
 const H_INT_PPR = 7;
 const H_INT_COMWAIT = 8;
+const H_INT_GA = 9;
 const HEADER_WORDS = 16;
 const SLOT_WORDS = 4;
 
@@ -51,8 +58,8 @@ export const POST_WRITE64 = 2;
 /** No register access: forces a service pass (command processor run, fresh mirror). */
 export const POST_BARRIER = 3;
 
-export type InterruptCounter = "event-log" | "ppr-log" | "completion-wait";
-const INT_WORD: Record<InterruptCounter, number> = { "event-log": H_INT_EVENT, "ppr-log": H_INT_PPR, "completion-wait": H_INT_COMWAIT };
+export type InterruptCounter = "event-log" | "ppr-log" | "completion-wait" | "ga-log";
+const INT_WORD: Record<InterruptCounter, number> = { "event-log": H_INT_EVENT, "ppr-log": H_INT_PPR, "completion-wait": H_INT_COMWAIT, "ga-log": H_INT_GA };
 
 function checkTimeout(name: string, ms: number): void {
   if (typeof ms !== "number" || !(ms >= 0)) throw new RangeError(`${name}: timeoutMs must be a non-negative number, got ${String(ms)}`);
@@ -155,12 +162,16 @@ export class MmioMailbox {
   }
 
   /** Interrupts the IOMMU raised so far from a source. */
-  interrupts(source: InterruptCounter): number { return Atomics.load(this.words, INT_WORD[source]!); }
+  interrupts(source: InterruptCounter): number {
+    const i = INT_WORD[source];
+    if (i === undefined) throw new RangeError(`interrupts: source must be "event-log", "ppr-log", "completion-wait" or "ga-log", got ${String(source)}`);
+    return Atomics.load(this.words, i);
+  }
   /** Block until the interrupt count of `source` differs from `seen`; returns the new count (or `seen` on timeout). */
   waitInterrupt(source: InterruptCounter, seen: number, timeoutMs = 10_000): number {
     checkTimeout("waitInterrupt", timeoutMs);
     const i = INT_WORD[source];
-    if (i === undefined) throw new RangeError(`waitInterrupt: source must be "event-log", "ppr-log" or "completion-wait", got ${String(source)}`);
+    if (i === undefined) throw new RangeError(`waitInterrupt: source must be "event-log", "ppr-log", "completion-wait" or "ga-log", got ${String(source)}`);
     Atomics.wait(this.words, i, seen, timeoutMs);
     return Atomics.load(this.words, i);
   }

@@ -84,15 +84,18 @@ export function encodeCommand(name: string, values: Record<string, number | bigi
 
 /**
  * Decode Address/S into the naturally aligned range it names: S = 0 is one 4 KiB page;
- * S = 1: the lowest clear address bit n >= 12 gives a range of 2^(n+1) bytes. A first clear
- * bit at 51 or above (or none) means "all pages". Returns [start, size] as bigints; size 0n = all.
+ * S = 1: the lowest clear address bit n >= 12 gives a range of 2^(n+1) bytes, whatever the
+ * bits above n hold (cmd 1.4). "All pages" is the range that covers the whole 64-bit space:
+ * first clear bit 63 (Linux's 0x7FFF_FFFF_FFFF_F000) or none. A first clear bit at 51 is the
+ * 2^52-byte block, not all pages (an IOVA at or above 2^52 lies outside it; QEMU's "51 or
+ * higher is everything" is an emulator shortcut). Returns [start, size] as bigints; size 0n = all.
  */
 export function decodeInvalidationRange(address: bigint, s: boolean): { start: bigint; size: bigint; all: boolean } {
   const page = address & ~0xfffn & 0xffff_ffff_ffff_ffffn;
   if (!s) return { start: page, size: 4096n, all: false };
   let n = 12;
   while (n < 64 && ((page >> BigInt(n)) & 1n) === 1n) n++;
-  if (n >= 51) return { start: 0n, size: 0n, all: true };
+  if (n + 1 >= 64) return { start: 0n, size: 0n, all: true };
   const size = 1n << BigInt(n + 1);
   return { start: page & ~(size - 1n), size, all: false };
 }

@@ -1,15 +1,16 @@
 /**
  * Conformance: the Status register's run bits against Control.IommuEn (docs/spec-readings.md
- * reg 2.1/2.2), DTE.GLX against EFR.GLXSup (reg 3.4, 5.2), and the S-bit range encoding of the
- * invalidation commands against Linux's build_inv_address (docs/spec-readings.md cmd 1.4,
- * reg 4.4).
+ * reg 2.1/2.2; also in the shared-mode mirror, and no log written while IommuEn = 0), DTE.GLX against EFR.GLXSup (reg 3.4, 5.2), and the S-bit range encoding of the
+ * invalidation commands against Linux's build_inv_address and the spec's decoding (docs/spec-readings.md
+ * cmd 1.4, reg 4.4).
  */
 import { describe, expect, it } from "vitest";
 import { spec, AmdIommu, PhysicalMemory } from "../../src/index.js";
-import { IommuTestbench, LongModeTable, Gcr3Table } from "../../src/builders/index.js";
+import { IommuTestbench, LongModeTable, Gcr3Table, V1PageTable } from "../../src/builders/index.js";
 import { CONTROL } from "../../src/spec/registers.js";
+import { MmioMailbox, SharedIommuAgent } from "../../src/shared/index.js";
 
-const { MMIO_STATUS, MMIO_CONTROL, EV_ILLEGAL_DEV_TABLE_ENTRY } = spec;
+const { MMIO_STATUS, MMIO_CONTROL, EV_ILLEGAL_DEV_TABLE_ENTRY, EV_INVALID_PPR_REQUEST } = spec;
 const CONTROL_BITS = (names: (keyof typeof CONTROL)[]) => names.reduce((v, n) => v | (BigInt(CONTROL[n].mask) << BigInt(32 * CONTROL[n].half)), 0n);
 const EVENT_LOG_RUN = 1n << 3n, CMD_BUF_RUN = 1n << 4n, PPR_LOG_RUN = 1n << 7n;
 
@@ -34,6 +35,58 @@ describe("Status run bits follow Control.IommuEn", () => {
     expect(io.mmioRead64(MMIO_STATUS) & (EVENT_LOG_RUN | CMD_BUF_RUN | PPR_LOG_RUN)).toBe(EVENT_LOG_RUN | CMD_BUF_RUN | PPR_LOG_RUN);
     tb.control([], ["CmdBufEn"]);
     expect(io.mmioRead64(MMIO_STATUS) & (EVENT_LOG_RUN | CMD_BUF_RUN)).toBe(EVENT_LOG_RUN);
+  });
+});
+
+describe("an IOMMU that is off (Control.IommuEn = 0): run bits read 0 everywhere, nothing is logged (issue-17 follow-ups)", () => {
+  const GA_LOG_RUN = 1n << 8n;
+
+  it("GALogRun reads 0 while IommuEn = 0, like the other run bits, and reads 1 again when IommuEn is set", () => {
+    const tb = new IommuTestbench({ leaveDisabled: true });
+    const io = tb.iommu;
+    io.mmioWrite64(spec.MMIO_GA_LOG_BASE, BigInt(tb.pages.allocContiguous(1)) | (8n << 56n));
+    io.mmioWrite64(MMIO_CONTROL, CONTROL_BITS(["EventLogEn", "CmdBufEn", "GALogEn"]) | (4n << 5n));
+    expect(io.mmioRead64(MMIO_STATUS) & (EVENT_LOG_RUN | CMD_BUF_RUN | GA_LOG_RUN)).toBe(0n);
+    io.mmioWrite64(MMIO_CONTROL, io.mmioRead64(MMIO_CONTROL) | 1n);
+    expect(io.mmioRead64(MMIO_STATUS) & (EVENT_LOG_RUN | CMD_BUF_RUN | GA_LOG_RUN)).toBe(EVENT_LOG_RUN | CMD_BUF_RUN | GA_LOG_RUN);
+  });
+
+  it("shared mode: the agent's Status mirror agrees with the MMIO read: no run bit while IommuEn = 0, the run bits once it is set", () => {
+    const memory = new PhysicalMemory({ bytes: 4 * 1024 * 1024 });
+    const mailbox = new MmioMailbox();
+    const agent = new SharedIommuAgent({ memory, mailbox });
+    const base = 0x10_0000;
+    mailbox.postWrite64(spec.MMIO_COMMAND_BUFFER_BASE, BigInt(base) | (8n << 56n));
+    mailbox.postWrite64(spec.MMIO_EVENT_LOG_BASE, BigInt(base + 0x1000) | (8n << 56n));
+    mailbox.postWrite64(spec.MMIO_PPR_LOG_BASE, BigInt(base + 0x2000) | (8n << 56n));
+    mailbox.postWrite64(spec.MMIO_GA_LOG_BASE, BigInt(base + 0x3000) | (8n << 56n));
+    const rings = CONTROL_BITS(["EventLogEn", "CmdBufEn", "PPRLogEn", "GALogEn"]) | (4n << 5n);
+    mailbox.postWrite64(MMIO_CONTROL, rings);
+    agent.service();
+    const ALL_RUN = EVENT_LOG_RUN | CMD_BUF_RUN | PPR_LOG_RUN | GA_LOG_RUN;
+    expect(agent.iommu.mmioRead64(MMIO_STATUS) & ALL_RUN).toBe(0n);
+    expect(mailbox.read64(MMIO_STATUS) & ALL_RUN).toBe(0n);
+    mailbox.postWrite64(MMIO_CONTROL, rings | 1n);
+    agent.service();
+    expect(mailbox.read64(MMIO_STATUS) & ALL_RUN).toBe(ALL_RUN);
+    mailbox.postWrite64(MMIO_CONTROL, rings);
+    agent.service();
+    expect(mailbox.read64(MMIO_STATUS) & ALL_RUN).toBe(0n);
+    expect(mailbox.read64(MMIO_STATUS)).toBe(agent.iommu.mmioRead64(MMIO_STATUS));
+  });
+
+  it("a page request while IommuEn = 0 is refused without an INVALID_PPR_REQUEST event (event log enabled and running)", () => {
+    const tb = new IommuTestbench();
+    const io = tb.iommu;
+    tb.deviceTable.set(0x41, { V: true, TV: true, IR: true, IW: true, DomainID: 7, PPR: true });
+    const request = { deviceId: 0x41, pasid: 3, address: 0x5000, prgIndex: 9, last: true, read: true };
+    tb.control([], ["IommuEn"]);
+    expect(io.pageRequest(request)).toBe("invalid");
+    expect([tb.events(), tb.pprEntries()]).toEqual([[], []]);
+    // with the IOMMU on, a request it refuses (PPREn = 0) is logged
+    tb.control(["IommuEn"], ["PPREn"]);
+    expect(io.pageRequest(request)).toBe("invalid");
+    expect(tb.events().map((e) => [e.code, e.deviceId])).toEqual([[EV_INVALID_PPR_REQUEST, 0x41]]);
   });
 });
 
@@ -101,6 +154,45 @@ describe("invalidation range encoding = Linux build_inv_address", () => {
         expect(spec.encodeInvalidationRange(start, size), `start 0x${start.toString(16)} size 0x${size.toString(16)}`).toEqual(linux(start, size));
       }
     }
+  });
+});
+
+describe("S = 1 decoding: the lowest clear address bit from 12 up gives the size, nothing else (cmd 1.4)", () => {
+  /** A Mode-6 host table (64-bit IOVAs) with pages mapped at `iovas`, each translated once so the IOTLB holds it. */
+  const setup = (iovas: bigint[]) => {
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 64, ways: 64 } } });
+    const t = new V1PageTable(tb.memory, tb.pages, 6);
+    iovas.forEach((va, i) => t.map(va, 0x80_0000 + i * 0x1000));
+    tb.deviceTable.set(0x70, { V: true, TV: true, IR: true, IW: true, Mode: 6, DomainID: 3, HostPageTableRootPtr: t.root });
+    for (const va of iovas) expect(tb.iommu.translate({ deviceId: 0x70, address: va }).ok).toBe(true);
+    const cached = () => [...tb.iommu.iotlb.entries()].filter((e) => e.domain === 3).map((e) => BigInt(e.address)).sort((a, b) => (a < b ? -1 : 1));
+    expect(cached()).toEqual([...iovas].sort((a, b) => (a < b ? -1 : 1)));
+    return { tb, cached };
+  };
+
+  it("address bit 51 set with bit 12 clear names the 8 KiB block at that address, not all pages", () => {
+    expect(spec.decodeInvalidationRange(0x000f_ffff_ffff_e000n, true)).toEqual({ start: 0x000f_ffff_ffff_e000n, size: 0x2000n, all: false });
+    const { tb, cached } = setup([0x000f_ffff_ffff_e000n, 0x10_0000n]);
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 3, s: true, address: 0x000f_ffff_ffff_e000n }));
+    expect(cached()).toEqual([0x10_0000n]);
+  });
+
+  it("first clear bit 51 names the 2^52-byte block [0, 2^52): an entry at IOVA 2^52 stays; Linux's all-pages address drops it", () => {
+    expect(spec.decodeInvalidationRange(0x0007_ffff_ffff_f000n, true)).toEqual({ start: 0n, size: 1n << 52n, all: false });
+    // the same block above 2^52: bits 50:12 set, bit 51 clear, bit 52 set
+    expect(spec.decodeInvalidationRange(0x0017_ffff_ffff_f000n, true)).toEqual({ start: 1n << 52n, size: 1n << 52n, all: false });
+    expect(spec.decodeInvalidationRange(spec.ALL_PAGES_ADDRESS, true).all).toBe(true);
+    const { tb, cached } = setup([0x10_0000n, 1n << 52n]);
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 3, s: true, address: 0x0007_ffff_ffff_f000n }));
+    expect(cached()).toEqual([1n << 52n]);
+    tb.sync(spec.buildInvalidateIommuPages({ domainId: 3, s: true, address: spec.ALL_PAGES_ADDRESS }));
+    expect(cached()).toEqual([]);
+  });
+
+  it("first clear bit 62 is the 2^63-byte block, bit 63 (or none) all pages", () => {
+    expect(spec.decodeInvalidationRange(0x3fff_ffff_ffff_f000n, true)).toEqual({ start: 0n, size: 1n << 63n, all: false });
+    expect(spec.decodeInvalidationRange(0xbfff_ffff_ffff_f000n, true)).toEqual({ start: 1n << 63n, size: 1n << 63n, all: false });
+    expect(spec.decodeInvalidationRange(0xffff_ffff_ffff_f000n, true).all).toBe(true);
   });
 });
 
