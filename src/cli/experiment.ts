@@ -1,10 +1,11 @@
 /**
- * `npm start -- experiment NAME|all [--out DIR] [--quick] [--profile NAME] [--json]`: run a
+ * `npm start -- experiment NAME|all [--out DIR] [--quick] [--profile NAME] [--json] [--trace FILE]`: run a
  * calibration experiment, print its table with the published figure beside the model's and
  * its checks (each fitted or predicted, raw figures), and write NAME.json and NAME.svg into
  * the output directory. With --json, stdout is one JSON array of every check:
  * { experiment, point, model, published: { low, high, source }, kind, pass } (fitted rows
- * also name the parameter).
+ * also name the parameter). With --trace FILE, every IOMMU the experiment builds is traced and
+ * the traces are written as one Perfetto document per experiment (src/cli/trace-file.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,23 @@ import { parseArgs } from "node:util";
 import { EXPERIMENTS, formatReport, type Check } from "../experiments/index.js";
 import { TIMING_PROFILE_NAMES, type TimingProfileName } from "../iommu/timing-profile.js";
 import { progress } from "./progress.js";
+import type { AmdIommu } from "../iommu/amd-iommu.js";
+import { mergeTraces, traceFileName, writeTrace } from "./trace-file.js";
+
+/** Events recorded per IOMMU with --trace (an experiment builds up to 18; later events are counted as dropped). */
+export const TRACE_EVENTS_PER_PART = 50_000;
+
+/** The --trace collector of one experiment: starts a trace on each IOMMU it is given. */
+export function traceCollector(perPart = TRACE_EVENTS_PER_PART) {
+  const parts: { label: string; iommu: AmdIommu }[] = [];
+  return {
+    watch(iommu: AmdIommu, part: string): void {
+      iommu.startTrace({ maxEvents: perPart });
+      parts.push({ label: part, iommu });
+    },
+    document() { return mergeTraces(parts.map((p) => ({ label: p.label, doc: p.iommu.stopTrace() }))); },
+  };
+}
 
 const HELP = `usage: npm start -- experiment NAME|all [options]
 experiments:
@@ -24,6 +42,9 @@ options:
   --seed N           seed of the workloads' random addresses
   --json             print only a JSON array of every check: { experiment, point, model,
                      published: { low, high, source }, kind: "fitted" | "predicted", pass }
+  --trace FILE       write a Perfetto trace of every IOMMU the experiment builds (one process
+                     pair per IOMMU, named after its part; with "all", FILE.<name>.json per
+                     experiment); at most ${TRACE_EVENTS_PER_PART.toLocaleString("en")} events per IOMMU
   -h, --help         this text
 checks: "fitted" rows met a published figure by choosing a parameter (they validate nothing);
 "predicted" rows are held out (no parameter was chosen with them) and can fail. Figures are
@@ -35,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv, allowPositionals: true,
     options: {
       out: { type: "string", default: "experiments-out" }, quick: { type: "boolean" }, profile: { type: "string" }, seed: { type: "string" },
-      json: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      json: { type: "boolean" }, trace: { type: "string" }, help: { type: "boolean", short: "h" },
     },
   });
   if (values.help || positionals.length === 0) { console.log(HELP); return values.help ? 0 : 2; }
@@ -56,7 +77,12 @@ export async function main(argv: string[]): Promise<number> {
   for (const e of chosen) {
     const t0 = performance.now();
     if (bar.active) bar.update(done, chosen.length, e.name); else process.stderr.write(`running ${e.name} ...\n`);
-    const r = e.run({ quick: values.quick === true, timing: values.profile as TimingProfileName | undefined, ...(seed === undefined ? {} : { seed }) });
+    const tracer = values.trace === undefined ? null : traceCollector();
+    const r = e.run({
+      quick: values.quick === true, timing: values.profile as TimingProfileName | undefined, ...(seed === undefined ? {} : { seed }),
+      ...(tracer === null ? {} : { trace: (io: AmdIommu, part: string) => tracer.watch(io, part) }),
+    });
+    if (tracer !== null) writeTrace(traceFileName(values.trace!, chosen.length > 1 ? e.name : null), tracer.document());
     const json = join(values.out, `${e.name}.json`), svg = join(values.out, `${e.name}.svg`);
     const { svg: image, ...rest } = r;
     writeFileSync(json, JSON.stringify({ ...rest, profile: values.profile ?? "amd-default", quick: values.quick === true }, null, 2) + "\n");

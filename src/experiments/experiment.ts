@@ -5,6 +5,7 @@
  * predicted (held out), and an SVG chart. src/cli/experiment.ts prints the table and writes
  * the JSON and SVG; tests assert the shapes and that every check can fail.
  */
+import type { AmdIommu } from "../iommu/amd-iommu.js";
 import type { TimingProfile, TimingProfileName } from "../iommu/timing-profile.js";
 
 export interface ExperimentOptions {
@@ -14,6 +15,11 @@ export interface ExperimentOptions {
   timing?: TimingProfileName | (Partial<TimingProfile> & { profile?: TimingProfileName });
   /** Seed of the workload's random addresses. */
   seed?: number;
+  /**
+   * Called with each IOMMU the experiment builds, before the experiment drives it, and a label
+   * naming that part of the experiment (`experiment NAME --trace FILE` starts a trace on it).
+   */
+  trace?: (iommu: AmdIommu, part: string) => void;
 }
 
 /**

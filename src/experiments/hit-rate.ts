@@ -62,6 +62,8 @@ export const hitRate: Experiment = {
     // an IOTLB that holds the hot set only when it is fully associative enough: use 64 entries (default) and a 16-page hot set
     const warm = hostWorkload({ pages: 64 * MiB / 4096, iommu: { ...timing } });
     const cold = hostWorkload({ pages: 64 * MiB / 4096, iommu: { ...timing, pdeCache: { entries: 0 } } });
+    o.trace?.(warm.io, "page-directory cache on");
+    o.trace?.(cold.io, "no page-directory cache");
     // steady state, as the published runs: one pass over the window warms the page-directory cache and the table lines
     for (const w of [warm, cold]) warmUp(w);
     const rng = new Xorshift32(o.seed ?? 2);

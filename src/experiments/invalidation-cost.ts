@@ -45,6 +45,7 @@ export const invalidationCost: Experiment = {
   run(o: ExperimentOptions = {}): ExperimentReport {
     const timing = o.timing === undefined ? {} : { timing: o.timing };
     const w = hostWorkload({ pages: 4096, iommu: { ...timing } });
+    o.trace?.(w.io, "invalidations");
     const io = w.io;
     const p = io.timing;
     const ring = new CommandRing(w.tb);

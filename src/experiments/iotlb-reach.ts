@@ -99,6 +99,9 @@ export const iotlbReach: Experiment = {
     const small = hostWorkload({ pages: 64 * MiB / 4096, iommu: platform });
     const dflt = hostWorkload({ pages: 64 * MiB / 4096, iommu: timing });
     const large = hostWorkload({ pages: 32, pageSize: 2097152, iommu: platform });
+    o.trace?.(small.io, `4 KiB pages, ${FITTED_IOTLB_ENTRIES}-entry IOTLB`);
+    o.trace?.(dflt.io, "4 KiB pages, default IOTLB");
+    o.trace?.(large.io, "2 MiB pages");
     const rng = new Xorshift32(o.seed ?? 1);
     const ns = 1e9 / small.io.timing.clockHz;
     const runs = windows.map((win) => ({ win, a: windowLatency(small, win, requests, rng), d: windowLatency(dflt, win, requests, rng), b: windowLatency(large, win, requests, rng) }));

@@ -27,8 +27,9 @@ const COUNTS = [1, 2, 4, 8, 16, 32, 64, 96, 128];
 export interface PprRun { mean: number; max: number; parts: Record<string, number> }
 
 /** N simultaneous faults; mean and max latency in cycles, and the mean breakdown. */
-export function pprRun(n: number, timing: ExperimentOptions["timing"]): PprRun {
+export function pprRun(n: number, timing: ExperimentOptions["timing"], trace?: ExperimentOptions["trace"]): PprRun {
   const tb = new IommuTestbench({ bytes: 16 * 1024 * 1024, deviceTableEntries: 4096, iommu: timing === undefined ? {} : { timing } });
+  trace?.(tb.iommu, `${n} outstanding fault${n === 1 ? "" : "s"}`);
   tb.control(["PprIntEn"]);
   const io = tb.iommu;
   const p = io.timing;
@@ -83,7 +84,7 @@ export const pprLatency: Experiment = {
   title: "Page-fault (PPR) latency against outstanding faults",
   run(o: ExperimentOptions = {}): ExperimentReport {
     const counts = o.quick ? [1, 8, 64] : COUNTS;
-    const runs = counts.map((n) => [n, pprRun(n, o.timing)] as const);
+    const runs = counts.map((n) => [n, pprRun(n, o.timing, o.trace)] as const);
     const hz = resolveTimingProfile(o.timing).clockHz;
     const us = (c: number) => (c / hz) * 1e6;
     const rows: (string | number)[][] = runs.map(([n, r]) => [n, us(r.mean), us(r.max), n === 1 ? "~5 (A2)" : n >= 64 ? "towards 140 (A2)" : ""]);

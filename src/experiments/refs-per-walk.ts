@@ -33,11 +33,12 @@ export const refsPerWalk: Experiment = {
     const timing = o.timing === undefined ? {} : { timing: o.timing };
     const cold = { ...timing, iotlb: { entries: 0 }, pdeCache: { entries: 0 } };
     const rows: (string | number)[][] = [];
-    const r4 = walkRefs(hostWorkload({ pages: n, levels: 4, iommu: cold }), n, 1);
-    const r5 = walkRefs(hostWorkload({ pages: n, levels: 5, iommu: cold }), n, 1);
-    const rn = walkRefs(nestedWorkload({ pages: Math.min(n, 2048), iommu: cold }), Math.min(n, 2048), 1);
+    const traced = <W extends Workload>(w: W, part: string): W => { o.trace?.(w.io, part); return w; };
+    const r4 = walkRefs(traced(hostWorkload({ pages: n, levels: 4, iommu: cold }), "4-level, no caches"), n, 1);
+    const r5 = walkRefs(traced(hostWorkload({ pages: n, levels: 5, iommu: cold }), "5-level, no caches"), n, 1);
+    const rn = walkRefs(traced(nestedWorkload({ pages: Math.min(n, 2048), iommu: cold }), "nested 4x4, no caches"), Math.min(n, 2048), 1);
     // streaming with the default caches: every page is new to the IOTLB, upper levels stay in the PDE cache
-    const stream = hostWorkload({ pages: n * 2, levels: 4, iommu: { ...timing } });
+    const stream = traced(hostWorkload({ pages: n * 2, levels: 4, iommu: { ...timing } }), "streaming, default caches");
     const out = new TranslationResult();
     let refs = 0, walks = 0, lineHits = 0, cycles = 0;
     for (let i = 0; i < n * 2; i++) {

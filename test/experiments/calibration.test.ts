@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { inBand, fitted, predicted, formatCheck, type Check } from "../../src/experiments/experiment.js";
 import { iotlbReach } from "../../src/experiments/iotlb-reach.js";
 import { hitRate } from "../../src/experiments/hit-rate.js";
-import { walkers, missThroughput } from "../../src/experiments/walkers.js";
+import { walkers, missThroughput, PUBLISHED_RATES } from "../../src/experiments/walkers.js";
 import { invalidationCost } from "../../src/experiments/invalidation-cost.js";
 import { refsPerWalk } from "../../src/experiments/refs-per-walk.js";
 import { pprLatency } from "../../src/experiments/ppr-latency.js";
@@ -21,6 +21,8 @@ const KNOWN_MISSES = [
   "invalidation-cost: one page + COMPLETION_WAIT, IOMMU side (us)",
   "invalidation-cost: one page + device ATC + COMPLETION_WAIT, IOMMU side (us)",
   "invalidation-cost: full flush minus one page (us)",
+  "walkers: 256 B reads under thrash, the device offering its all-hits rate (22.52 M/s): reads served, M/s",
+  "walkers: 512 B reads under thrash, the device offering its all-hits rate (13.46 M/s): reads served, M/s",
 ];
 const failed = (r: ExperimentReport) => r.checks.filter((c) => !c.pass && !KNOWN_MISSES.includes(`${c.experiment}: ${c.point}`))
   .map((c) => `${c.point}: ${c.model} not in ${c.published.low}..${c.published.high}`);
@@ -91,6 +93,28 @@ describe("experiment walkers: miss throughput saturates with the walkers", () =>
   it("below the ceiling the offered rate is served; above it, throughput stays at the ceiling", () => {
     const ceiling = r.data.ceiling as number;
     for (const [off, got] of offered) expect(got).toBeCloseTo(Math.min(off, ceiling), 0);
+  });
+  it("B11: walks in flight under thrash are the walker busy time over the run, as Little's law gives from the ceiling and the walk time", () => {
+    const c = r.checks.find((x) => x.point.startsWith("64 B reads under thrash: walks in flight"))!;
+    expect(c.kind).toBe("fitted");
+    expect(c.parameter).toMatch(/walkers, walkOverhead/);
+    const p = resolveTimingProfile(undefined);
+    const walk = p.walkOverhead + p.pdeCacheHit + 2 * p.memoryReferenceLlc;
+    const little = (r.data.ceiling as number) * 1e6 * walk / p.clockHz;
+    expect(c.model / little).toBeGreaterThan(0.97);
+    expect(c.model / little).toBeLessThan(1.03);
+    expect(c.model).toBeLessThanOrEqual(p.walkers);
+  });
+  it("256 B and 512 B: the device offers its all-hits rate; reads served are the lower of that rate and the walker ceiling (predicted rows)", () => {
+    const ceiling = r.data.ceiling as number;
+    for (const size of [256, 512] as const) {
+      const c = r.checks.find((x) => x.point.startsWith(`${size} B reads under thrash`))!;
+      expect(c.kind).toBe("predicted");
+      const offer = PUBLISHED_RATES[size].hits.reduce((a, b) => a + b, 0) / 4 / 1e6;
+      expect(c.model).toBeCloseTo(Math.min(offer, ceiling), 0);
+    }
+    // 512 B: the device's rate is the bound, below the walker ceiling
+    expect(r.checks.find((x) => x.point.startsWith("512 B"))!.model).toBeLessThan(ceiling - 5);
   });
   it("one walker serves one walk at a time: its throughput is the inverse of a PDE-warm walk", () => {
     const p = resolveTimingProfile(undefined);

@@ -1,6 +1,6 @@
 /**
- * `--trace FILE` on the race and the demo writes traces that keep the Trace Event Format rules
- * Perfetto's importer checks (test/timing/trace-format.ts).
+ * `--trace FILE` on the race, the demo and the experiments writes traces that keep the Trace
+ * Event Format rules Perfetto's importer checks (test/timing/trace-format.ts).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,7 +9,9 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { checkTrace } from "../timing/trace-format.js";
 import { main as race } from "../../src/cli/race.js";
 import { main as demo } from "../../src/cli/demo.js";
-import { traceFileName } from "../../src/cli/trace-file.js";
+import { main as experiment } from "../../src/cli/experiment.js";
+import { mergeTraces, traceFileName } from "../../src/cli/trace-file.js";
+import type { TraceDocument } from "../../src/iommu/timing/trace-recorder.js";
 
 const dir = mkdtempSync(join(tmpdir(), "iommu-trace-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +48,44 @@ describe("--trace FILE", () => {
     expect(c.errors).toEqual([]);
     expect(c.counts.complete).toBeGreaterThan(5);
   });
+
+  it("experiment: every IOMMU the experiment builds is in one document, a process pair per part, and it keeps every rule", async () => {
+    const file = join(dir, "inv.json");
+    await quiet(() => experiment(["invalidation-cost", "--quick", "--out", dir, "--trace", file]));
+    const text = readFileSync(file, "utf8");
+    expect(checkTrace(text).errors).toEqual([]);
+    const doc = JSON.parse(text) as { traceEvents: { cat?: string; ph: string; name: string; args?: { name?: string } }[]; otherData: { parts: string[] } };
+    expect(doc.otherData.parts).toEqual(["invalidations"]);
+    const names = doc.traceEvents.filter((e) => e.name === "process_name").map((e) => e.args?.name);
+    expect(names).toEqual(["IOMMU (invalidations)", "devices (invalidations)"]);
+    expect(doc.traceEvents.some((e) => e.cat === "command")).toBe(true);
+    expect(doc.traceEvents.some((e) => e.ph === "f")).toBe(true); // an invalidation ended a translation's flow
+  }, 60_000);
+
+  it("experiment with several IOMMUs: one process pair per part, named after it", async () => {
+    const file = join(dir, "refs.json");
+    await quiet(() => experiment(["refs-per-walk", "--quick", "--out", dir, "--trace", file]));
+    const text = readFileSync(file, "utf8");
+    expect(checkTrace(text).errors).toEqual([]);
+    const doc = JSON.parse(text) as { traceEvents: { pid: number; ph: string; name: string; args?: { name?: string } }[] };
+    const names = doc.traceEvents.filter((e) => e.name === "process_name").map((e) => e.args?.name);
+    expect(names).toEqual(["4-level, no caches", "5-level, no caches", "nested 4x4, no caches", "streaming, default caches"]
+      .flatMap((p) => [`IOMMU (${p})`, `devices (${p})`]));
+    expect(new Set(doc.traceEvents.filter((e) => e.ph === "X").map((e) => e.pid)).size).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+
+  it("merging two traces keeps their flows apart (ids moved past the earlier part's) and their tracks apart (pids)", async () => {
+    const file = join(dir, "inv2.json");
+    await quiet(() => experiment(["invalidation-cost", "--quick", "--out", dir, "--trace", file]));
+    const one = JSON.parse(readFileSync(file, "utf8")) as TraceDocument;
+    const single = checkTrace(JSON.stringify(one));
+    expect(single.counts.flowsV1 + single.counts.flowsV2).toBeGreaterThan(0);
+    const merged = checkTrace(JSON.stringify(mergeTraces([{ label: "a", doc: one }, { label: "b", doc: one }])));
+    expect(merged.errors).toEqual([]);
+    expect(merged.counts.flowsV1).toBe(2 * single.counts.flowsV1);
+    expect(merged.counts.flowsV2).toBe(2 * single.counts.flowsV2);
+    expect(merged.counts.tracks).toBe(2 * single.counts.tracks);
+  }, 60_000);
 
   it("names per-part files before the extension", () => {
     expect(traceFileName("out/t.json", "none")).toBe("out/t.none.json");
