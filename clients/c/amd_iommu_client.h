@@ -13,6 +13,7 @@
  *   aic_translate_batch(&c, AIC_OP_TRANSLATE, 0, req, res, 256);   // one frame, one round trip
  *   aic_subscribe(&c, 0, AIC_EV_UNMAP); c.on_notify = my_callback;  // unmap notifications
  *   aic_read_events(&c, 0, my_event_callback, user);  // the event log, as a driver reads it
+ *   aic_remap_interrupt(&c, 0, &msi, &irq);           // an MSI write through interrupt remapping
  *   aic_close(&c);
  *
  * Every call returns 0 on success and -1 on failure, with the reason in c.error (the
@@ -66,6 +67,7 @@
 #define AIC_OP_ATTACH_ENDPOINT 0x0f
 #define AIC_OP_QUIT 0x10
 #define AIC_OP_JSON 0x11
+#define AIC_OP_REMAP_INTERRUPT 0x20
 #define AIC_OP_NOTIFY_UNMAP 0x81
 #define AIC_OP_NOTIFY_DEVICE_TLB_UNMAP 0x82
 #define AIC_OP_NOTIFY_MAP 0x83
@@ -87,6 +89,18 @@
 #define AIC_A_EXECUTABLE 8
 #define AIC_A_USER 16
 #define AIC_A_IOTLB_HIT 32
+/* remap-interrupt request flags */
+#define AIC_I_PEEK 1
+#define AIC_I_TIMED 2
+#define AIC_I_PASID 8
+/* remap-interrupt answer flags */
+#define AIC_IA_DELIVERED 1
+#define AIC_IA_POSTED 2
+#define AIC_IA_DOORBELL 4
+#define AIC_IA_GA_LOGGED 8
+#define AIC_IA_IRTE_CACHE_HIT 16
+#define AIC_IA_REQUEST_EOI 32
+#define AIC_IA_DESTINATION_LOGICAL 64
 /* subscription mask */
 #define AIC_EV_UNMAP 1
 #define AIC_EV_DEVICE_TLB_UNMAP 2
@@ -136,6 +150,31 @@ typedef struct {
   uint64_t spa;
   uint64_t completion_cycle;
 } aic_translation;
+
+typedef struct {
+  uint16_t device_id;
+  uint16_t flags;   /* AIC_I_* */
+  uint32_t data;    /* the MSI data (DWORD) */
+  uint64_t address; /* the MSI address, in 0xFEE00000-0xFEEFFFFF */
+  uint32_t pasid;   /* used with AIC_I_PASID */
+  uint64_t cycle;   /* with AIC_I_TIMED: the issue cycle */
+} aic_interrupt_req;
+
+typedef struct {
+  uint8_t status;        /* 0 = answered; 1 = refused (error_code set, the text in c->error) */
+  uint16_t flags;        /* AIC_IA_* */
+  uint32_t address;      /* the MSI that reaches the APIC: address and data (0 when posted) */
+  uint32_t data;
+  uint32_t destination;  /* 8 bits, or 32 with XTEn */
+  uint32_t vector;
+  uint8_t delivery_mode; /* MSI/IntType encoding: 0 fixed, 1 arbitrated, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT */
+  uint8_t event;         /* event code logged, 0 none */
+  uint8_t fault;         /* 0 none, else index in the README's interrupt fault list */
+  uint8_t path;          /* 0 none, 1 iommu-disabled, 2 not-mapped, 3 forwarded, 4 remapped, 5 guest */
+  int32_t index;         /* IRTE index, -1 none */
+  uint64_t cycles, completion_cycle;
+  uint32_t error_code;
+} aic_interrupt;
 
 typedef struct {
   uint8_t op;       /* AIC_OP_NOTIFY_* */
@@ -525,6 +564,38 @@ static inline int aic_page_request(aic_client *c, uint8_t iommu, uint16_t device
   *outcome = aic_ld32(a + 8);
   return 0;
 }
+static inline void aic_decode_interrupt(const unsigned char *a, aic_interrupt *t) {
+  memset(t, 0, sizeof *t);
+  t->status = a[1];
+  if (a[1] != 0) { t->error_code = aic_ld32(a + 8); t->index = -1; return; }
+  t->flags = aic_ld16(a + 2); t->address = aic_ld32(a + 8); t->data = aic_ld32(a + 12); t->destination = aic_ld32(a + 16);
+  t->vector = aic_ld32(a + 20); t->delivery_mode = a[24]; t->event = a[25]; t->fault = a[26]; t->path = a[27];
+  t->index = (int32_t)aic_ld32(a + 28); t->cycles = aic_ld64(a + 32); t->completion_cycle = aic_ld64(a + 40);
+}
+/**
+ * remap-interrupt: n MSI writes through interrupt remapping in one frame (one round trip);
+ * flags AIC_I_PEEK (changes nothing), AIC_I_TIMED (issued at req.cycle), AIC_I_PASID. res[i]
+ * gets each answer; a refused request has status 1 (the last refusal's text in c->error).
+ * Returns 0, or -1 when the channel failed.
+ */
+static inline int aic_remap_interrupt_batch(aic_client *c, uint8_t iommu, const aic_interrupt_req *req, aic_interrupt *res, size_t n) {
+  aic_begin(c);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char *r = aic_record(c, AIC_OP_REMAP_INTERRUPT, iommu, req[i].flags, 40);
+    if (!r) return -1;
+    aic_st32(r + 8, req[i].device_id); aic_st32(r + 12, req[i].data); aic_st64(r + 16, req[i].address);
+    aic_st32(r + 24, req[i].pasid); aic_st64(r + 32, req[i].cycle);
+  }
+  if (aic_roundtrip(c) != 0) return -1;
+  size_t pos = 0, i = 0;
+  for (const unsigned char *a; i < n && (a = aic_next_answer(c, &pos)) != NULL; i++) aic_decode_interrupt(a, &res[i]);
+  if (i != n) return aic_fail(c, "%zu answers for %zu interrupts", i, n);
+  return 0;
+}
+/** remap-interrupt of one MSI write, as aic_translate: delivered when res->flags & AIC_IA_DELIVERED; refused: res->status 1. */
+static inline int aic_remap_interrupt(aic_client *c, uint8_t iommu, const aic_interrupt_req *req, aic_interrupt *res) {
+  return aic_remap_interrupt_batch(c, iommu, req, res, 1);
+}
 /** advance: run commands until idle (cycle = UINT64_MAX) or to `cycle`; iommu 0xff = every IOMMU. *now = the cycle reached. */
 static inline int aic_advance(aic_client *c, uint8_t iommu, uint64_t cycle, uint64_t *now) {
   aic_begin(c);
@@ -635,6 +706,16 @@ static inline void aic_image_dte_v1(aic_image *m, uint64_t device_table, uint16_
   d[0] = 1 | 2 | (3ull << 7) | ((uint64_t)levels << 9) | (root & 0x000ffffffffff000ull) | (1ull << 61) | (1ull << 62);
   d[1] = domain;
   d[2] = 0; d[3] = 0;
+}
+/** Interrupt remapping in a DTE (after aic_image_dte_*): IV, IntTabLen = log2(entries), IntTableRootPtr = table (128-byte aligned), IntCtl = 10b (remapped). */
+static inline void aic_image_dte_interrupts(aic_image *m, uint64_t device_table, uint16_t device_id, uint64_t table, unsigned log2_entries) {
+  uint64_t *d = aic_image_q(m, device_table + 32ull * device_id);
+  d[2] = 1 | ((uint64_t)(log2_entries & 0xf) << 1) | (table & 0x000fffffffffffc0ull) | (2ull << 60);
+}
+/** A 32-bit IRTE (Control.GAEn = 0): RemapEn, IntType fixed, DM (1 logical), 8-bit destination, vector. */
+static inline void aic_image_irte32(aic_image *m, uint64_t table, unsigned index, uint8_t vector, uint8_t destination, int logical) {
+  uint32_t e = 1u | (logical ? 1u << 6 : 0) | ((uint32_t)destination << 8) | ((uint32_t)vector << 16);
+  memcpy(m->bytes + (table - m->base) + 4ull * index, &e, 4);
 }
 /** Write the image's allocated pages to the server's memory (in 1 MiB pieces). */
 static inline int aic_write_image(aic_client *c, const aic_image *m) {

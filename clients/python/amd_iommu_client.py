@@ -12,6 +12,7 @@ Standard library only; the same API as clients/c/amd_iommu_client.h.
     answers = c.translate_batch(OP_TRANSLATE, 0, [TranslationRequest(0x10, 0x10000000, T_WRITE)] * 256)
     c.subscribe(0, EV_UNMAP); c.on_notify = lambda n: ...                 # unmap notifications
     c.read_events(0)                                                      # the event log, as a driver reads it
+    irq = c.remap_interrupt(0, 0x18, 0xFEE00000, 2)                       # an MSI write through interrupt remapping
     c.close()
 
 A refused request raises ChannelError with the server's text (translate_batch instead
@@ -50,6 +51,7 @@ OP_SUBSCRIBE = 0x0E
 OP_ATTACH_ENDPOINT = 0x0F
 OP_QUIT = 0x10
 OP_JSON = 0x11
+OP_REMAP_INTERRUPT = 0x20
 OP_NOTIFY_UNMAP = 0x81
 OP_NOTIFY_DEVICE_TLB_UNMAP = 0x82
 OP_NOTIFY_MAP = 0x83
@@ -61,6 +63,8 @@ OP_MEM_WRITE = 0xC3
 
 T_WRITE, T_EXECUTE, T_PRIVILEGED, T_PASID = 1, 2, 4, 8
 A_ALLOWED, A_READABLE, A_WRITABLE, A_EXECUTABLE, A_USER, A_IOTLB_HIT = 1, 2, 4, 8, 16, 32
+I_PEEK, I_TIMED, I_PASID = 1, 2, 8
+IA_DELIVERED, IA_POSTED, IA_DOORBELL, IA_GA_LOGGED, IA_IRTE_CACHE_HIT, IA_REQUEST_EOI, IA_DESTINATION_LOGICAL = 1, 2, 4, 8, 16, 32, 64
 EV_UNMAP, EV_DEVICE_TLB_UNMAP, EV_MAP, EV_INTERRUPT, EV_PRG_RESPONSE = 1, 2, 4, 8, 16
 PR_READ, PR_WRITE, PR_EXECUTE, PR_PRIVILEGED, PR_PASID, PR_LAST = 1, 2, 4, 8, 16, 32
 
@@ -81,16 +85,25 @@ FAULTS = (None, "dte-hardware-error", "illegal-dte", "translation-disabled", "re
           "reserved-bit", "invalid-level", "invalid-page-size", "skipped-level-nonzero", "page-table-hardware-error",
           "pasid-out-of-range", "gcr3-not-valid", "ats-disabled", "untranslated-only", "ad-contention")
 PATHS = ("none", "iommu-disabled", "untranslated", "pretranslated", "exclusion", "mode0", "host", "guest", "nested")
+INTERRUPT_FAULTS = (None, "not-an-interrupt", "dte-hardware-error", "illegal-dte", "interrupt-with-pasid", "remapping-blocked",
+                    "pass-blocked", "logical-pass-through", "reserved-delivery-mode", "index-out-of-range", "irte-hardware-error",
+                    "irte-not-remapped", "irte-reserved", "guest-mode-not-allowed", "vapic-hardware-error")
+INTERRUPT_PATHS = ("none", "iommu-disabled", "not-mapped", "forwarded", "remapped", "guest")
 PPR_OUTCOMES = ("logged", "invalid", "dropped", "answered")
 
 TranslationRequest = namedtuple("TranslationRequest", "device_id address flags pasid cycle", defaults=(0, 0, 0))
 Translation = namedtuple("Translation", "status flags fault path page_shift memory_references event spa completion_cycle cycles error")
+InterruptRequest = namedtuple("InterruptRequest", "device_id address data flags pasid cycle", defaults=(0, 0, 0))
+# fault: index in INTERRUPT_FAULTS (0 none), path: index in INTERRUPT_PATHS, index: IRTE index (-1 none)
+Interrupt = namedtuple("Interrupt", "status flags address data destination vector delivery_mode event fault path index cycles completion_cycle error")
 Notification = namedtuple("Notification", "op iommu flags fields")
 
 _HDR = struct.Struct("<IIIBBH")
 _REC = struct.Struct("<BBHI")
 _TREQ = struct.Struct("<BBHIIIQQ")
 _TANS = struct.Struct("<BBHIBBBBHHQQII")
+_IREQ = struct.Struct("<BBHIIIQIIQ")
+_IANS = struct.Struct("<BBHIIIIIBBBBiQQ")
 
 
 class ChannelError(Exception):
@@ -308,6 +321,29 @@ class Client:
     def translate(self, op, iommu, device_id, address, flags=0, pasid=0, cycle=0):
         return self.translate_batch(op, iommu, [TranslationRequest(device_id, address, flags, pasid, cycle)])[0]
 
+    def remap_interrupt_batch(self, iommu, requests):
+        """MSI writes through interrupt remapping, in one frame (one round trip): one Interrupt per InterruptRequest
+        (flags I_PEEK changes nothing, I_TIMED issues at .cycle, I_PASID); a refused request has status 1 and .error."""
+        self._begin()
+        for q in requests:
+            o = self._record(OP_REMAP_INTERRUPT, iommu, q.flags, 40)
+            _IREQ.pack_into(self._out, o, OP_REMAP_INTERRUPT, iommu, q.flags, 40, q.device_id, q.data, q.address, q.pasid, 0, q.cycle)
+        frame = self._roundtrip()
+        out = []
+        for op, status, flags, o, length in self._answers(frame):
+            if status != 0:
+                out.append(Interrupt(1, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, self._error_text(frame, o)))
+            else:
+                _op, _st, fl, _l, addr, data, dest, vec, dm, ev, fault, path, index, cycles, cc = _IANS.unpack_from(frame, o)
+                out.append(Interrupt(0, fl, addr, data, dest, vec, dm, ev, fault, path, index, cycles, cc, None))
+        if len(out) != len(requests):
+            raise ChannelError("%d answers for %d interrupts" % (len(out), len(requests)))
+        return out
+
+    def remap_interrupt(self, iommu, device_id, address, data, flags=0, pasid=0, cycle=0):
+        """One MSI write (address in 0xFEE00000-0xFEEFFFFF, data) from device_id: an Interrupt (delivered: flags & IA_DELIVERED)."""
+        return self.remap_interrupt_batch(iommu, [InterruptRequest(device_id, address, data, flags, pasid, cycle)])[0]
+
     def page_request(self, iommu, device_id, address, prg_index, flags=PR_READ | PR_LAST, pasid=0):
         """PRI page request: "logged", "invalid" or "dropped"."""
         self._begin()
@@ -419,6 +455,14 @@ class Image:
         self.set_q(d + 8, domain)
         self.set_q(d + 16, 0)
         self.set_q(d + 24, 0)
+
+    def dte_interrupts(self, device_table, device_id, table, log2_entries):
+        """Interrupt remapping in a DTE (after dte_v1): IV, IntTabLen, IntTableRootPtr = table (128-byte aligned), IntCtl = 10b."""
+        self.set_q(device_table + 32 * device_id + 16, 1 | ((log2_entries & 0xF) << 1) | (table & 0x000FFFFFFFFFFFC0) | (2 << 60))
+
+    def irte32(self, table, index, vector, destination, logical=False):
+        """A 32-bit IRTE (Control.GAEn = 0): RemapEn, IntType fixed, DM, 8-bit destination, vector."""
+        struct.pack_into("<I", self.bytes, table - self.base + 4 * index, 1 | (logical << 6) | ((destination & 0xFF) << 8) | ((vector & 0xFF) << 16))
 
     def write(self, client):
         """Write the allocated pages to the server's memory."""

@@ -388,6 +388,7 @@ describe("the clients' copies of the layout", () => {
     ["ATTACH_ENDPOINT", Op.AttachEndpoint], ["QUIT", Op.Quit], ["JSON", Op.Json], ["NOTIFY_UNMAP", Op.NotifyUnmap],
     ["NOTIFY_DEVICE_TLB_UNMAP", Op.NotifyDeviceTlbUnmap], ["NOTIFY_MAP", Op.NotifyMap], ["NOTIFY_INTERRUPT", Op.NotifyInterrupt],
     ["NOTIFY_PRG_RESPONSE", Op.NotifyPrgResponse], ["MEM_READ", Op.MemRead], ["MEM_CAS", Op.MemCas], ["MEM_WRITE", Op.MemWrite],
+    ["REMAP_INTERRUPT", Op.RemapInterrupt],
   ];
   it("C header and Python module: magic, version, every opcode, the MMIO offsets, fault and path names", () => {
     const h = readFileSync(join(REPO, "clients/c/amd_iommu_client.h"), "utf8");
@@ -407,5 +408,23 @@ describe("the clients' copies of the layout", () => {
     expect(pyList("FAULTS")).toEqual([null, ...L.FAULTS]);
     expect(pyList("PATHS")).toEqual([...L.PATHS]);
     expect(pyList("PPR_OUTCOMES")).toEqual([...L.PPR_OUTCOMES]);
+    expect(pyList("INTERRUPT_FAULTS")).toEqual([...L.INTERRUPT_FAULTS]);
+    expect(pyList("INTERRUPT_PATHS")).toEqual([...L.INTERRUPT_PATHS]);
+  });
+  it("C header and Python module: remap-interrupt request and answer flags", () => {
+    const h = readFileSync(join(REPO, "clients/c/amd_iommu_client.h"), "utf8");
+    const py = readFileSync(join(REPO, "clients/python/amd_iommu_client.py"), "utf8");
+    const cdef = (n: string) => { const m = new RegExp(`#define AIC_${n} (0x[0-9a-f]+|\\d+)u?\\b`).exec(h); return m ? Number(m[1]) : NaN; };
+    const pyTuple = (names: string[]) => {
+      const m = new RegExp(`^${names.join(", ")} = ([\\d, ]+)$`, "m").exec(py);
+      return m ? m[1]!.split(",").map((x) => Number(x.trim())) : [];
+    };
+    const req: [string, number][] = [["PEEK", L.IFlag.Peek], ["TIMED", L.IFlag.Timed], ["PASID", L.IFlag.Pasid]];
+    const ans: [string, number][] = [["DELIVERED", L.IAFlag.Delivered], ["POSTED", L.IAFlag.Posted], ["DOORBELL", L.IAFlag.Doorbell], ["GA_LOGGED", L.IAFlag.GaLogged],
+      ["IRTE_CACHE_HIT", L.IAFlag.IrteCacheHit], ["REQUEST_EOI", L.IAFlag.RequestEoi], ["DESTINATION_LOGICAL", L.IAFlag.DestinationLogical]];
+    for (const [n, v] of req) expect(cdef("I_" + n), n).toBe(v);
+    for (const [n, v] of ans) expect(cdef("IA_" + n), n).toBe(v);
+    expect(pyTuple(req.map(([n]) => "I_" + n))).toEqual(req.map(([, v]) => v));
+    expect(pyTuple(ans.map(([n]) => "IA_" + n))).toEqual(ans.map(([, v]) => v));
   });
 });

@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spec } from "../../src/index.js";
+import * as L from "../../src/embedding/binary-channel/frame-layout.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
@@ -130,6 +131,35 @@ describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the 
     expect(o).toMatchObject({ pa: "0x7000", value: "0x1234" });
   }, 300_000);
 
+  it("aic_remap_interrupt / aic_remap_interrupt_batch (op 0x20): remapped through a 32-bit IRTE, IRTE-cache hit, peek, timed, IRTE faults, a refusal naming the field, the JSON op agreeing", () => {
+    const exe = join(tmp, "remap-interrupt");
+    run(CC!, ["-O2", "-Wall", "-Werror", "-o", exe, join(REPO, "test/embedding/binary-client-remap-interrupt.c")]);
+    const o = keyValues(run(exe, ["--", ...server]));
+    expect(o).toMatchObject({ setup: "0", program: "0", close: "0" });
+    // IRTE 2 (RemapEn, vector 0x71, APIC 0x0d, physical): delivered, path 4 remapped, the MSI rebuilt from the IRTE
+    expect(o).toMatchObject({ remap: "0", remap_status: "0", remap_flags: String(L.IAFlag.Delivered), remap_address: "0xfee0d000", remap_data: "0x71",
+      remap_destination: "0xd", remap_vector: "0x71", remap_mode: "0", remap_event: "0", remap_fault: "0", remap_path: String(L.INTERRUPT_PATHS.indexOf("remapped")), remap_index: "2" });
+    // the same MSI again: served from the IRTE cache
+    expect(Number(o.again_flags)).toBe(L.IAFlag.Delivered | L.IAFlag.IrteCacheHit);
+    expect(Number(o.again_cycles)).toBeLessThan(Number(o.remap_cycles));
+    // peek: the remapping without the IRTE cache; timed: completion = issue cycle + cycles
+    expect(o).toMatchObject({ peek: "0", peek_flags: String(L.IAFlag.Delivered), peek_vector: "0x71", peek_cycles: o.remap_cycles });
+    expect(Number(o.timed_completion)).toBe(7000 + Number(o.timed_cycles));
+    // RemapEn = 0 and an index past IntTabLen (4 entries): not delivered, IO_PAGE_FAULT logged, the fault named
+    expect(o).toMatchObject({ not_remapped_flags: "0", not_remapped_event: String(spec.EV_IO_PAGE_FAULT), not_remapped_index: "1",
+      out_of_range_flags: "0", out_of_range_event: String(spec.EV_IO_PAGE_FAULT) });
+    expect(L.INTERRUPT_FAULTS[Number(o.not_remapped_fault)]).toBe("irte-not-remapped");
+    expect(L.INTERRUPT_FAULTS[Number(o.out_of_range_fault)]).toBe("index-out-of-range");
+    // peek + timed: an error record; the call still returns 0 (as aic_translate), status 1, the text names the field
+    expect(o).toMatchObject({ refused: "0", refused_status: "1", refused_index: "-1" });
+    expect(o.refused_error).toMatch(/^cycle:/);
+    expect(o).toMatchObject({ batch: "0", batch_status: "0,1,0", batch_vectors: "0x71,0x71", no_iommu: "0", no_iommu_status: "1" });
+    expect(o.no_iommu_error).toMatch(/"9" does not exist/);
+    // the JSON protocol's remap-interrupt (peek) gives the same answer
+    const j = JSON.parse(o.json_answer!) as Record<string, unknown>;
+    expect(j).toMatchObject({ ok: true, delivered: true, address: "0xfee0d000", data: 0x71, vector: 0x71, destination: 0x0d, path: "remapped", index: 2, cycles: Number(o.peek_cycles) });
+  }, 300_000);
+
   it("clients/c/throughput.c builds with `cc -O2 -o throughput clients/c/throughput.c` and ends with translations_per_second=N, both channels", () => {
     const exe = join(tmp, "throughput");
     run(CC!, ["-O2", "-o", exe, join(REPO, "clients/c/throughput.c")]);
@@ -160,6 +190,26 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
     expect(o.sim_log[0][2]).toBe(32);
     expect(o.sim_timed).toMatch(/simulator-owned memory is functional only/);
     expect(o.sim_completion.at(-1)).toEqual(["write", 0x7000, 0x1234, true]);
+  }, 300_000);
+
+  it("Client.remap_interrupt / remap_interrupt_batch (op 0x20): remapped through a 32-bit IRTE, IRTE-cache hit, peek, timed, IRTE faults, a refusal naming the field, the JSON op agreeing", () => {
+    const o = JSON.parse(run(PY!, [join(REPO, "test/embedding/binary-client-remap-interrupt.py"), "--", ...server]).trim().split("\n").at(-1)!);
+    expect(o.remap).toEqual({ status: 0, flags: L.IAFlag.Delivered, address: 0xfee0d000, data: 0x71, destination: 0x0d, vector: 0x71, delivery_mode: 0, event: 0,
+      fault: 0, path: L.INTERRUPT_PATHS.indexOf("remapped"), index: 2, cycles: o.remap.cycles, completion_cycle: 0, error: null });
+    expect(o.remap.cycles).toBeGreaterThan(0);
+    expect(o.again.flags).toBe(L.IAFlag.Delivered | L.IAFlag.IrteCacheHit);
+    expect([o.peek.flags, o.peek.vector, o.peek.cycles]).toEqual([L.IAFlag.Delivered, 0x71, o.remap.cycles]);
+    expect(o.timed.completion_cycle).toBe(7000 + o.timed.cycles);
+    expect([o.not_remapped.flags, o.not_remapped.event, o.not_remapped.index]).toEqual([0, spec.EV_IO_PAGE_FAULT, 1]);
+    expect([o.out_of_range.flags, o.out_of_range.event]).toEqual([0, spec.EV_IO_PAGE_FAULT]);
+    expect(o.names).toEqual(["remapped", "index-out-of-range", "irte-not-remapped"]);
+    expect([o.refused.status, o.refused.index]).toEqual([1, -1]);
+    expect(o.refused.error).toMatch(/^cycle:/);
+    expect(o.batch.map((b: unknown[]) => b.slice(0, 2))).toEqual([[0, 0x71], [1, 0], [0, 0x71]]);
+    expect(o.batch[1][2]).toMatch(/^cycle:/);
+    expect(o.no_iommu).toMatch(/"9" does not exist/);
+    expect(o.json).toMatchObject({ ok: true, delivered: true, address: "0xfee0d000", vector: 0x71, destination: 0x0d, path: "remapped", index: 2, cycles: o.peek.cycles });
+    expect(o.close).toBe(0);
   }, 300_000);
 
   it("clients/python/throughput.py ends with translations_per_second=N, both channels", () => {
