@@ -36,8 +36,9 @@ export function extendedFeature2Value(f: FeatureOptions): bigint {
   return setFields("ExtendedFeature2", { GCR3TRPModeSup: f.gcr3TrpMode ? 1 : 0, NumIntRemapSup: f.intRemap2k ? 1 : 0 });
 }
 
-/** Is an EFR feature (by the spec's field name) advertised? */
+/** Is an EFR feature (by the spec's field name; "A&B": both) advertised? */
 export function featurePresent(f: FeatureOptions, name: string): boolean {
+  if (name.includes("&")) return name.split("&").every((n) => featurePresent(f, n));
   switch (name) {
     case "PreFSup": return f.prefetch;
     case "PPRSup": return f.ppr;

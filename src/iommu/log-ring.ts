@@ -29,6 +29,8 @@ const WRITTEN = 0, FULL = 1, WRITE_ERROR = 2;
 
 export class LogRing {
   readonly stats: LogStats = { written: 0, overflows: 0, dropped: 0, writeErrors: 0 };
+  /** The ring the last written entry went to: false = A, true = B (dual logs). */
+  lastRingB = false;
 
   constructor(
     private readonly regs: MmioRegisters,
@@ -51,6 +53,18 @@ export class LogRing {
    */
   running(): boolean {
     return this.regs.test(MMIO_CONTROL, CONTROL.IommuEn) && this.regs.test(MMIO_CONTROL, this.bits.logEn) && this.regs.test(MMIO_STATUS, this.bits.run);
+  }
+
+  /** Valid entries ((Tail - Head) mod size) waiting for software in ring A, or ring B when `ringB`. */
+  validEntries(ringB: boolean): number {
+    const b = ringB ? this.b : null;
+    if (ringB && b === null) return 0;
+    const baseReg = b !== null ? b.baseReg : this.bits.baseReg;
+    const len = (this.regs.hi(baseReg) >>> 24) & 0xf;
+    const size = 2 ** (Math.max(len, RING_MIN_LEN) + 4);
+    const head = (this.regs.lo(b !== null ? b.headReg : this.bits.headReg) & 0x7fff0) % size;
+    const tail = (this.regs.lo(b !== null ? b.tailReg : this.bits.tailReg) & 0x7fff0) % size;
+    return ((tail - head + size) % size) / 16;
   }
 
   /** Free entries left before the log is full. */
@@ -92,6 +106,7 @@ export class LogRing {
       return false;
     }
     if (r === WRITE_ERROR) { this.stats.writeErrors++; this.stats.dropped++; return false; }
+    this.lastRingB = useB;
     this.stats.written++;
     if (this.regs.test(MMIO_CONTROL, this.bits.intEn)) {
       this.regs.setBit(MMIO_STATUS, this.bits.int, true);

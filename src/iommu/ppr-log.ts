@@ -28,6 +28,9 @@
  *     request is logged, when the valid entries ((tail - head) mod size) reach the 15-bit
  *     threshold (>=), Status.PprOverflowEarly (bit 18) is set once and, with
  *     PprOvrflwEarlyIntEn, the PPR interrupt is raised; it re-arms when software clears the bit.
+ *     With dual PPR logs (EFR.DualPprLogSup) an entry written to log B is checked against log
+ *     B's own register 0x2090 (same layout; VBox's reading, FreeBSD names 0x2090 "PPR log B
+ *     auto response", irq 7.21) and sets Status.PprOverflowEarlyB (bit 17).
  *
  * INVALID_PPR_REQUEST uses the PPR-log layout (event code 9). No PRG Response is sent for
  * it: software sees DeviceID, PASID and tag in the event and may answer with
@@ -35,7 +38,7 @@
  */
 import { EV_INVALID_PPR_REQUEST } from "../spec/events.js";
 import { PPR_CODE_PAGE_SERVICE_REQUEST, encodePprEntry, type PprRequestFields } from "../spec/ppr.js";
-import { CONTROL, MMIO_CONTROL, MMIO_PPR_AUTO_RESPONSE, MMIO_PPR_LOG_BASE, MMIO_PPR_LOG_HEAD, MMIO_PPR_LOG_TAIL, MMIO_PPR_OVERFLOW_EARLY, MMIO_STATUS, STATUS } from "../spec/registers.js";
+import { CONTROL, MMIO_CONTROL, MMIO_PPR_AUTO_RESPONSE, MMIO_PPR_LOG_B_OVERFLOW_EARLY, MMIO_PPR_OVERFLOW_EARLY, MMIO_STATUS, STATUS } from "../spec/registers.js";
 import type { DeviceTable } from "./device-table.js";
 import type { EndpointPort, PrgResponse } from "./endpoint-port.js";
 import type { FeatureOptions } from "./options.js";
@@ -147,17 +150,19 @@ export class PprLog {
     ep.prgResponse(resp);
   }
 
-  /** Early-overflow warning: valid entries >= threshold sets Status.PprOverflowEarly once (PPR interrupt with IntEn). */
+  /**
+   * Early-overflow warning of the ring the entry went to: log A against register 0x2088 and
+   * Status.PprOverflowEarly (bit 18), log B against 0x2090 and Status.PprOverflowEarlyB
+   * (bit 17). Valid entries >= threshold sets the bit once (PPR interrupt with the register's IntEn).
+   */
   private earlyWarning(): void {
     const r = this.regs;
-    const reg = r.lo(MMIO_PPR_OVERFLOW_EARLY);
-    if ((reg & 0x8000_0000) === 0 || r.test(MMIO_STATUS, STATUS.PprOverflowEarly)) return;
-    const size = this.ring.sizeBytes();
-    const head = (r.lo(MMIO_PPR_LOG_HEAD) & 0x7fff0) % size;
-    const tail = (r.lo(MMIO_PPR_LOG_TAIL) & 0x7fff0) % size;
-    const valid = ((tail - head + size) % size) / 16;
-    if (valid < (reg & 0x7fff)) return;
-    r.setBit(MMIO_STATUS, STATUS.PprOverflowEarly, true);
+    const ringB = this.ring.lastRingB;
+    const reg = r.lo(ringB ? MMIO_PPR_LOG_B_OVERFLOW_EARLY : MMIO_PPR_OVERFLOW_EARLY);
+    const bit = ringB ? STATUS.PprOverflowEarlyB : STATUS.PprOverflowEarly;
+    if ((reg & 0x8000_0000) === 0 || r.test(MMIO_STATUS, bit)) return;
+    if (this.ring.validEntries(ringB) < (reg & 0x7fff)) return;
+    r.setBit(MMIO_STATUS, bit, true);
     this.stats.earlyWarnings++;
     if ((reg & 0x4000_0000) !== 0) this.raise();
   }

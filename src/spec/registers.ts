@@ -98,6 +98,7 @@ export const MMIO_XT_PPR_INT_CTRL = register("XtPprIntCtrl").offset;
 export const MMIO_XT_GA_INT_CTRL = register("XtGaIntCtrl").offset;
 export const MMIO_PPR_AUTO_RESPONSE = register("PprAutoResponse").offset;
 export const MMIO_PPR_OVERFLOW_EARLY = register("PprOverflowEarly").offset;
+export const MMIO_PPR_LOG_B_OVERFLOW_EARLY = register("PprLogBOverflowEarly").offset;
 export const MMIO_PPR_LOG_B_BASE = register("PprLogBBase").offset;
 export const MMIO_PPR_LOG_B_HEAD = register("PprLogBHead").offset;
 export const MMIO_PPR_LOG_B_TAIL = register("PprLogBTail").offset;
@@ -162,6 +163,7 @@ export const STATUS = {
   GALOverflow: bitRef("Status", "GALOverflow"),
   GAInt: bitRef("Status", "GAInt"),
   PprOverflowEarly: bitRef("Status", "PprOverflowEarly"),
+  PprOverflowEarlyB: bitRef("Status", "PprOverflowEarlyB"),
   PprOverflowB: bitRef("Status", "PprOverflowB"),
   PprLogActive: bitRef("Status", "PprLogActive"),
   EventOverflowB: bitRef("Status", "EventOverflowB"),

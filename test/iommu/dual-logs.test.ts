@@ -83,3 +83,65 @@ describe("dual logs", () => {
     expect(s.tailA()).toBe(16);
   });
 });
+
+describe("PPR log B early-overflow warning (docs/spec-readings.md irq 4.1, 4.2; register 0x2090 as VBox reads it, UNCERTAIN 21)", () => {
+  const EARLY_B = 1 << 17, EARLY_A = 1 << 18;
+  const early = (threshold: number, intEn: boolean) => BigInt((0x8000_0000 | (intEn ? 0x4000_0000 : 0) | threshold) >>> 0);
+  const both = { dualPprLog: true, dualEventLog: true, pprEarlyOverflow: true };
+
+  it("register 0x2090 exists only with both EFR.PprOvrflwEarlySup and EFR.DualPprLogSup", () => {
+    for (const [features, present] of [[both, true], [{ dualPprLog: true }, false], [{ pprEarlyOverflow: true }, false]] as const) {
+      const s = setup(features);
+      s.tb.iommu.mmioWrite64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY, early(5, true));
+      expect(s.tb.iommu.mmioRead64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY), JSON.stringify(features)).toBe(present ? early(5, true) : 0n);
+    }
+  });
+
+  it("log B reaching the threshold of 0x2090 sets Status.PprOverflowEarlyB (bit 17) once, with the PPR interrupt; bit 18 (log A) stays clear; clearing bit 17 re-arms it", () => {
+    const s = setup(both);
+    s.mode(1, 0);
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_OVERFLOW_EARLY, early(1, true));
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY, early(3, true));
+    const irqs = () => s.tb.iommu.interrupts["ppr-log"];
+    s.req(1); s.req(2);
+    expect([s.status() & (EARLY_A | EARLY_B), irqs()]).toEqual([0, 0]);
+    s.req(3);
+    expect([s.status() & (EARLY_A | EARLY_B), irqs(), s.tb.iommu.ppr.stats.earlyWarnings]).toEqual([EARLY_B, 1, 1]);
+    s.req(4); // still above the threshold: set once
+    expect([s.status() & (EARLY_A | EARLY_B), irqs()]).toEqual([EARLY_B, 1]);
+    s.tb.iommu.mmioWrite64(S.MMIO_STATUS, BigInt(EARLY_B)); // RW1C
+    expect(s.status() & EARLY_B).toBe(0);
+    s.req(5);
+    expect([s.status() & (EARLY_A | EARLY_B), irqs()]).toEqual([EARLY_B, 2]);
+  });
+
+  it("without its IntEn the log B warning sets bit 17 and raises nothing", () => {
+    const s = setup(both);
+    s.mode(1, 0);
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY, early(1, false));
+    s.req(1);
+    expect([s.status() & EARLY_B, s.tb.iommu.interrupts["ppr-log"]]).toEqual([EARLY_B, 0]);
+  });
+
+  it("an entry in log A is checked against 0x2088 only (bit 18), even when 0x2090's threshold is lower", () => {
+    const s = setup(both);
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_OVERFLOW_EARLY, early(2, false));
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY, early(1, false));
+    s.req(1);
+    expect(s.status() & (EARLY_A | EARLY_B)).toBe(0);
+    s.req(2);
+    expect(s.status() & (EARLY_A | EARLY_B)).toBe(EARLY_A);
+  });
+
+  it("DualPprLogEn = 10b: after the switch to log B, log B's entries are counted against 0x2090", () => {
+    const s = setup(both);
+    s.mode(2, 0);
+    s.tb.iommu.mmioWrite64(S.MMIO_PPR_LOG_B_OVERFLOW_EARLY, early(2, false));
+    for (let i = 0; i < 255; i++) s.req(i); // log A full
+    expect(s.status() & EARLY_B).toBe(0);
+    s.req(300); // first entry of log B
+    expect(s.status() & EARLY_B).toBe(0);
+    s.req(301);
+    expect(s.status() & EARLY_B).toBe(EARLY_B);
+  });
+});

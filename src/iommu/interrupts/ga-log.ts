@@ -12,13 +12,22 @@
  * Status.GALOverflow is set, GALogRun clears and the GA interrupt fires if GAIntEn, until
  * software restarts the log (2.4: clear GALogEn, write 1 to GALOverflow, set GALogEn). A
  * written entry sets Status.GAInt and raises the GA interrupt when GAIntEn.
- * The tail-address register (0x0E8) is stored only (Linux never reads the mirror; UNCERTAIN 15).
+ *
+ * Tail mirror (GA Log Tail Address 0x0E8, bits 51:3; reg 1.1 "SPA where the IOMMU mirrors the
+ * GA tail", semantics UNCERTAIN irq 7.15): after each entry and the Tail register, the new
+ * Tail is also written to that 8-byte location as the Tail register reads (byte offset, high
+ * dword 0; the low dword last, with a notify for a host waiting on it in shared mode). Reset
+ * value 0 = not programmed: nothing is mirrored (a driver that never sets it sees no write at
+ * SPA 0). A mirror outside memory is skipped and counted in writeErrors (the entry stays).
  */
 import type { MemoryPort } from "../../memory/memory-port.js";
-import { CONTROL, MMIO_CONTROL, MMIO_GA_LOG_BASE, MMIO_GA_LOG_HEAD, MMIO_GA_LOG_TAIL, MMIO_STATUS, RING_MIN_LEN, STATUS } from "../../spec/registers.js";
+import {
+  CONTROL, MMIO_CONTROL, MMIO_GA_LOG_BASE, MMIO_GA_LOG_HEAD, MMIO_GA_LOG_TAIL, MMIO_GA_LOG_TAIL_ADDRESS, MMIO_STATUS, RING_MIN_LEN, STATUS,
+} from "../../spec/registers.js";
 import { GA_LOG_ENTRY_BYTES, GA_LOG_TYPE_GUEST_NOT_RUNNING, encodeGaLogEntry } from "../../spec/interrupts.js";
 import type { MmioRegisters } from "../mmio-registers.js";
 
+/** writeErrors: entries (dropped) and tail mirrors (entry kept) that lay outside memory. */
 export interface GaLogStats { written: number; overflows: number; dropped: number; writeErrors: number }
 
 const POINTER_MASK = 0x7fff8;
@@ -73,9 +82,21 @@ export class GaLog {
     this.mem.store32(pa + 4, d1);
     r.setLo(MMIO_GA_LOG_TAIL, next);
     r.setHi(MMIO_GA_LOG_TAIL, 0);
+    this.mirrorTail(next);
     this.stats.written++;
     if (intEn) { r.setBit(MMIO_STATUS, STATUS.GAInt, true); this.raise(); }
     return true;
+  }
+
+  /** Write the new Tail to the tail mirror at GA Log Tail Address (not when that register is 0). */
+  private mirrorTail(tail: number): void {
+    const r = this.regs;
+    const lo = (r.lo(MMIO_GA_LOG_TAIL_ADDRESS) & 0xffff_fff8) >>> 0, hi = r.hi(MMIO_GA_LOG_TAIL_ADDRESS) & 0xfffff;
+    if (lo === 0 && hi === 0) return;
+    const pa = hi * 4294967296 + lo;
+    if (!this.mem.contains(pa, 8)) { this.stats.writeErrors++; return; }
+    this.mem.store32(pa + 4, 0);
+    this.mem.storeNotify32(pa, tail);
   }
 
   /** Control write side effect: GALogEn 0 -> 1 starts the log (GALogRun = 1), 1 -> 0 stops it. */

@@ -3,7 +3,7 @@
  * IRR bit in the backing page, doorbell for a running vCPU, GA log entry for a blocked one,
  * GALogEn/GAIntEn, overflow and restart, Status bits, the fields that are never cached.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { spec } from "../../../src/index.js";
 import { DEV, MSI, irSetup } from "./ir-setup.js";
 
@@ -103,6 +103,51 @@ describe("guest-mode IRTE delivery (digest 2.3)", () => {
     g.tb.control(["GALogEn"]);
     expect(g.status() & 0x300).toBe(0x100);
     expect(g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 }).gaLogged).toBe(true);
+  });
+  it("GA Log Tail Address programmed: after each entry and the Tail register, the new Tail is written to the 8-byte tail mirror", () => {
+    const g = gaSetup();
+    const mirror = g.tb.pages.alloc() + 0x18;
+    g.tb.iommu.mmioWrite64(S.MMIO_GA_LOG_TAIL_ADDRESS, BigInt(mirror));
+    g.tb.memory.write32(mirror, 0xffff_ffff); g.tb.memory.write32(mirror + 4, 0xffff_ffff);
+    g.table.set(6, { RemapEn: true, GuestMode: true, Vector: 0x40, GATag: 9, GALogIntr: true, VapicBackingPage: g.backing });
+    const stores: number[] = [];
+    const st = vi.spyOn(g.tb.memory, "store32"), sn = vi.spyOn(g.tb.memory, "storeNotify32");
+    st.mockImplementation((pa: number, v: number) => { stores.push(pa); g.tb.memory.write32(pa, v); });
+    sn.mockImplementation((pa: number, v: number) => { stores.push(pa); g.tb.memory.write32(pa, v); });
+    expect(g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 }).gaLogged).toBe(true);
+    st.mockRestore(); sn.mockRestore();
+    // entry dwords first, then the mirror (high dword, then the low dword a poller watches)
+    expect(stores.filter((a) => a >= g.log && a < g.log + 4096)).toEqual([g.log, g.log + 4]);
+    expect(stores.slice(stores.indexOf(g.log + 4) + 1)).toEqual([mirror + 4, mirror]);
+    expect([g.tb.memory.read32(mirror), g.tb.memory.read32(mirror + 4)]).toEqual([8, 0]);
+    g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 });
+    expect(g.tb.memory.read32(mirror)).toBe(Number(g.tb.iommu.mmioRead64(S.MMIO_GA_LOG_TAIL)));
+    expect(g.tb.memory.read32(mirror)).toBe(16);
+  });
+  it("GA log full: no entry and the tail mirror keeps the last Tail", () => {
+    const g = gaSetup();
+    const mirror = g.tb.pages.alloc() + 0x40;
+    g.tb.iommu.mmioWrite64(S.MMIO_GA_LOG_TAIL_ADDRESS, BigInt(mirror));
+    g.table.set(6, { RemapEn: true, GuestMode: true, Vector: 0x40, GATag: 9, GALogIntr: true, VapicBackingPage: g.backing });
+    for (let i = 0; i < 511; i++) g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 });
+    expect(g.tb.memory.read32(mirror)).toBe(511 * 8);
+    expect(g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 }).gaLogged).toBe(false);
+    expect(g.tb.memory.read32(mirror)).toBe(511 * 8);
+  });
+  it("GA Log Tail Address 0 (reset, not programmed): nothing is mirrored, SPA 0 is not written", () => {
+    const g = gaSetup();
+    g.tb.memory.write32(0, 0xa5a5_a5a5); g.tb.memory.write32(4, 0x5a5a_5a5a);
+    g.table.set(6, { RemapEn: true, GuestMode: true, Vector: 0x40, GATag: 9, GALogIntr: true, VapicBackingPage: g.backing });
+    expect(g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 }).gaLogged).toBe(true);
+    expect([g.tb.memory.read32(0), g.tb.memory.read32(4)]).toEqual([0xa5a5_a5a5, 0x5a5a_5a5a]);
+  });
+  it("a tail mirror outside memory: the entry and the Tail register are written, the mirror is skipped and counted in writeErrors", () => {
+    const g = gaSetup();
+    g.tb.iommu.mmioWrite64(S.MMIO_GA_LOG_TAIL_ADDRESS, BigInt(g.tb.memory.bytes) + 0x1000n);
+    g.table.set(6, { RemapEn: true, GuestMode: true, Vector: 0x40, GATag: 9, GALogIntr: true, VapicBackingPage: g.backing });
+    expect(g.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 6 }).gaLogged).toBe(true);
+    expect(g.entries()).toEqual([{ gaTag: 9, deviceId: DEV, type: 1 }]);
+    expect(g.tb.iommu.stats().gaLog).toMatchObject({ written: 1, writeErrors: 1, dropped: 0 });
   });
   it("GA log registers are absent without EFR.GASup", () => {
     const s = irSetup({ iommu: { features: { guestVapic: false } }, format: "32" });
