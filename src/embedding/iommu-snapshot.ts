@@ -31,6 +31,8 @@ export interface IommuSnapshotOptions {
   pdeCache: CacheGeometry & { minLevel: number };
   dteCache: CacheGeometry;
   gcr3Cache: CacheGeometry;
+  /** The IRTE cache (absent in snapshots taken before it was recorded). */
+  irteCache?: CacheGeometry;
   segment: number;
   concurrency: "single" | "shared";
 }
@@ -138,7 +140,7 @@ function optionsOf(io: AmdIommu): IommuSnapshotOptions {
   return structuredClone({
     features: { ...io.features }, quirks: { ...io.quirks }, timing: { ...io.timing },
     iotlb: geometryOf(io.iotlb.tags), pdeCache: { ...geometryOf(io.pdeCache.tags), minLevel: io.pdeCache.minLevel },
-    dteCache: geometryOf(io.deviceTable.cache), gcr3Cache: geometryOf(io.gcr3Cache.tags),
+    dteCache: geometryOf(io.deviceTable.cache), gcr3Cache: geometryOf(io.gcr3Cache.tags), irteCache: geometryOf(io.irteCache.tags),
     segment: io.segment, concurrency: io.translator.ctx.shared ? "shared" : "single",
   });
 }
@@ -201,7 +203,7 @@ export function snapshotOptions(s: IommuSnapshot): Omit<AmdIommuOptions, "memory
   const o = structuredClone(s.options);
   return {
     features: o.features, quirks: o.quirks, timing: o.timing, iotlb: o.iotlb, pdeCache: o.pdeCache, dteCache: o.dteCache,
-    gcr3Cache: o.gcr3Cache, segment: o.segment, concurrency: o.concurrency,
+    gcr3Cache: o.gcr3Cache, ...(o.irteCache !== undefined ? { irteCache: o.irteCache } : {}), segment: o.segment, concurrency: o.concurrency,
   };
 }
 
@@ -237,7 +239,8 @@ interface TagsSnapshot { valid: number[]; k0: number[]; k1: number[]; k2: number
 /** What the schema cannot say, against this IOMMU: geometry, array lengths, occupancy, page sizes. */
 function checkAgainst(io: AmdIommu, s: IommuSnapshot): void {
   const mine = optionsOf(io);
-  for (const k of ["iotlb", "pdeCache", "dteCache", "gcr3Cache", "features"] as const) {
+  for (const k of ["iotlb", "pdeCache", "dteCache", "gcr3Cache", "irteCache", "features"] as const) {
+    if (k === "irteCache" && s.options.irteCache === undefined) continue; // an older snapshot: its IRTE cache is kept only if it fits (below)
     if (JSON.stringify(mine[k]) !== JSON.stringify(s.options[k])) {
       throw new SnapshotError(`options.${k}`, `${JSON.stringify(s.options[k])} differs from this IOMMU's (${JSON.stringify(mine[k])}); use AmdIommu.restore(snapshot, { memory })`);
     }
@@ -286,11 +289,12 @@ function checkAgainst(io: AmdIommu, s: IommuSnapshot): void {
   }
   if (s.interruptRemapping !== undefined) {
     const ir = s.interruptRemapping as unknown as { irteCache: { tags: TagsSnapshot; data: number[] }; perf: Record<string, number[]> | null };
-    // an IRTE cache of another geometry is dropped at restore (invalidateAll); one of this geometry must fit it exactly
+    // options.irteCache (checked above) names this geometry: the arrays must fit it exactly. An older snapshot without it:
+    // an IRTE cache of another size is dropped at restore (invalidateAll); one of this size must fit exactly
     const nIrte = io.irteCache.tags.entries;
-    if (ir.irteCache.tags.valid.length === nIrte) {
+    if (s.options.irteCache !== undefined || ir.irteCache.tags.valid.length === nIrte) {
       tags("interruptRemapping.irteCache.tags", ir.irteCache.tags, nIrte);
-      length("interruptRemapping.irteCache.data", ir.irteCache.data, nIrte * 4);
+      length("interruptRemapping.irteCache.data", ir.irteCache.data, Math.max(1, nIrte) * 4); // irte-cache.ts keeps one slot's words when off
     }
     if (io.perf !== null && ir.perf !== null) {
       const mine = io.perf.snapshot() as unknown as Record<string, number[]>;
@@ -330,7 +334,7 @@ export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
   if (ppr) for (const k of Object.keys(ppr.stats)) if (sp.stats[k] !== undefined) ppr.stats[k] = sp.stats[k]!;
   if (s.interruptRemapping !== undefined) {
     const ir = decode<{ irteCache: ReturnType<AmdIommu["irteCache"]["snapshot"]>; stats: Record<string, number>; gaLog: Record<string, number>; perf: ReturnType<NonNullable<AmdIommu["perf"]>["snapshot"]> | null }>(s.interruptRemapping);
-    // the IRTE cache's geometry is not among the snapshot's options: restore it only into the same geometry
+    // same geometry (options.irteCache checked, or an older snapshot of the same size): restore; else drop
     if (ir.irteCache.tags.valid.length === io.irteCache.tags.entries) io.irteCache.restore(ir.irteCache); else io.irteCache.invalidateAll();
     const st = io.interruptRemapper.stats as unknown as Record<string, number>;
     for (const k of Object.keys(st)) if (ir.stats[k] !== undefined) st[k] = ir.stats[k]!;

@@ -86,6 +86,7 @@ export const IOMMU_OPTIONS_IN = obj({
   pdeCache: Type.Optional(obj({ ...GEOMETRY, ways: Type.Optional(GEOMETRY.ways), replacement: Type.Optional(REPLACEMENT), minLevel: Type.Optional(MIN_LEVEL) })),
   dteCache: Type.Optional(obj({ ...GEOMETRY, ways: Type.Optional(GEOMETRY.ways), replacement: Type.Optional(REPLACEMENT) })),
   gcr3Cache: Type.Optional(obj({ ...GEOMETRY, ways: Type.Optional(GEOMETRY.ways), replacement: Type.Optional(REPLACEMENT) })),
+  irteCache: Type.Optional(obj({ ...GEOMETRY, ways: Type.Optional(GEOMETRY.ways), replacement: Type.Optional(REPLACEMENT) })),
   features: Type.Optional(obj(partial(featureProps()))),
   quirks: Type.Optional(obj(partial(quirkProps()))),
   timing: Type.Optional(Type.Union([TIMING_NAME, obj({ profile: Type.Optional(TIMING_NAME), ...partial(timingProps()) })], { description: "a profile name or an object of timing parameters" })),
@@ -97,6 +98,7 @@ export const IOMMU_OPTIONS_IN = obj({
 const SNAPSHOT_OPTIONS = obj({
   features: obj(featureProps()), quirks: obj(quirkProps()), timing: obj(timingProps()),
   iotlb: obj(GEOMETRY), pdeCache: obj({ ...GEOMETRY, minLevel: MIN_LEVEL }), dteCache: obj(GEOMETRY), gcr3Cache: obj(GEOMETRY),
+  irteCache: Type.Optional(obj(GEOMETRY, { description: "IRTE cache geometry (absent in snapshots taken before it was recorded: restored only into the same geometry)" })),
   segment: Type.Integer({ minimum: 0, maximum: OPTION_LIMITS.segment }), concurrency: CONCURRENCY,
 });
 

@@ -178,7 +178,7 @@ export function resolveQuirks(q: Partial<QuirkOptions> | undefined): QuirkOption
   return out;
 }
 
-const OPTION_KEYS = ["memory", "iotlb", "pdeCache", "dteCache", "gcr3Cache", "features", "quirks", "timing", "seed", "segment", "onInterrupt", "concurrency"];
+const OPTION_KEYS = ["memory", "iotlb", "pdeCache", "dteCache", "gcr3Cache", "irteCache", "features", "quirks", "timing", "seed", "segment", "onInterrupt", "concurrency"];
 const GEOMETRY_KEYS = ["entries", "ways", "replacement"];
 
 /**
@@ -191,7 +191,7 @@ export function checkOptionNames(options: object): number {
     if (!OPTION_KEYS.includes(k)) throw new RangeError(`options.${k} is not an option (known: ${OPTION_KEYS.join(", ")})`);
   }
   const o = options as Record<string, unknown>;
-  for (const name of ["iotlb", "pdeCache", "dteCache", "gcr3Cache"]) {
+  for (const name of ["iotlb", "pdeCache", "dteCache", "gcr3Cache", "irteCache"]) {
     const g = o[name];
     if (g === null || typeof g !== "object") continue; // the geometry check names it
     for (const k of Object.keys(g)) {

@@ -7,6 +7,9 @@ import { describe, expect, it } from "vitest";
 import { buildScenario, scenarioRequests, D_HOST, GUEST, GVA, HOST } from "./scenario.js";
 import { AmdIommu, PhysicalMemory, spec, type EndpointPort, type TranslationRequest, type TranslationResult } from "../../src/index.js";
 import type { IommuTestbench } from "../../src/builders/index.js";
+import { SnapshotError } from "../../src/embedding/iommu-snapshot.js";
+import { CosimSession } from "../../src/embedding/cosim-session.js";
+import { DEV, MSI, irSetup } from "../iommu/interrupts/ir-setup.js";
 
 const {
   MMIO_COMMAND_BUFFER_TAIL, MMIO_CONTROL, buildCompletionWait, buildInvalidateIommuPages, buildInvalidateIotlbPages, buildInvalidateDevtabEntry,
@@ -124,5 +127,90 @@ describe("snapshots", () => {
     expect(() => AmdIommu.restore({ ...s.tb.iommu.snapshot(), version: 99 }, { memory: s.tb.memory })).toThrow(/snapshot.version/);
     // version 1 held timing statistics recorded per translation: refused, not misread
     expect(() => AmdIommu.restore({ ...s.tb.iommu.snapshot(), version: 1 }, { memory: s.tb.memory })).toThrow(/snapshot.version: 1 is not supported/);
+  });
+});
+
+describe("snapshots: the IRTE cache geometry (options.irteCache)", () => {
+  const GEOMETRY = { entries: 16, ways: 2, replacement: "fifo" as const };
+  /** An IOMMU with a 16-entry IRTE cache holding the entries of two remapped interrupts. */
+  const warm = () => {
+    const s = irSetup({ format: "128", iommu: { irteCache: GEOMETRY } });
+    s.table.set(3, { RemapEn: true, Vector: 0x33, Destination: 1 });
+    s.table.set(4, { RemapEn: true, Vector: 0x44, Destination: 2 });
+    for (const data of [3, 4]) expect(s.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data }).irteCacheHit).toBe(false);
+    return s;
+  };
+
+  it("new AmdIommu({ irteCache }) builds that geometry; a misspelt geometry field is an error naming it", () => {
+    const s = warm();
+    expect([s.tb.iommu.irteCache.tags.entries, s.tb.iommu.irteCache.tags.ways]).toEqual([16, 2]);
+    expect(() => new AmdIommu({ memory: s.tb.memory, irteCache: { entries: 16, way: 2 } as never })).toThrow(/options\.irteCache\.way is not a cache-geometry field/);
+  });
+
+  it("round trip: the snapshot's options hold the IRTE cache geometry; AmdIommu.restore builds it and keeps the cached entries", () => {
+    const s = warm();
+    const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
+    expect(snap.options.irteCache).toEqual(GEOMETRY);
+    const mem2 = copyOf(s.tb.memory);
+    const twin = AmdIommu.restore(snap, { memory: mem2 });
+    expect([twin.irteCache.tags.entries, twin.irteCache.tags.ways, twin.irteCache.tags.policy]).toEqual([16, 2, "fifo"]);
+    expect(twin.snapshot()).toEqual(s.tb.iommu.snapshot());
+    // the cached IRTEs came along: a vector changed in memory without INVALIDATE_INTERRUPT_TABLE is not seen by either
+    s.table.set(3, { RemapEn: true, Vector: 0x99, Destination: 1 });
+    for (let i = 0; i < 16; i += 4) mem2.write32(s.table.root + 3 * 16 + i, s.tb.memory.read32(s.table.root + 3 * 16 + i));
+    const a = s.tb.iommu.remapInterrupt({ deviceId: DEV, address: MSI, data: 3 });
+    const b = twin.remapInterrupt({ deviceId: DEV, address: MSI, data: 3 });
+    expect([b.irteCacheHit, b.vector]).toEqual([true, 0x33]);
+    expect({ ...b }).toEqual({ ...a });
+  });
+
+  it("an IRTE cache geometry out of range is refused naming the field, before anything changes", () => {
+    const s = warm();
+    const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
+    for (const [field, value] of [["entries", 2 ** 21], ["ways", -1], ["replacement", "mru"]] as const) {
+      const bad = structuredClone(snap);
+      bad.options.irteCache[field] = value;
+      let err: unknown;
+      try { AmdIommu.restore(bad, { memory: copyOf(s.tb.memory) }); } catch (e) { err = e; }
+      expect(err, field).toBeInstanceOf(SnapshotError);
+      expect((err as SnapshotError).path, field).toBe(`options.irteCache.${field}`);
+    }
+  });
+
+  it("restoring into an IOMMU with another IRTE cache geometry is refused naming options.irteCache; nothing changes", () => {
+    const s = warm();
+    const snap = s.tb.iommu.snapshot();
+    const other = new AmdIommu({ memory: copyOf(s.tb.memory), irteCache: { entries: 32, ways: 2, replacement: "fifo" } });
+    const before = other.snapshot();
+    expect(() => other.restore(snap)).toThrow(/snapshot\.options\.irteCache/);
+    expect(other.snapshot()).toEqual(before);
+  });
+
+  it("a snapshot taken before options.irteCache existed (no such key) still restores: its IRTE cache is kept when the size fits", () => {
+    const s = warm();
+    const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
+    delete snap.options.irteCache;
+    const twin = new AmdIommu({ memory: copyOf(s.tb.memory), irteCache: GEOMETRY });
+    twin.restore(snap);
+    expect(twin.remapInterrupt({ deviceId: DEV, address: MSI, data: 4 }).irteCacheHit).toBe(true);
+  });
+
+  it("an IRTE cache turned off ({ entries: 0 }) round-trips too", () => {
+    const s = irSetup({ format: "128", iommu: { irteCache: { entries: 0 } } });
+    const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
+    expect(snap.options.irteCache.entries).toBe(0);
+    const twin = AmdIommu.restore(snap, { memory: copyOf(s.tb.memory) });
+    expect(twin.irteCache.tags.entries).toBe(0);
+  });
+
+  it("the pipe's create-iommu takes options.irteCache and its snapshot reports it", () => {
+    const lines: string[] = [];
+    const session = new CosimSession((l) => lines.push(l));
+    session.line(JSON.stringify({ op: "add-memory", base: 0, bytes: 1 << 22 }));
+    session.line(JSON.stringify({ op: "create-iommu", options: { irteCache: { entries: 8, ways: 4 } } }));
+    session.line(JSON.stringify({ op: "snapshot" }));
+    const answers = lines.map((l) => JSON.parse(l) as { ok?: boolean; snapshot?: { options: { irteCache: unknown } } });
+    expect(answers.every((a) => a.ok !== false), lines.join("\n")).toBe(true);
+    expect(answers[2]!.snapshot!.options.irteCache).toEqual({ entries: 8, ways: 4, replacement: "lru" });
   });
 });
