@@ -32,19 +32,20 @@ export interface TracePart {
 export type MergedTraceDocument = TraceDocument & { otherData: TraceDocument["otherData"] & { parts: string[] } };
 
 /**
- * Several IOMMUs' traces as one document: part k's processes become pids 2k + 1 ("IOMMU (label)")
- * and 2k + 2 ("devices (label)"), its flow ids are moved past the earlier parts' ids, and the
+ * Several IOMMUs' traces as one document: each part's pids are moved past the earlier parts'
+ * (one IOMMU's trace: pids 1 "IOMMU (label)" and 2 "devices (label)" become 2k + 1 and 2k + 2),
+ * process names get the part's label, its flow ids are moved past the earlier parts' ids, and the
  * events are merged by time (metadata first; a stable sort keeps each part's order at equal
  * times, so a flow point still follows the slice it lies in). Each part keeps the rules of
  * the trace recorder: the merged document keeps them too (tracks and flow ids do not mix).
  */
 export function mergeTraces(parts: readonly TracePart[]): MergedTraceDocument {
   const meta: TraceEvent[] = [], timed: TraceEvent[] = [];
-  let idBase = 0, dropped = 0;
-  parts.forEach(({ label, doc }, k) => {
-    const pidBase = 2 * k;
-    let maxId = 0;
+  let idBase = 0, pidBase = 0, dropped = 0;
+  for (const { label, doc } of parts) {
+    let maxId = 0, maxPid = 0;
     for (const e of doc.traceEvents) {
+      maxPid = Math.max(maxPid, e.pid);
       const c: TraceEvent = { ...e, pid: e.pid + pidBase };
       if (e.id !== undefined) { c.id = e.id + idBase; maxId = Math.max(maxId, e.id); }
       if (e.bind_id !== undefined) { c.bind_id = e.bind_id + idBase; maxId = Math.max(maxId, e.bind_id); }
@@ -55,8 +56,9 @@ export function mergeTraces(parts: readonly TracePart[]): MergedTraceDocument {
       } else timed.push(c);
     }
     idBase += maxId + 1;
+    pidBase += maxPid;
     dropped += doc.otherData.droppedEvents;
-  });
+  }
   timed.sort((x, y) => x.ts - y.ts);
   const first = parts[0]?.doc.otherData;
   return {

@@ -50,6 +50,8 @@ export class AtsDeviceTlb extends PageTagCache {
   }
 
   get capacity(): number { return this.tags.entries; }
+  /** Sets (entries / ways): what an invalidation of a range walks. */
+  get sets(): number { return this.tags.sets; }
   get occupancy(): number { return this.tags.occupancy; }
   /** Hits, misses, fills, evictions, invalidated entries and ATS Invalidate Requests received. */
   get stats(): AtcStats { return { ...this.tags.stats, invalidateRequests: this.invalidateRequests }; }

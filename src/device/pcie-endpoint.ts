@@ -97,16 +97,23 @@ export class PcieEndpoint implements EndpointPort {
 
   // ---- EndpointPort (from the IOMMU) -----------------------------------------------------
 
+  /**
+   * Invalidate the ATC's entries in the request's range and answer after invalidationLatency
+   * cycles, plus, for a range or all pages, the walk of the ATC's other sets (timing
+   * invalidationPerSet each): one page is looked up in its set, a range cannot be.
+   */
   atsInvalidate(req: AtsInvalidation): number | null {
     this.stats.atsInvalidations++;
     this.lastInvalidation = { ...req };
+    let walk = 0;
     if (this.atc !== null) {
       const first = req.all ? 0 : Number(req.start >> 12n);
       const pages = req.all ? Infinity : Number(req.size >> 12n);
       this.stats.atcEntriesInvalidated += this.atc.invalidate(req.gn, req.pasid, first, pages);
+      if (pages !== 1) walk = (this.atc.sets - 1) * this.upstream.timing.invalidationPerSet;
     }
-    if (this.latency === null) this.stats.atsInvalidationsUnanswered++;
-    return this.latency;
+    if (this.latency === null) { this.stats.atsInvalidationsUnanswered++; return null; }
+    return this.latency + walk;
   }
 
   prgResponse(resp: PrgResponse): void {

@@ -476,10 +476,12 @@ export class AmdIommu {
     if (this.notifiers.hasUnmap) this.notifiers.invalidatePages(domain, gn, pasid, start, size, all, pde, Math.max(this.now, this.commands.freeAt));
     if (this.timingModel.trace !== null) this.timingModel.trace.invalidatePages(domain, gn, pasid, start, size, all);
     this.iotlb.invalidate(domain, gn, pasid, first, pages);
-    let sets = this.iotlb.tags.sets;
+    // cost: one page is looked up (the set it indexes in each cache); a range or all pages cannot be, so every set is walked
+    const one = pages === 1;
+    let sets = one ? 1 : this.iotlb.tags.sets;
     if (pde) {
       this.pdeCache.invalidate(domain, gn, pasid, first, pages, (l) => V1_SHIFT[l]!);
-      sets += this.pdeCache.tags.sets;
+      sets += one ? 1 : this.pdeCache.tags.sets;
       if (gn) this.gcr3Cache.invalidatePasid(domain, pasid);
     }
     return sets;

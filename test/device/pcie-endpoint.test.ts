@@ -149,6 +149,18 @@ describe("ATS Invalidate Requests: the completion", () => {
     expect(s.ep.lastInvalidation).toEqual(req);
   });
 
+  it("a range or all pages cannot be looked up: the answer also waits for the walk of the ATC's other sets (invalidationPerSet each); one page does not", () => {
+    const s = svaSetup({ ep: { invalidationLatency: 1000, ats: { entries: 4096, ways: 32 } } });
+    const perSet = s.tb.iommu.timing.invalidationPerSet;
+    expect(perSet).toBeGreaterThan(0);
+    const req = { deviceId: DEVICE_ID, gn: false, pasid: 0, start: 0n, size: 4096n, all: false, cycle: 0 };
+    expect(s.ep.atsInvalidate(req)).toBe(1000);
+    expect(s.ep.atsInvalidate({ ...req, size: 8192n })).toBe(1000 + 127 * perSet);
+    expect(s.ep.atsInvalidate({ ...req, all: true, size: 0n })).toBe(1000 + 127 * perSet);
+    const noAtc = new PcieEndpoint(s.tb.iommu, { deviceId: 0x0300, ats: false, invalidationLatency: 1000 });
+    expect(noAtc.atsInvalidate({ ...req, deviceId: 0x0300, all: true, size: 0n })).toBe(1000);
+  });
+
   it("by default it answers after the profile's device invalidation time", () => {
     const s = svaSetup();
     expect(s.ep.invalidationLatency).toBe(s.tb.iommu.timing.atsInvalidationDevice);

@@ -4,6 +4,8 @@ import { decodeDte, DTE_DWORDS } from "../../src/spec/dte.js";
 import { ALL_PAGES_ADDRESS } from "../../src/spec/commands.js";
 import { GCR3_V } from "../../src/spec/page-tables.js";
 import { PAGE, boundFixture, driverFixture } from "./driver-fixture.js";
+import { IommuDriver } from "../../src/host/driver/iommu-driver.js";
+import { BumpAllocator } from "../../src/builders/page-allocator.js";
 
 const bit = (v: bigint, b: { half: 0 | 1; mask: number }) => ((v >> BigInt(32 * b.half)) & BigInt(b.mask)) !== 0n;
 
@@ -65,6 +67,9 @@ describe("driver init (docs/spec-readings.md cmd 5.a)", () => {
     driver.init();
     expect(() => driver.attachDevice(0x10000)).toThrow(/deviceId/);
     expect(() => driver.init()).toThrow(/already/);
+    const f = driverFixture();
+    expect(() => new IommuDriver({ iommu: f.iommu, memory: f.memory, clock: f.clock, pages: new BumpAllocator(f.memory, 4096, 0x20_0000), queueReadsTail: 1 as unknown as boolean }))
+      .toThrow(/options\.queueReadsTail/);
   });
 });
 

@@ -245,4 +245,21 @@ describe("INVALIDATE_IOMMU_PAGES: PDE", () => {
     run(s, { domainId: 1, gn: true, pasid: 1, pde: true, address: 0x50_1000 });
     expect(s.io.translate({ deviceId: DEV_B, address: 0x50_1000, pasid: 1 }).gcr3CacheHit).toBe(false);
   });
+
+  it("cost: one page is looked up in the set it indexes (IOTLB, and the page-directory cache with PDE = 1); a range or all pages walk every set", () => {
+    const tb = new IommuTestbench({ bytes: 8 * 1024 * 1024, deviceTableEntries: 256 }); // default caches: 64 entries, 4-way (16 sets each)
+    const io = tb.iommu, p = io.timing;
+    const cost: number[] = [];
+    io.commands.onCommand = (_op, _addr, _dw, start, end) => { cost.push(end - start); };
+    const inv = (o: Parameters<typeof buildInvalidateIommuPages>[0]) => expect(tb.sync(buildInvalidateIommuPages(o))).toBe(true);
+    inv({ domainId: 1, pde: true, address: 0x40_0000 });
+    inv({ domainId: 1, pde: false, address: 0x40_0000 });
+    inv({ domainId: 1, pde: true, s: true, address: 0x40_1000 }); // 8 KiB range
+    inv({ domainId: 1, pde: true, s: true, address: ALL_PAGES_ADDRESS });
+    const execs = cost.filter((_, i) => i % 2 === 0); // each sync is the command and a COMPLETION_WAIT
+    const sets = io.iotlb.tags.sets + io.pdeCache.tags.sets;
+    expect(sets).toBe(32);
+    expect(execs).toEqual([p.invalidationBase + 2 * p.invalidationPerSet, p.invalidationBase + p.invalidationPerSet,
+      p.invalidationBase + sets * p.invalidationPerSet, p.invalidationBase + sets * p.invalidationPerSet]);
+  });
 });

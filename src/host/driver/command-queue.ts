@@ -8,7 +8,10 @@
  * Head while the IOMMU runs. A sync point is a COMPLETION_WAIT with s = 1 storing an
  * incrementing 64-bit counter into a semaphore (Linux since about v5.11), then polling that
  * semaphore with 1 us delays for at most 100,000 iterations (about 100 ms), as wait_on_sem.
- * A `need_sync` flag skips the wait when nothing was queued since the last one.
+ * A `need_sync` flag skips the wait when nothing was queued since the last one. With
+ * `readTail` the queue also re-reads Tail from MMIO before each command, as Linux 4.0's
+ * iommu_queue_command_sync did (it read Head and Tail under the lock for every command; later
+ * kernels keep Tail in memory).
  *
  * Time: the host clock is the one clock. Before the doorbell the IOMMU clock is brought up
  * to host time; the IOMMU then runs until idle (iommu.runUntilIdle()), and the host clock
@@ -22,17 +25,20 @@ import { buildCompletionWait, COMMAND_BYTES, commandSpec, opcodeOf } from "../..
 import { MMIO_COMMAND_BUFFER_HEAD, MMIO_COMMAND_BUFFER_TAIL } from "../../spec/registers.js";
 import type { HostClock } from "../host-clock.js";
 
-/** Host-side costs of the driver, in cycles of the model clock (1 GHz: 1 cycle = 1 ns). */
+/**
+ * Host-side costs of the driver, in cycles of the model clock (1 GHz: 1 cycle = 1 ns);
+ * docs/calibration.md section 8 gives each one's source and which are fitted.
+ */
 export interface DriverCost {
-  /** Writing one 16-byte command into the ring (cacheable stores). No anchor found: a placeholder. */
+  /** Writing one 16-byte command into the ring (cacheable stores). No anchor found: a placeholder, small beside the MMIO costs. */
   commandWrite: number;
-  /** The uncached MMIO write of Tail (the doorbell). No anchor found: a placeholder. */
+  /** The uncached MMIO write of Tail (the doorbell): 50-300 ns between successive uncached writes on a Xeon (docs/calibration.md B24). */
   doorbell: number;
   /** One wait_on_sem iteration: udelay(1) (docs/calibration.md A13). */
   pollInterval: number;
   /** Iterations before "Completion-Wait loop timed out" (docs/spec-readings.md cmd 4.3: 100,000). */
   pollLimit: number;
-  /** One MMIO register read (Head re-read, log pointers). No anchor found: a placeholder. */
+  /** One MMIO register read (Head, Tail, log pointers). FITTED to A5 (docs/calibration.md section 8). */
   mmioRead: number;
 }
 
@@ -73,6 +79,8 @@ export interface CommandQueueOptions {
   /** Physical address of the 8-byte completion-wait semaphore. */
   semaphore: number;
   cost: DriverCost;
+  /** Re-read Tail from MMIO before each command too (Linux 4.0). Default false. */
+  readTail?: boolean;
 }
 
 export class CommandQueue {
@@ -95,6 +103,7 @@ export class CommandQueue {
   private freeSlots(): number {
     const head = Number(this.o.iommu.mmioRead64(MMIO_COMMAND_BUFFER_HEAD) & 0x7fff0n) % this.ringBytes;
     this.o.clock.advance(this.o.cost.mmioRead);
+    if (this.o.readTail === true) { this.o.iommu.mmioRead64(MMIO_COMMAND_BUFFER_TAIL); this.o.clock.advance(this.o.cost.mmioRead); }
     return ((head - this.tail - COMMAND_BYTES + this.ringBytes) % this.ringBytes) / COMMAND_BYTES;
   }
 

@@ -61,6 +61,8 @@ export interface IommuDriverOptions {
   /** log2 of the entry count of the command buffer, event log and PPR log (Linux: 9). */
   ringLenLog2?: number;
   cost?: Partial<DriverCost>;
+  /** Re-read the command buffer's Tail from MMIO before each command, as Linux 4.0 did (command-queue.ts). Default false. */
+  queueReadsTail?: boolean;
 }
 
 /** A device attached to its own IOMMUv2 (direct-mapped, GCR3) domain. */
@@ -140,6 +142,7 @@ export class IommuDriver {
     for (const [k, v] of Object.entries(this.cost)) {
       if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new RangeError(`IommuDriver: options.cost.${k} must be a finite number >= 0, got ${String(v)}`);
     }
+    if (options.queueReadsTail !== undefined && typeof options.queueReadsTail !== "boolean") throw new TypeError(`IommuDriver: options.queueReadsTail must be a boolean, got ${typeof options.queueReadsTail}`);
     const len = options.ringLenLog2 ?? 9;
     if (!Number.isInteger(len) || len < 8 || len > 15) throw new RangeError(`IommuDriver: options.ringLenLog2 must be 8..15, got ${String(len)}`);
     this.ringLenLog2 = len;
@@ -153,7 +156,7 @@ export class IommuDriver {
     this.semaphore = this.pages.alloc();
     this.queue = new CommandQueue({
       iommu: this.iommu, memory: this.memory, clock: this.clock, base: this.commandBuffer, lenLog2: len,
-      semaphore: this.semaphore, cost: this.cost,
+      semaphore: this.semaphore, cost: this.cost, readTail: options.queueReadsTail === true,
     });
     this.irq = new DriverIrqRemapping(this.iommu, this.memory, this.pages, this.queue, this.deviceTable);
   }
