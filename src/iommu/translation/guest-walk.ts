@@ -194,7 +194,7 @@ export class GuestWalker {
         // (single mode, no access log, inside memory), through it otherwise
         const e = tw + 2 * idx;
         pa = e * 4;
-        ctx.walkRead(pa);
+        ctx.walkReadWord(e);
         if (u32 !== null && e < last) {
           ctx.refs++;
           lo = u32[e]!; hi = u32[e + 1]!;

@@ -58,6 +58,11 @@ export const enum Kind {
 const TWO32 = 4294967296;
 const TWO64 = 1n << 64n;
 
+/** The paths that look the IOTLB up (a translation is priced with an IOTLB look-up). */
+function isTranslatedPath(path: string): boolean {
+  return path === "host" || path === "guest" || path === "nested";
+}
+
 export interface TranslationStats {
   requests: number; atsRequests: number; faults: number; walks: number; eventsLogged: number; eventsSuppressed: number;
   adUpdates: number; walkRetries: number;
@@ -116,6 +121,11 @@ export class Translator {
   private readonly trail = new Int32Array(8);
   private readonly adCycles: number;
   private readonly pdeHitCycles: number;
+  /** The profile's costs price() adds, read once into fields (as fastWalk's are). */
+  private readonly dteHitCycles: number;
+  private readonly iotlbLookupCycles: number;
+  private readonly walkOverheadCycles: number;
+  private readonly gcr3HitCycles: number;
   /**
    * EFR.USSup advertised (features.userSupervisor): guest-table U/S bits are checked against a
    * user-mode request. Without it the IOMMU has no user/supervisor protection: every request
@@ -154,6 +164,10 @@ export class Translator {
     this.ctx.lines = this.lines;
     this.adCycles = profile.adUpdate;
     this.pdeHitCycles = profile.pdeCacheHit;
+    this.dteHitCycles = profile.dteCacheHit;
+    this.iotlbLookupCycles = profile.iotlbHit;
+    this.walkOverheadCycles = profile.walkOverhead;
+    this.gcr3HitCycles = profile.gcr3CacheHit;
     this.usCheck = features.userSupervisor === true;
     const hiMask = (b: { half: number; mask: number }, on: boolean) => {
       if (b.half !== 1) throw new Error("Translator: a guest Control bit is expected in the high word");
@@ -668,7 +682,7 @@ export class Translator {
     out.spa = this.aHi * TWO32 + this.aLo;
     out.pageSize = 4096;
     out.readable = out.writable = out.executable = out.user = true;
-    return this.price(out, false);
+    return this.price(out, false, false);
   }
 
   private success(out: TranslationResult, spa: number, log2: number, perms: number, ats: boolean, hit: boolean, d?: Dte): TranslationResult {
@@ -684,7 +698,7 @@ export class Translator {
       out.fault = "untranslated-only";
     }
     out.ok = ats ? out.readable || out.writable : true;
-    return this.price(out, !hit);
+    return this.price(out, !hit, out.path !== "mode0");
   }
 
   /** A walk failed: log its fault (IO_PAGE_FAULT or PAGE_TAB_HARDWARE_ERROR) as the hardware would. */
@@ -734,25 +748,31 @@ export class Translator {
     return this.price(out, walked);
   }
 
-  /** Modelled latency of what the translation touched (functional mode: a sum of profile costs). */
-  private price(out: TranslationResult, walked: boolean): TranslationResult {
+  /**
+   * Modelled latency of what the translation touched (functional mode: a sum of profile costs).
+   * `translated`: the request took a path with an IOTLB look-up (host, guest, nested); callers
+   * that know it pass it, the others let it be read from out.path. (An IOMMU that is off looks
+   * nothing up: its answer has no DTE-cache hit, so it costs 0.)
+   */
+  private price(out: TranslationResult, walked: boolean, translated: boolean = isTranslatedPath(out.path)): TranslationResult {
     const ctx = this.ctx;
-    const p = this.profile;
-    out.memoryReferences = ctx.refs;
+    const refs = ctx.refs, ad = ctx.adWrites, lineHits = ctx.lineHits, pdeHits = ctx.pdeHits;
+    out.memoryReferences = refs;
     out.walkReferences = ctx.walkRefs;
-    out.tableLineHits = ctx.lineHits;
-    out.pdeHits = ctx.pdeHits;
-    out.adUpdates = ctx.adWrites;
-    let c = out.path === "iommu-disabled" ? 0 : out.dteCacheHit ? p.dteCacheHit : 0;
-    if (out.path === "host" || out.path === "guest" || out.path === "nested") c += p.iotlbHit;
-    if (walked && !out.iotlbHit) c += p.walkOverhead;
-    c += (ctx.refs - ctx.adWrites - ctx.lineHits) * p.memoryReference + ctx.lineHits * p.memoryReferenceLlc + ctx.adWrites * p.adUpdate + ctx.pdeHits * p.pdeCacheHit;
-    if (out.gcr3CacheHit) c += p.gcr3CacheHit;
+    out.tableLineHits = lineHits;
+    out.pdeHits = pdeHits;
+    out.adUpdates = ad;
+    let c = out.dteCacheHit === true ? this.dteHitCycles : 0;
+    if (translated === true) c += this.iotlbLookupCycles;
+    if (walked === true && out.iotlbHit === false) c += this.walkOverheadCycles;
+    c += (refs - ad - lineHits) * this.refCycles + lineHits * this.llcCycles + ad * this.adCycles + pdeHits * this.pdeHitCycles;
+    if (out.gcr3CacheHit === true) c += this.gcr3HitCycles;
     out.cycles = c;
-    if (!ctx.peek) {
-      this.stats.adUpdates += ctx.adWrites;
-      this.stats.walkRetries += ctx.retries;
-      if (walked && !out.iotlbHit) this.stats.referencesPerWalk[Math.min(ctx.walkRefs, 40)]!++;
+    if (ctx.peek === false) {
+      const stats = this.stats;
+      stats.adUpdates += ad;
+      stats.walkRetries += ctx.retries;
+      if (walked === true && out.iotlbHit === false) { const w = ctx.walkRefs; stats.referencesPerWalk[w < 40 ? w : 40]!++; }
     }
     return out;
   }

@@ -123,6 +123,13 @@ export class WalkContext {
     if (l !== null) this.lineHits += this.peek ? l.holds(pa) : l.touch(pa);
   }
 
+  /** walkRead() of the entry at word index w (an int32: a table below 8 GiB), the line found with integer shifts. */
+  walkReadWord(w: number): void {
+    this.walkRefs++;
+    const l = this.lines;
+    if (l !== null) this.lineHits += this.peek ? l.holds(w * 4) : l.touchWord(w);
+  }
+
   /** Atomically replace the low word `expected` with `value`; false if the entry changed meanwhile. */
   cas(pa: number, expected: number, value: number, what: string): boolean {
     this.refs++;
