@@ -161,3 +161,22 @@ describe("translated requests (PCIe AT = 10b)", () => {
     expect([e.flags.TR, e.flags.RW, e.flags.Type]).toEqual([false, true, spec.INVALID_DEVICE_REQUEST_TYPE.TranslatedRequestWithIZero]);
   });
 });
+
+describe("GCR3-entry cache tags (DeviceID, PASID, DomainID)", () => {
+  it("an entry is found only under its own DomainID: (PASID 17, DomainID 0) is not the entry of (PASID 1, DomainID 1024), which falls in the same set", async () => {
+    const { Gcr3Cache } = await import("../../src/iommu/caches/gcr3-cache.js");
+    const c = new Gcr3Cache({ entries: 64, ways: 4 }, 1);
+    c.insert(7, 17, 0, 0x1000);
+    c.insert(7, 1, 0, 0x2000);
+    // (with the DomainID folded into the key's 6-bit field, DomainID 1024 = 16 x 64 added 16 to the PASID)
+    expect(c.lookup(7, 1, 1024)).toBe(-1);
+    expect(c.lookup(7, 17, 65535)).toBe(-1);
+    const s = c.lookup(7, 17, 0);
+    expect(s).toBeGreaterThanOrEqual(0);
+    expect(c.cr3[s]).toBe(0x1000);
+    c.insert(7, 1, 1024, 0x3000);
+    c.invalidatePasid(1024, 1);
+    expect(c.lookup(7, 1, 1024)).toBe(-1);
+    expect(c.cr3[c.lookup(7, 1, 0)]).toBe(0x2000); // invalidation by (DomainID, PASID) keeps the other domain's entry
+  });
+});

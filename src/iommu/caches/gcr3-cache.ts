@@ -4,6 +4,9 @@
  * Dropped by INVALIDATE_DEVTAB_ENTRY (by DeviceID), by INVALIDATE_IOMMU_PAGES with GN = 1
  * for (DomainID, PASID) (what Linux relies on after writing a GCR3 entry), and by
  * INVALIDATE_IOMMU_ALL.
+ *
+ * In the tag store: k0 DeviceID, k1 PASID, k2 0, k3 DomainID (k2 is folded into a key that holds
+ * values below 64 only: a DomainID there made (PASID p, DomainID 64m + r) the key of (PASID p + m, DomainID r)).
  */
 import { TagStore, type CacheGeometry } from "./tag-store.js";
 
@@ -36,7 +39,7 @@ export class Gcr3Cache {
       s = this.frontSlot;
       t.touch(s);
     } else {
-      s = t.find(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
+      s = t.find(this.setOf(deviceId, pasid), deviceId, pasid, 0, domain);
       if (s >= 0) this.front(s, deviceId, pasid, domain);
     }
     if (s >= 0) t.stats.hits++; else t.stats.misses++;
@@ -44,7 +47,7 @@ export class Gcr3Cache {
   }
   insert(deviceId: number, pasid: number, domain: number, cr3: number): void {
     if (this.tags.entries === 0) return;
-    const slot = this.tags.allocate(this.setOf(deviceId, pasid), deviceId, pasid, domain, 0);
+    const slot = this.tags.allocate(this.setOf(deviceId, pasid), deviceId, pasid, 0, domain);
     this.cr3[slot] = cr3;
     this.front(slot, deviceId, pasid, domain);
   }
@@ -58,7 +61,7 @@ export class Gcr3Cache {
   }
   invalidatePasid(domain: number, pasid: number): void {
     const t = this.tags;
-    for (let k = t.occupancy - 1; k >= 0; k--) { const i = t.live[k]!; if (t.k2[i] === domain && t.k1[i] === pasid) t.invalidateSlot(i); }
+    for (let k = t.occupancy - 1; k >= 0; k--) { const i = t.live[k]!; if (t.k3[i] === domain && t.k1[i] === pasid) t.invalidateSlot(i); }
   }
   invalidateAll(): void { this.tags.invalidateAll(); }
   snapshot() { return { tags: this.tags.snapshot(), cr3: [...this.cr3] }; }

@@ -133,15 +133,19 @@ export class TagStore {
   allocate(set: number, k0: number, k1: number, k2: number, k3: number): number {
     const w = this.ways;
     const base = set * w;
+    // (the folded key is -1 exactly when the way is invalid: one compare finds a match or a free way)
+    const ka = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
+    const kA = this.kA, K3 = this.k3;
     let slot = -1;
     for (let i = base; i < base + w; i++) {
-      if (this.valid[i] === 1 && this.k3[i] === k3 && this.k0[i] === k0 && this.k1[i] === k1 && this.k2[i] === k2) {
+      const a = kA[i]!;
+      if (a === ka && K3[i] === k3) {
         this.stamp[i] = ++this.clock;
         this.stats.fills++;
         this.lastAllocKind = 0;
         return i;
       }
-      if (slot < 0 && this.valid[i] === 0) slot = i;
+      if (slot < 0 && a === -1) slot = i;
     }
     if (slot < 0) {
       if (this.policy === "random") {
@@ -163,7 +167,7 @@ export class TagStore {
     this.version++;
     this.valid[slot] = 1;
     this.k0[slot] = k0; this.k1[slot] = k1; this.k2[slot] = k2; this.k3[slot] = k3;
-    this.kA[slot] = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
+    kA[slot] = ka;
     this.stamp[slot] = ++this.clock;
     this.stats.fills++;
     return slot;
