@@ -363,7 +363,7 @@ export class AmdIommu {
    * permissions and size found (readable/writable false = "no access"); needs DTE.I = 1.
    */
   translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    this.translator.translate(request, out, Kind.Ats);
+    this.translator.translateAts(request, out);
     if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
     return out;

@@ -1,12 +1,12 @@
 /**
- * Property: the translator's fast path (fastHit / fastWalk, the guest miss route into
+ * Property: the translator's fast path (fastHit / fastWalk / fastAtsHit, the guest miss route into
  * guestWalk, the plain-load branches of the walkers) gives exactly what the general path
  * gives. Two IOMMUs are built identically over random tables (host v1; guest long-mode with
  * a PASID, through GIoV, nested in a v1 table; 4 and 5 levels) with random corruption, HAD
  * settings, A/D bits, R/W, U/S, NX and cache geometries; one is driven with number addresses
  * (fast path, plain loads), the other with bigint addresses and the memory-access log on
  * (general path, reads through WalkContext). Requests mix reads and writes, privileged and
- * execute flags, other PASIDs and addresses beyond the table's width. After every request
+ * execute flags, ATS translation requests, other PASIDs and addresses beyond the table's width. After every request
  * the results, and at the end the memory (A/D bits, event log), every statistic, the caches
  * and the events must be identical.
  */
@@ -25,13 +25,13 @@ const mapping = fc.record({ slot: fc.integer({ min: 0, max: 1023 }), sizeIdx: fc
 const bitNo = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 63 }), weight: 1 }, { arbitrary: fc.constantFrom(0, 5, 6, 9, 10, 11, 33, 52, 53, 58, 59, 60, 61, 62), weight: 3 });
 const corruption = fc.record({ onPath: fc.boolean(), page: fc.nat(), entry: fc.integer({ min: 0, max: 511 }), level: fc.integer({ min: 1, max: 6 }), bitNo });
 const request = fc.record({ which: fc.nat(), offset: fc.integer({ min: 0, max: 2 * 1024 * 1024 - 1 }), write: fc.boolean(), random: fc.constantFrom(false, false, false, true),
-  repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1), pageRequest: fc.constantFrom(-1, -1, -1, -1, 0, 1, 2) });
+  repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1), pageRequest: fc.constantFrom(-1, -1, -1, -1, 0, 1, 2), ats: fc.constantFrom(false, false, false, true) });
 const setup = fc.record({
   mode: fc.integer({ min: 1, max: 6 }), had: fc.constantFrom(0, 1, 3), ir: mostly, iw: mostly,
-  iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), pdeMin: fc.integer({ min: 2, max: 4 }), dte: fc.constantFrom(1, 2, 64),
+  iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), pdeMin: fc.integer({ min: 2, max: 4 }), dte: fc.constantFrom(1, 2, 64), ats: mostly,
 });
 
-type Setup = { mode: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; pdeMin: number; dte: number };
+type Setup = { mode: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; pdeMin: number; dte: number; ats: boolean };
 type Mapping = { slot: number; sizeIdx: number; read: boolean; write: boolean; accessed: boolean; dirty: boolean };
 
 /** The entry at `level` on the walk of iova (or the leaf or non-present entry above it), or -1. */
@@ -72,7 +72,7 @@ function build(s: Setup, maps: Mapping[], corrupt: { onPath: boolean; page: numb
   });
   corrupt.forEach((c, i) => tb.memory.write32(targets[i]!, (tb.memory.read32(targets[i]!) ^ (1 << (c.bitNo % 32))) >>> 0));
   for (const dev of [1, 2, 3]) {
-    tb.deviceTable.set(dev, { V: true, TV: true, Mode: s.mode, HostPageTableRootPtr: t.root, IR: s.ir || dev === 2, IW: s.iw, DomainID: dev, HAD: s.had });
+    tb.deviceTable.set(dev, { V: true, TV: true, Mode: s.mode, HostPageTableRootPtr: t.root, IR: s.ir || dev === 2, IW: s.iw, DomainID: dev, HAD: s.had, I: s.ats });
   }
   return { tb, iovas, span };
 }
@@ -94,9 +94,10 @@ describe("fast path = general path (host v1 tables)", () => {
           if (q.pageRequest >= 0) {
             for (const io of [fast.tb.iommu, slow.tb.iommu]) io.pageRequest({ deviceId: 1 + q.pageRequest, address: BigInt(iova), prgIndex: 1, last: true, read: true, write: false });
           }
-          const a = fast.tb.iommu.translate({ deviceId, address: iova, write: q.write });
-          const b = slow.tb.iommu.translate({ deviceId, address: BigInt(iova), write: q.write });
-          expect({ ...a }, `iova 0x${iova.toString(16)} write ${q.write}`).toEqual({ ...b });
+          // (ATS translation requests: fastAtsHit or the general path; DTE.I = 0 refuses them)
+          const a = q.ats ? fast.tb.iommu.translateAts({ deviceId, address: iova, write: q.write }) : fast.tb.iommu.translate({ deviceId, address: iova, write: q.write });
+          const b = q.ats ? slow.tb.iommu.translateAts({ deviceId, address: BigInt(iova), write: q.write }) : slow.tb.iommu.translate({ deviceId, address: BigInt(iova), write: q.write });
+          expect({ ...a }, `iova 0x${iova.toString(16)} write ${q.write} ats ${q.ats}`).toEqual({ ...b });
         }
         expect(fast.tb.iommu.stats()).toEqual(slow.tb.iommu.stats());
         // every cache's tags, replacement state (LRU stamps and clock) and contents
