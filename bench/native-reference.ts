@@ -36,7 +36,11 @@ export interface NativeSpec {
 }
 
 /** Where the workload lives in memory (the native side allocates from the same place). */
-export interface MemoryLayout { bytes: number; deviceTable: number; tableStart: number }
+export interface MemoryLayout {
+  bytes: number; deviceTable: number; tableStart: number;
+  /** The model's table-line cache geometry (profile.tableCacheLines, tableCacheWays; 0 lines = off): the native side keeps the same cache. */
+  tableCache: [lines: number, ways: number];
+}
 
 /** FNV-1a (32-bit) over 32-bit words: the memory-image and answer checksums both sides print. */
 export function fnv(h: number, w: number): number {
@@ -108,6 +112,7 @@ export class NativeProcess {
       `firstTouch=${spec.firstTouch ? 1 : 0}`, `giov=${spec.giov ? 1 : 0}`, `ats=${spec.ats ? 1 : 0}`,
       `iotlbEntries=${spec.iotlb[0]}`, `iotlbWays=${spec.iotlb[1]}`, `pdeEntries=${spec.pde[0]}`, `pdeWays=${spec.pde[1]}`,
       `bytes=${layout.bytes}`, `deviceTable=${layout.deviceTable}`, `tableStart=${layout.tableStart}`,
+      `tableCacheLines=${layout.tableCache[0]}`, `tableCacheWays=${layout.tableCache[1]}`,
     ];
     this.child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
     this.child.stdout.setEncoding("utf8");

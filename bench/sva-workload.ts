@@ -27,9 +27,9 @@ export function guestWorkload(o: { pages: number; levels: 4 | 5; giov: boolean; 
   return new Workload(tb, GVA_BASE, o.pages, 4096, o.giov ? undefined : PASID, (i) => leaves[i]!);
 }
 
-/** The model's workload of a case. */
-export function workloadFor(s: NativeSpec): Workload {
-  const iommu = { iotlb: { entries: s.iotlb[0], ways: s.iotlb[1] }, pdeCache: { entries: s.pde[0], ways: s.pde[1] } };
+/** The model's workload of a case (`timing`: profile overrides, e.g. a small table-line cache in tests). */
+export function workloadFor(s: NativeSpec, timing?: AmdIommuOptions["timing"]): Workload {
+  const iommu = { iotlb: { entries: s.iotlb[0], ways: s.iotlb[1] }, pdeCache: { entries: s.pde[0], ways: s.pde[1] }, ...(timing === undefined ? {} : { timing }) };
   if (s.kind === "v1") {
     const w = hostWorkload({ pages: s.pages, levels: s.hostLevels ?? 4, fresh: s.fresh === true, iommu });
     // (DTE.I for ATS requests: the native reference's DTE has it too)

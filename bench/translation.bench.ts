@@ -98,6 +98,7 @@ function translating(w: Workload, s: NativeSpec, how: How): BenchSubject {
     layout: {
       bytes: tb.memory.bytes, deviceTable: tb.deviceTable.base, tableStart: tb.semaphore + 4096, tableEnd: tb.pages.used,
       dteAddress: tb.deviceTable.address(DEVICE), u32: mem,
+      tableCache: io.translator.lines === null ? [0, 1] : [io.translator.lines.lines, io.translator.lines.ways],
     },
     verify: (count: number) => {
       let c = FNV_START;
@@ -109,7 +110,7 @@ function translating(w: Workload, s: NativeSpec, how: How): BenchSubject {
         if (++i === span) i = 0;
         if (how === "timed") { t += 1000; io.translateTimed(req, t, out); } else if (how === "ats") io.translateAts(req, out); else io.translateInto(req, out);
         const spa = out.ok ? out.spa : 0;
-        c = fnv(fnv(fnv(c, spa >>> 0), Math.floor(spa / 4294967296)), out.ok ? 1 : 0);
+        c = fnv(fnv(fnv(fnv(c, spa >>> 0), Math.floor(spa / 4294967296)), out.ok ? 1 : 0), out.tableLineHits);
       }
       return c;
     },

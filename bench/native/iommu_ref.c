@@ -16,12 +16,15 @@
  * where clear, re-walk on a lost race), nested (every guest table address and the final GPA
  * translated by the host table, host write permission needed for A/D), a set-associative
  * IOTLB with LRU and fill (page sizes tracked), a page-directory cache (levels >= 3), ATS
- * requests (no enforcement, permissions returned). Entries are read with 32-bit atomic loads
+ * requests (no enforcement, permissions returned), and the table-line cache the model prices
+ * walk reads with (src/iommu/timing/table-line-cache.ts: every page-table read of a walk looks
+ * its 64-byte line up in a set-associative LRU cache; the hits per request are part of the
+ * answers compared). Entries are read with 32-bit atomic loads
  * (relaxed: the model's single-agent mode); A/D with a 32-bit compare-exchange.
  *
  * Usage: iommu_ref key=value ...   (bench/native-reference.ts passes the case)
  * stdin commands: "verify N" (translate the first N requests, print a checksum of the
- * answers), "run MS" (translate for about MS ms of CPU time, print CPU ns, ops and wall ns), "quit".
+ * answers: SPA, ok and the table-line hits of each), "run MS" (translate for about MS ms of CPU time, print CPU ns, ops and wall ns), "quit".
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +44,26 @@ static inline int cas32(u64 pa, u32 expected, u32 value) {
   return __atomic_compare_exchange_n(&mem[pa >> 2], &expected, value, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 static inline void st32(u64 pa, u32 v) { __atomic_store_n(&mem[pa >> 2], v, __ATOMIC_RELAXED); }
+
+/* ---- table-line cache (the model's profile.tableCacheLines / tableCacheWays; 0 lines = off) ---- */
+static u32 *line_tags; /* sets x ways line numbers, most recent first; 0xffffffff = empty */
+static u32 line_sets_mask;
+static int line_ways;
+static u32 req_line_hits; /* walk reads of the current request whose line was cached */
+static int table_cache_lines;
+/* a walk read of the entry at pa: its line looked up, moved to the front (LRU), counted when it was cached */
+static inline void line_touch(u64 pa) {
+  if (!line_tags) return;
+  if (pa >= (1ull << 37)) return; /* not tracked above 128 GiB (the model's MAX_PA) */
+  u32 line = (u32)(pa >> 6);
+  u32 *t = line_tags + (size_t)(line & line_sets_mask) * (u32)line_ways;
+  if (t[0] == line) { req_line_hits++; return; }
+  int i = 1;
+  while (i < line_ways - 1 && t[i] != line) i++;
+  if (t[i] == line) req_line_hits++;
+  for (int j = i; j > 0; j--) t[j] = t[j - 1];
+  t[0] = line;
+}
 
 /* ---- entry bits (spec-tables/page-tables.json) ---- */
 enum { V1_PR = 1, V1_A = 0x20, V1_D = 0x40 };
@@ -255,6 +278,7 @@ static int v1_walk_once(const dte_t *d, u64 va, int write, int enforce, walk_out
   for (;;) {
     pa = table + (u64)idx_of(va, level) * 8;
     if (pa + 8 > mem_bytes) return W_FAULT;
+    line_touch(pa);
     lo = ld32(pa); hi = ld32(pa + 4);
     if ((lo & V1_PR) == 0) return W_FAULT;
     int nl = (lo >> 9) & 7;
@@ -346,6 +370,7 @@ static int guest_walk_once(const dte_t *d, u32 pasid, u64 cr3, u64 va, int write
     if (n > 0) e_next[n - 1] = tspa;
     u64 pa = tspa + (u64)idx_of(va, level) * 8;
     if (pa + 8 > mem_bytes) return W_FAULT;
+    line_touch(pa);
     lo = ld32(pa); hi = ld32(pa + 4);
     if ((lo & LM_P) == 0) return W_FAULT;
     if ((lo & LM_RW) == 0) w = 0;
@@ -466,6 +491,7 @@ static u32 control_iommu_en = 1, control_gt_en = 1;
 
 static int translate(u32 dev, int has_pasid, u32 pasid, u64 va, int write, int is_ats, answer *a) {
   a->ok = 0;
+  req_line_hits = 0;
   if (!control_iommu_en) { a->spa = va; a->ok = 1; return 1; }
   const dte_t *d = dte_lookup(dev);
   if (!d->v) { a->spa = va; a->ok = 1; return 1; }
@@ -522,6 +548,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "tableStart")) table_start = (u64)n;
     else if (!strcmp(k, "deviceTable")) dt_base = (u64)n;
     else if (!strcmp(k, "bytes")) mem_bytes = (u64)n;
+    else if (!strcmp(k, "tableCacheLines")) table_cache_lines = (int)n;
+    else if (!strcmp(k, "tableCacheWays")) line_ways = (int)n;
     else { fprintf(stderr, "iommu_ref: unknown key %s\n", k); return 2; }
   }
   if (mem_bytes == 0 || table_start == 0 || dt_base == 0) { fprintf(stderr, "iommu_ref: bytes, tableStart and deviceTable are required\n"); return 2; }
@@ -568,6 +596,12 @@ int main(int argc, char **argv) {
     tlb = calloc((size_t)iotlb_entries, sizeof(tlb_e));
     tlb_sets_mask = (u32)(iotlb_entries / iotlb_ways) - 1;
   }
+  if (table_cache_lines > 0) {
+    if (line_ways < 1 || table_cache_lines % line_ways != 0) { fprintf(stderr, "iommu_ref: tableCacheWays must divide tableCacheLines\n"); return 2; }
+    line_tags = malloc(sizeof(u32) * (size_t)table_cache_lines);
+    memset(line_tags, 0xff, sizeof(u32) * (size_t)table_cache_lines);
+    line_sets_mask = (u32)(table_cache_lines / line_ways) - 1;
+  }
   if (pde_entries > 0) {
     pdc = calloc((size_t)pde_entries, sizeof(pde_e));
     pde_sets_mask = (u32)(pde_entries / pde_ways) - 1;
@@ -591,7 +625,7 @@ int main(int argc, char **argv) {
       for (long long i = 0; i < n; i++) {
         one(&a);
         u64 s = a.ok ? a.spa : 0;
-        c = fnv(fnv(fnv(c, (u32)s), (u32)(s >> 32)), (u32)a.ok);
+        c = fnv(fnv(fnv(fnv(c, (u32)s), (u32)(s >> 32)), (u32)a.ok), req_line_hits);
       }
       printf("check %08x\n", c);
     } else if (sscanf(line, "run %lld", &n) == 1) {
