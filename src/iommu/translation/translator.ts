@@ -308,7 +308,7 @@ export class Translator {
     this.stats.requests++;
     this.dteStats.hits++;
     this.aHi = aHi; this.aLo = aLo;
-    out.reset();
+    // (out is not reset: guestWalk writes every field of its answer, and resets out before a fault)
     out.dteCacheHit = true;
     out.path = d.f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
     return this.guestWalk(out, d, d.deviceId, pasid, write, user, execute, false, giov);
@@ -742,12 +742,24 @@ export class Translator {
     g.dUpdate = (ctlHi & this.gdDisMask) === 0;
     g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
     const ok = this.guest.walk(d, pasid, this.aHi, this.aLo, g);
-    out.gcr3CacheHit = this.guest.gcr3Hit;
-    if (!ok) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
+    if (!ok) return this.walkFault(this.faultAnswer(out), d, deviceId, write, ats, true, pasid);
     const gw = this.guest;
-    if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
+    if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(this.faultAnswer(out), d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
     if (it.enabled && !ctx.peek) it.insert(f.DomainID, pasid, this.aHi, this.aLo, gw.log2, gw.spaBase, gw.perms);
+    out.gcr3CacheHit = gw.gcr3Hit;
     return this.success(out, gw.spaBase + this.offset(gw.log2), gw.log2, gw.perms, ats, false, d);
+  }
+
+  /**
+   * out, reset for a guest walk's fault (the guest miss route does not reset it before the
+   * walk): what the request set up before the walk (path, DTE-cache hit) and the GCR3-cache
+   * outcome are kept.
+   */
+  private faultAnswer(out: TranslationResult): TranslationResult {
+    const path = out.path, dteHit = out.dteCacheHit;
+    out.reset();
+    out.path = path; out.dteCacheHit = dteHit; out.gcr3CacheHit = this.guest.gcr3Hit;
+    return out;
   }
 
   /** Offset of the request address inside a page of 2^log2 bytes. */
@@ -772,6 +784,8 @@ export class Translator {
     out.writable = (perms & Perm.W) !== 0 && dw;
     out.executable = (perms & Perm.X) !== 0;
     out.user = (perms & Perm.U) !== 0;
+    // (every field of the answer is written: the guest miss route does not reset out first)
+    out.fault = null; out.event = 0; out.iotlbHit = hit; out.completionCycle = 0;
     if (ats && (perms & Perm.NoAts) !== 0) {
       out.readable = out.writable = false;
       out.fault = "untranslated-only";
