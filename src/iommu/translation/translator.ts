@@ -294,8 +294,11 @@ export class Translator {
   /**
    * fastHit()'s guest-path IOTLB miss (a PASID request, or GIoV through PASID 0): every front
    * check general() and guestPath() make is done (the address width too), so set up what they
-   * set up (counts, scratch state, the request's address, the path) and go on in guestWalk(),
-   * the one guest walk-and-fill.
+   * set up (counts, scratch state, the request's address, the path), walk with the one guest
+   * walker, and write the answer directly: what guestWalk(), success() and price() do for an
+   * untranslated request, without out.reset() before a walk that succeeds and without the
+   * general answer's branches (ATS, hits, paths); a fault takes guestWalk()'s route. The
+   * guest half of the differential property test holds the two equal.
    */
   private guestMiss(out: TranslationResult, d: Dte, pasid: number, write: boolean, user: boolean, reqUser: boolean, execute: boolean,
     aHi: number, aLo: number, giov: boolean): TranslationResult {
@@ -305,13 +308,50 @@ export class Translator {
     ctx.peek = false;
     this.noEvents = false;
     this.reqUser = reqUser; // (the request's mode, as general() records it; `user` is what the walk checks: false without EFR.USSup)
-    this.stats.requests++;
+    const stats = this.stats;
+    stats.requests++;
+    stats.walks++;
     this.dteStats.hits++;
     this.aHi = aHi; this.aLo = aLo;
-    // (out is not reset: guestWalk writes every field of its answer, and resets out before a fault)
-    out.dteCacheHit = true;
-    out.path = d.f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
-    return this.guestWalk(out, d, d.deviceId, pasid, write, user, execute, false, giov);
+    const f = d.f;
+    // guestWalk()'s flags for an untranslated request, then the walk
+    const g = this.gflags;
+    g.write = write; g.user = user; g.execute = execute; g.enforce = true; g.noSignExtend = giov;
+    const ctlHi = this.regWords[RegWord.Control + 1]!;
+    g.aUpdate = (ctlHi & this.gaDisMask) === 0;
+    g.dUpdate = (ctlHi & this.gdDisMask) === 0;
+    g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
+    const gw = this.guest;
+    const path = f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
+    const ok = gw.walk(d, pasid, aHi, aLo, g);
+    if (!ok || !(write ? f.IW : f.IR)) {
+      // a fault: guestWalk()'s answer and event, from a reset out
+      out.reset();
+      out.dteCacheHit = true; out.path = path; out.gcr3CacheHit = gw.gcr3Hit;
+      if (!ok) return this.walkFault(out, d, d.deviceId, write, false, true, pasid);
+      return this.pageFault(out, d, d.deviceId, "permission", EVT_PE | EVT_PR, write, false, true, pasid); // (DTE.IR / IW)
+    }
+    // the fill and the answer: guestWalk(), success() and price() for a completed walk, in one place
+    const log2 = gw.log2, spaBase = gw.spaBase, perms = gw.perms, gcr3Hit = gw.gcr3Hit;
+    if (this.iotlbOn === true) this.iotlb.insert(d.domain, pasid, aHi, aLo, log2, spaBase, perms);
+    out.ok = true;
+    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
+    out.pageSize = this.pow2[log2]!;
+    out.readable = (perms & Perm.R) !== 0 && f.IR;
+    out.writable = (perms & Perm.W) !== 0 && f.IW;
+    out.executable = (perms & Perm.X) !== 0;
+    out.user = (perms & Perm.U) !== 0;
+    out.fault = null; out.event = 0; out.path = path;
+    out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = gcr3Hit;
+    const refs = ctx.refs, ad = ctx.adWrites, lineHits = ctx.lineHits, pdeHits = ctx.pdeHits, walkRefs = ctx.walkRefs;
+    out.pdeHits = pdeHits; out.memoryReferences = refs; out.walkReferences = walkRefs; out.tableLineHits = lineHits; out.adUpdates = ad;
+    out.completionCycle = 0;
+    out.cycles = this.walkBaseCycles + (refs - ad - lineHits) * this.refCycles + lineHits * this.llcCycles + ad * this.adCycles +
+      pdeHits * this.pdeHitCycles + (gcr3Hit === true ? this.gcr3HitCycles : 0);
+    stats.adUpdates += ad;
+    stats.walkRetries += ctx.retries;
+    stats.referencesPerWalk[walkRefs < 40 ? walkRefs : 40]!++;
+    return out;
   }
 
   /** The fast path's IOTLB probe missed (cache on): counted once, and the general path does not look up again. */
@@ -742,24 +782,12 @@ export class Translator {
     g.dUpdate = (ctlHi & this.gdDisMask) === 0;
     g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
     const ok = this.guest.walk(d, pasid, this.aHi, this.aLo, g);
-    if (!ok) return this.walkFault(this.faultAnswer(out), d, deviceId, write, ats, true, pasid);
+    out.gcr3CacheHit = this.guest.gcr3Hit;
+    if (!ok) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
     const gw = this.guest;
-    if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(this.faultAnswer(out), d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
+    if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
     if (it.enabled && !ctx.peek) it.insert(f.DomainID, pasid, this.aHi, this.aLo, gw.log2, gw.spaBase, gw.perms);
-    out.gcr3CacheHit = gw.gcr3Hit;
     return this.success(out, gw.spaBase + this.offset(gw.log2), gw.log2, gw.perms, ats, false, d);
-  }
-
-  /**
-   * out, reset for a guest walk's fault (the guest miss route does not reset it before the
-   * walk): what the request set up before the walk (path, DTE-cache hit) and the GCR3-cache
-   * outcome are kept.
-   */
-  private faultAnswer(out: TranslationResult): TranslationResult {
-    const path = out.path, dteHit = out.dteCacheHit;
-    out.reset();
-    out.path = path; out.dteCacheHit = dteHit; out.gcr3CacheHit = this.guest.gcr3Hit;
-    return out;
   }
 
   /** Offset of the request address inside a page of 2^log2 bytes. */
@@ -784,8 +812,6 @@ export class Translator {
     out.writable = (perms & Perm.W) !== 0 && dw;
     out.executable = (perms & Perm.X) !== 0;
     out.user = (perms & Perm.U) !== 0;
-    // (every field of the answer is written: the guest miss route does not reset out first)
-    out.fault = null; out.event = 0; out.iotlbHit = hit; out.completionCycle = 0;
     if (ats && (perms & Perm.NoAts) !== 0) {
       out.readable = out.writable = false;
       out.fault = "untranslated-only";
