@@ -576,8 +576,8 @@ export class Translator {
     } else {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
-      const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-      if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+      // (no canonical check: entries are filled by walks of canonical addresses and tagged with
+      // the whole page number, so a non-canonical address misses, and the general path faults)
       s = it.probePage(d.domain, pasid, aHi, aLo);
       if (s < 0) return null;
       const p = it.perms[s]!;
