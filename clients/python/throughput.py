@@ -8,7 +8,9 @@ Translations per second through the co-simulation server, from Python (the C too
 
 Programs IOMMU 0 (device table, rings, a 3-level host table mapping PAGES pages for device
 0x10), checks one translation, times COUNT write translations (BATCH per round trip) and
-checks every answer. The last line is `translations_per_second=N`.
+checks every answer. The line before the last two gives the round-trip times (one frame, or
+one batch of JSON lines) as in clients/c/throughput.c. The last line is
+`translations_per_second=N`.
 """
 import base64
 import json
@@ -49,6 +51,8 @@ def main(argv):
             (aic.MMIO_EVENT_LOG_BASE, ev | (8 << 56)),
             (aic.MMIO_CONTROL, aic.CONTROL_IOMMU_EN | aic.CONTROL_EVENT_LOG_EN | aic.CONTROL_CMD_BUF_EN)]
     bad = 0
+    rt = []
+    clock = time.perf_counter
     if not use_json:
         c = aic.Client.start(cmd)
         c.hello()
@@ -66,7 +70,9 @@ def main(argv):
         frame = c.translate_frame(aic.OP_TRANSLATE, 0, reqs)
         t0 = time.perf_counter()
         for _ in range(count // batch):
+            q = clock()
             res = c.run_translations(frame)
+            rt.append(clock() - q)
             for k, r in enumerate(res):
                 if not r.flags & aic.A_ALLOWED or r.spa != want[k]:
                     bad += 1
@@ -92,15 +98,22 @@ def main(argv):
         lines = b"".join((json.dumps({"id": k, "op": "translate", "iommu": "0", "deviceId": DEV, "address": IOVA + 4096 * (k % pages) + 8, "write": True}) + "\n").encode() for k in range(batch))
         t0 = time.perf_counter()
         for _ in range(count // batch):
+            q = clock()
             p.stdin.write(lines); p.stdin.flush()
-            for k in range(batch):
-                a = json.loads(p.stdout.readline())
-                if a.get("allowed") is not True:
+            answers = [p.stdout.readline() for _ in range(batch)]
+            rt.append(clock() - q)
+            for line in answers:
+                if json.loads(line).get("allowed") is not True:
                     bad += 1
         t1 = time.perf_counter()
         call({"op": "quit"})
         p.stdin.close(); p.wait()
     s = t1 - t0
+    slow = sum(x for x in rt if x > 20e-6)
+    rt.sort()
+    pct = lambda f: rt[int((len(rt) - 1) * f)] * 1e6
+    print("round_trip_us min=%.1f p50=%.1f p90=%.1f p99=%.1f p99.9=%.1f max=%.1f over_20us_share_of_time=%.0f%%"
+          % (rt[0] * 1e6, pct(0.5), pct(0.9), pct(0.99), pct(0.999), rt[-1] * 1e6, 100 * slow / s))
     print("channel=%s batch=%d translations=%d seconds=%.3f refused_or_wrong=%d" % ("json" if use_json else "binary", batch, count, s, bad))
     print("translations_per_second=%.0f" % (count / s))
     return 0 if bad == 0 else 1

@@ -4,16 +4,15 @@
  * answers decoded at the README's offsets. Covers the answer layout of the translation ops,
  * notifications before the answer that caused them, bad input (frames, records, ops, sizes)
  * as error answers, resynchronisation after garbage, simulator-owned memory against the
- * stepped translation, the Unix-socket transport, and the clients' copies of the constants.
+ * stepped translation, and the clients' copies of the constants (the transports, which serve
+ * with blocking reads, run in a child process: binary-transports.test.ts).
  */
-import { afterAll, describe, expect, it } from "vitest";
-import { connect } from "node:net";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BinarySession } from "../../src/embedding/binary-channel/binary-session.js";
-import { FrameReader, serveBinarySocket } from "../../src/embedding/binary-channel/binary-pipe.js";
+import { FrameReader } from "../../src/embedding/binary-channel/binary-pipe.js";
 import * as L from "../../src/embedding/binary-channel/frame-layout.js";
 import { AmdIommu, PhysicalMemory, spec } from "../../src/index.js";
 import { BumpAllocator, DeviceTableWriter, V1PageTable } from "../../src/builders/index.js";
@@ -350,33 +349,10 @@ describe("binary channel: simulator-owned memory", () => {
     expect(texts[3]).toMatch(/exactly one record/);
   });
 
-  it("without a blocking transport (the socket), simulator-owned memory is refused with a reason", () => {
+  it("without a blocking transport (a session with no memory round trip), simulator-owned memory is refused with a reason", () => {
     const s = new BinarySession();
     const [r] = runFrame(s, frame([[Op.CreateIommu, 0, 1, body(["u32", 0], ["u32", 0], ["u64", 4096])]]));
-    expect(errText(r!)).toMatch(/needs the pipe transport/);
-  });
-});
-
-describe("binary channel: Unix socket transport", () => {
-  const dir = mkdtempSync(join(tmpdir(), "amd-iommu-sock-"));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  it("serves frames split across writes and answers in order; quit closes the server", async () => {
-    const path = join(dir, "s");
-    const server = await serveBinarySocket(path);
-    const sock = connect(path);
-    const got: Buffer[] = [];
-    sock.on("data", (d: Buffer) => got.push(d));
-    await new Promise<void>((res) => sock.on("connect", () => res()));
-    const f = frame([[Op.Hello, 0, 0, []], [Op.AddMemory, 0, 0, body(["u64", 0], ["u64", 1 << 20])]]);
-    sock.write(f.subarray(0, 10));
-    await new Promise((res) => setTimeout(res, 20));
-    sock.write(f.subarray(10));
-    sock.write(frame([[Op.Quit, 0, 0, []]]));
-    await new Promise<void>((res) => server.on("close", () => res()));
-    await new Promise<void>((res) => { if (sock.closed) res(); else sock.on("close", () => res()); });
-    const all = new Uint8Array(Buffer.concat(got));
-    const first = records(all.subarray(0, new DataView(all.buffer, all.byteOffset).getUint32(4, true)));
-    expect(first.map((r) => [r.op, r.b1])).toEqual([[Op.Hello, 0], [Op.AddMemory, 0]]);
+    expect(errText(r!)).toMatch(/needs a blocking transport/);
   });
 });
 

@@ -160,13 +160,18 @@ describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the 
     expect(j).toMatchObject({ ok: true, delivered: true, address: "0xfee0d000", data: 0x71, vector: 0x71, destination: 0x0d, path: "remapped", index: 2, cycles: Number(o.peek_cycles) });
   }, 300_000);
 
-  it("clients/c/throughput.c builds with `cc -O2 -o throughput clients/c/throughput.c` and ends with translations_per_second=N, both channels", () => {
+  it("clients/c/throughput.c builds with `cc -O2 -o throughput clients/c/throughput.c` and ends with round-trip percentiles and translations_per_second=N: both channels, the binary one over a pipe and over a Unix socket (-s)", () => {
     const exe = join(tmp, "throughput");
     run(CC!, ["-O2", "-o", exe, join(REPO, "clients/c/throughput.c")]);
-    for (const [args, cmd] of [[["-b", "256", "-n", "20000"], server], [["-b", "1", "-n", "2000"], server], [["-j", "-b", "32", "-n", "2000"], json]] as const) {
+    const sock = join(tmp, "throughput.sock");
+    const cases = [[["-b", "256", "-n", "20000"], server], [["-b", "1", "-n", "2000"], server], [["-j", "-b", "32", "-n", "2000"], json],
+      [["-b", "1", "-n", "2000", "-s", sock], [...server, "--socket", sock]]] as const;
+    for (const [args, cmd] of cases) {
       const out = run(exe, [...args, "--", ...cmd]).trim().split("\n");
       expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
       expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
+      expect(out.at(-2)!.includes("transport=socket")).toBe((args as readonly string[]).includes("-s"));
+      expect(out.at(-3)).toMatch(/^round_trip_us min=[\d.]+ p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ p99\.9=[\d.]+ max=[\d.]+ over_20us_share_of_time=\d+%$/);
     }
   }, 300_000);
 });
@@ -217,6 +222,7 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
       const out = run(PY!, [join(REPO, "clients/python/throughput.py"), ...args, "--", ...cmd]).trim().split("\n");
       expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
       expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
+      expect(out.at(-3)).toMatch(/^round_trip_us min=[\d.]+ p50=[\d.]+ .* over_20us_share_of_time=\d+%$/);
     }
   }, 300_000);
 });

@@ -1,16 +1,18 @@
 /**
- * Transports of the binary channel. The pipe transport runs on file descriptors with
- * blocking reads and writes (fs.readSync / fs.writeSync), without the event loop: one
- * request frame read, run, its answer written, so a round trip costs two system calls a
- * side. It is also what lets simulator-owned memory block on the client's answer in the
- * middle of a translation. The socket transport (a Unix socket) is event-driven and serves
- * one client at a time, without simulator-owned memory.
+ * Transports of the binary channel. Both run on file descriptors with blocking reads and
+ * writes (fs.readSync / fs.writeSync), without the event loop: one request frame read, run,
+ * its answer written, so a round trip costs one read and one write a side, and the reader
+ * wakes as soon as the client's bytes arrive (no timer, no poll). That is also what lets
+ * simulator-owned memory block on the client's answer in the middle of a translation. The
+ * pipe transport serves stdin/stdout; the socket transport (a Unix socket) accepts one client
+ * at a time and serves it the same way on the connection's descriptor, set blocking; the next
+ * client waits in the listen backlog until the current one quits or goes away.
  *
  * A frame with a bad header gets an answer frame holding one error record (BadFrame); the
  * reader then skips to the next "IOMB" magic, so a client that sent garbage can go on.
  */
 import { readSync, writeSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, Socket, type Server } from "node:net";
 import { BinarySession, checkHeader, FrameWriter } from "./binary-session.js";
 import { ErrorCode, FRAME_HEADER, FrameKind, MAGIC, Status } from "./frame-layout.js";
 
@@ -88,12 +90,45 @@ function badFrame(text: string): Uint8Array {
 
 function sleepMs(ms: number): void { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
 
-/** readSync that waits (EAGAIN on a non-blocking descriptor) instead of failing; 0 = end of input. */
+/** libuv stream handles that made a descriptor blocking; kept for the life of the process (closing one would close the descriptor). */
+const blockingHandles: Socket[] = [];
+/**
+ * Make `fd` blocking, when it came non-blocking (its open file description is shared with a
+ * process that set O_NONBLOCK): a libuv stream handle opened on it, set blocking, never read
+ * from. False when that is impossible (not a pipe, socket or terminal).
+ */
+export function makeBlocking(fd: number): boolean {
+  try {
+    const s = new Socket({ fd, readable: false, writable: false });
+    const h = (s as unknown as { _handle?: { setBlocking?(on: boolean): number } })._handle;
+    if (typeof h?.setBlocking !== "function" || h.setBlocking(true) !== 0) return false;
+    blockingHandles.push(s);
+    return true;
+  } catch { return false; }
+}
+
+/**
+ * The blocking descriptor of an accepted connection (created paused, so libuv has read
+ * nothing from it), or null when this Node's handle does not expose it.
+ */
+function connectionFd(sock: Socket): number | null {
+  const h = (sock as unknown as { _handle?: { fd?: number; setBlocking?(on: boolean): number } })._handle;
+  if (typeof h?.fd !== "number" || h.fd < 0 || typeof h.setBlocking !== "function" || h.setBlocking(true) !== 0) return null;
+  return h.fd;
+}
+
+/** The client went away: end of input on a read, or a write or read refused as the peer closed. */
+const GONE = new Set(["EPIPE", "ECONNRESET", "ENOTCONN"]);
+
+/**
+ * readSync that blocks; 0 = end of input. A non-blocking descriptor (EAGAIN) is made blocking
+ * once (makeBlocking); only if that is impossible does it wait 1 ms between tries.
+ */
 function readSome(fd: number, into: Uint8Array): number {
   for (;;) {
     try { return readSync(fd, into, 0, into.length, null); } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN" || code === "EWOULDBLOCK") { sleepMs(1); continue; }
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") { if (!makeBlocking(fd)) sleepMs(1); continue; }
       if (code === "EOF") return 0;
       throw e;
     }
@@ -104,7 +139,7 @@ function writeAll(fd: number, data: Uint8Array): void {
   while (off < data.length) {
     try { off += writeSync(fd, data, off, data.length - off); } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN" || code === "EWOULDBLOCK") { sleepMs(1); continue; }
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") { if (!makeBlocking(fd)) sleepMs(1); continue; }
       throw e;
     }
   }
@@ -115,6 +150,11 @@ function writeAll(fd: number, data: Uint8Array): void {
  * of input. Returns the exit code: 0, or 1 when the client went away mid-answer (EPIPE).
  */
 export function serveBinaryPipe(fdIn = 0, fdOut = 1, prepare?: (s: BinarySession) => void): number {
+  return serveFrames(fdIn, fdOut, prepare).code;
+}
+
+/** The serving loop of both transports: { code 0 or 1 (the client went away mid-answer), quit: the client sent quit }. */
+function serveFrames(fdIn: number, fdOut: number, prepare?: (s: BinarySession) => void): { code: number; quit: boolean } {
   const reader = new FrameReader();
   const memReader = new FrameReader();
   const session = new BinarySession({
@@ -137,49 +177,42 @@ export function serveBinaryPipe(fdIn = 0, fdOut = 1, prepare?: (s: BinarySession
       const r = reader.next(FrameKind.Request);
       if ("at" in r) {
         writeAll(fdOut, session.run(reader.u8, reader.u32, r.at));
-        if (session.done) return 0;
+        if (session.done) return { code: 0, quit: true };
         continue;
       }
       if ("error" in r) { writeAll(fdOut, badFrame(r.error)); continue; }
       const room = reader.space(Math.max(r.need, 65536));
       const n = readSome(fdIn, room);
-      if (n === 0) return 0;
+      if (n === 0) return { code: 0, quit: false };
       reader.end += n;
     }
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EPIPE") return 1;
+    if (GONE.has((e as NodeJS.ErrnoException).code ?? "")) return { code: 1, quit: false };
     throw e;
   }
 }
 
-/** Serve the binary channel on a Unix socket at `path`, one client at a time; resolves when a client quits. */
+/**
+ * Serve the binary channel on a Unix socket at `path`, one client at a time, each on its
+ * connection's descriptor set blocking (simulator-owned memory included); resolves with the
+ * listening server once it listens. The server closes when a client quits; a client that goes
+ * away without quit ends its session only. While a client is served, this thread is busy: the
+ * caller's event loop runs again between clients.
+ */
 export function serveBinarySocket(path: string, prepare?: (s: BinarySession) => void): Promise<Server> {
   return new Promise((resolve, reject) => {
-    let busy = false;
-    const server = createServer((sock) => {
-      if (busy) { sock.end(badFrame("another client is connected; one client at a time")); return; }
-      busy = true;
-      const session = new BinarySession();
-      if (prepare) prepare(session);
-      const reader = new FrameReader();
-      sock.on("data", (chunk: Buffer) => {
-        reader.push(chunk);
-        for (;;) {
-          const r = reader.next(FrameKind.Request);
-          if ("at" in r) {
-            sock.write(session.run(reader.u8, reader.u32, r.at).slice());
-            if (session.done) { sock.end(); server.close(); return; }
-            continue;
-          }
-          if ("error" in r) { sock.write(badFrame(r.error)); continue; }
-          break;
-        }
-      });
+    const server = createServer({ pauseOnConnect: true }, (sock) => {
       sock.on("error", () => { /* the client went away */ });
-      sock.on("close", () => { busy = false; });
+      const fd = connectionFd(sock);
+      if (fd === null) {
+        sock.end(badFrame("serve --socket: this Node's socket handle exposes no blocking descriptor; use the pipe transport"));
+        return;
+      }
+      let quit = false;
+      try { quit = serveFrames(fd, fd, prepare).quit; } finally { sock.destroy(); }
+      if (quit) server.close();
     });
     server.on("error", reject);
     server.listen(path, () => resolve(server));
   });
 }
-

@@ -88,7 +88,7 @@ function big(v: unknown): bigint {
 export interface BinarySessionOptions {
   /**
    * Simulator-owned memory: sends one memory-request frame and returns the client's
-   * memory-answer frame (the pipe transport blocks on it). Without it, IOMMUs created with
+   * memory-answer frame (the transports block on it). Without it, IOMMUs created with
    * the simulator-memory flag are refused.
    */
   roundTrip?: MemoryRoundTrip;
@@ -206,7 +206,7 @@ export class BinarySession {
         }
         const m: Msg = { op: "create-iommu", iommu: String(idx), segment, options };
         if ((flags & 1) !== 0) {
-          if (this.simMemory === null) throw new RecordError(ErrorCode.Refused, "create-iommu: simulator-owned memory needs the pipe transport (serve --binary over stdin/stdout)");
+          if (this.simMemory === null) throw new RecordError(ErrorCode.Refused, "create-iommu: simulator-owned memory needs a blocking transport (serve --binary over stdin/stdout or --socket PATH)");
           this.session.nextMemory = this.simMemory.port(idx, memBytes);
         }
         try { this.call(m); } finally { this.session.nextMemory = null; }
