@@ -126,7 +126,7 @@ export class PageTagCache {
     if (t.entries === 0) return -1;
     const slot = t.allocate(this.setOf(aHi, aLo, log2), k0, k1, log2, this.vpn(aHi, aLo, log2));
     this.hint[this.hintIndex(aHi, aLo, log2)] = slot;
-    if (t.lastAllocKind === 2) { this.dropSize(t.evictedK2); this.addSize(log2); }
+    if (t.lastAllocKind === 2) { if (t.evictedK2 !== log2) { this.dropSize(t.evictedK2); this.addSize(log2); } } // (same size: counts unchanged)
     else if (t.lastAllocKind === 1) this.addSize(log2);
     this.spa[slot] = spaBase;
     this.perms[slot] = perms;

@@ -135,25 +135,26 @@ export class TagStore {
     const base = set * w;
     // (the folded key is -1 exactly when the way is invalid: one compare finds a match or a free way)
     const ka = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
-    const kA = this.kA, K3 = this.k3;
-    let slot = -1;
+    const kA = this.kA, K3 = this.k3, stamp = this.stamp;
+    // one pass: a match, the first free way, and the least recently stamped way (the LRU / FIFO
+    // victim: the first of the smallest stamps)
+    let slot = -1, victim = base, oldest = Infinity;
     for (let i = base; i < base + w; i++) {
       const a = kA[i]!;
       if (a === ka && K3[i] === k3) {
-        this.stamp[i] = ++this.clock;
+        stamp[i] = ++this.clock;
         this.stats.fills++;
         this.lastAllocKind = 0;
         return i;
       }
-      if (slot < 0 && a === -1) slot = i;
+      if (a === -1) { if (slot < 0) slot = i; } else if (stamp[i]! < oldest) { oldest = stamp[i]!; victim = i; }
     }
     if (slot < 0) {
       if (this.policy === "random") {
         let x = this.rng; x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.rng = x;
         slot = base + ((x >>> 0) % w);
       } else {
-        slot = base;
-        for (let i = base + 1; i < base + w; i++) if (this.stamp[i]! < this.stamp[slot]!) slot = i;
+        slot = victim;
       }
       this.stats.evictions++;
       this.lastAllocKind = 2;
