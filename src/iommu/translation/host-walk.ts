@@ -101,8 +101,11 @@ export class HostWalker {
     if (enforce && !(write ? dteW : dteR)) return ctx.fault("permission", EVT_PE | F_PR);
     let r = 1, w = 1;
     let level = mode;
-    // table addresses are kept as word indices (SPA / 4): see WalkContext.readWord
+    // table addresses are kept as word indices (SPA / 4): see WalkContext.readWord; an int32 in
+    // `tw` while the table lies below 8 GiB (integer index and line arithmetic), else tw = -1
+    // and the number `table` holds it
     let table = f.HostPageTableRootPtr * 0.25;
+    let tw = d.rootWord;
     const pde = this.pde;
     const pdeOn = pde.enabled && !ctx.peek;
     if (pdeOn) {
@@ -116,6 +119,7 @@ export class HostWalker {
         const p = pde.perms[s]!;
         r = p & Perm.R ? 1 : 0; w = p & Perm.W ? 1 : 0;
         table = pde.next[s]! * 0.25; level = nl;
+        tw = table < 2147483648 ? table | 0 : -1;
         ctx.pdeHits++;
         break;
       }
@@ -126,11 +130,19 @@ export class HostWalker {
     let lo = 0, hi = 0, e = 0;
     const u32 = ctx.direct();
     const last = ctx.lastWord;
+    const lines = ctx.lines;
     for (;;) {
       // the index of level L is address bits 9L + 3 .. 9L + 11
       const sh = 9 * level + 3;
-      e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
-      ctx.walkRead(e * 4);
+      const idx = sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff;
+      if (tw >= 0) {
+        e = tw + 2 * idx;
+        ctx.walkRefs++;
+        if (lines !== null) ctx.lineHits += ctx.peek ? lines.holds(e * 4) : lines.touchWord(e);
+      } else {
+        e = table + 2 * idx;
+        ctx.walkRead(e * 4);
+      }
       if (u32 !== null && e < last) {
         // what WalkContext.readWord does in single mode without an access log, inside memory:
         // two plain loads (e < lastWord < 2^31: an int32 index)
@@ -148,7 +160,7 @@ export class HostWalker {
         if (level === 6) return ctx.fault("invalid-level", F_PR | this.encodingRz);
         if ((hi & V1.PteRsvdHi) !== 0) return ctx.fault("reserved-bit", F_PR | F_RZ);
         if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
-        const shift = SHIFT[level]!;
+        const shift = 9 * level + 3;
         let log2 = shift;
         if (nl === 7) {
           let z = 12;
@@ -156,7 +168,7 @@ export class HostWalker {
           log2 = z + 1;
           if (!(log2 > shift && log2 < shift + 9)) return ctx.fault("invalid-page-size", F_PR | this.encodingRz);
         }
-        this.spaBase = alignDown(hi & V1.AddrHi, lo & V1.AddrLo, log2);
+        this.spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0) : alignDown(hi & V1.AddrHi, lo & V1.AddrLo, log2);
         this.log2 = log2;
         break;
       }
@@ -166,10 +178,11 @@ export class HostWalker {
         if (levelIndex(aHi, aLo, SHIFT[l]!) !== 0) return ctx.fault("skipped-level-nonzero", F_PR);
       }
       if (enforce && !(write ? w && dteW : r && dteR)) return ctx.fault("permission", EVT_PE | F_PR);
-      table = (hi & V1.AddrHi) * 1073741824 + ((lo & V1.AddrLo) >>> 2);
+      if ((hi & V1.AddrHi & ~1) === 0) tw = ((hi & 1) << 30) | ((lo & V1.AddrLo) >>> 2);
+      else { tw = -1; table = (hi & V1.AddrHi) * 1073741824 + ((lo & V1.AddrLo) >>> 2); }
       if (level >= keepFrom) {
         this.eWord[n] = e; this.eLo[n] = lo; this.eLevel[n] = level; this.ePerms[n] = (r ? Perm.R : 0) | (w ? Perm.W : 0);
-        this.eNext[n] = table * 4; this.eNextLevel[n] = nl;
+        this.eNext[n] = tw >= 0 ? tw * 4 : table * 4; this.eNextLevel[n] = nl;
         n++;
       }
       level = nl;
