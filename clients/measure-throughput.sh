@@ -35,6 +35,8 @@ row "C, JSON, 256" "$tmp/throughput" -j -b 256 -n 200000 -- "${JSON[@]}"
 row "C, JSON, 1" "$tmp/throughput" -j -b 1 -n 20000 -- "${JSON[@]}"
 row "Python, binary, 256" "$PY" clients/python/throughput.py -b 256 -n 500000 -- "${BIN[@]}"
 row "Python, binary, 1" "$PY" clients/python/throughput.py -b 1 -n 50000 -- "${BIN[@]}"
+row "Python, binary over a Unix socket, 256" "$PY" clients/python/throughput.py -b 256 -n 500000 "${SOCK[@]}"
+row "Python, binary over a Unix socket, 1" "$PY" clients/python/throughput.py -b 1 -n 50000 "${SOCK[@]}"
 row "Python, JSON, 256" "$PY" clients/python/throughput.py -j -b 256 -n 50000 -- "${JSON[@]}"
 row "Python, JSON, 1" "$PY" clients/python/throughput.py -j -b 1 -n 10000 -- "${JSON[@]}"
 echo

@@ -5,10 +5,12 @@ Translations per second through the co-simulation server, from Python (the C too
     python3 clients/python/throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] -- <server command>
     python3 clients/python/throughput.py -b 256 -- node dist/src/cli.js serve --binary
     python3 clients/python/throughput.py -j -b 32 -- node dist/src/cli.js serve
+    python3 clients/python/throughput.py -b 1 -s /tmp/s -- node dist/src/cli.js serve --binary --socket /tmp/s
 
 Programs IOMMU 0 (device table, rings, a 3-level host table mapping PAGES pages for device
 0x10), checks one translation, times COUNT write translations (BATCH per round trip) and
-checks every answer. The line before the last two gives the round-trip times (one frame, or
+checks every answer. With -s PATH the command is started with its own stdio and the client
+connects to the Unix socket PATH once it exists. The line before the last two gives the round-trip times (one frame, or
 one batch of JSON lines) as in clients/c/throughput.c. The last line is
 `translations_per_second=N`.
 """
@@ -25,10 +27,28 @@ import amd_iommu_client as aic  # noqa: E402
 DEV, IOVA, SPA = 0x10, 0x10000000, 0x04000000
 
 
+def start_and_connect(cmd, path):
+    """Start the server command with its own stdio, then connect to the Unix socket `path` once it listens (up to 30 s)."""
+    if os.path.exists(path):
+        os.unlink(path)
+    proc = subprocess.Popen(cmd)
+    for _ in range(3000):
+        try:
+            c = aic.Client.connect_unix(path)
+            c.proc = proc
+            return c
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("the server exited before listening on " + path)
+            time.sleep(0.01)
+    proc.kill()
+    raise SystemExit("no server listening on %s after 30 s" % path)
+
+
 def main(argv):
-    batch, count, pages, use_json = 256, None, 16, False
+    batch, count, pages, use_json, sock = 256, None, 16, False, None
     if "--" not in argv:
-        print("usage: throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] -- <server command>", file=sys.stderr)
+        print("usage: throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] -- <server command>", file=sys.stderr)
         return 2
     opts, cmd = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     i = 0
@@ -37,7 +57,11 @@ def main(argv):
         elif opts[i] == "-n": count = int(opts[i + 1]); i += 2
         elif opts[i] == "-p": pages = int(opts[i + 1]); i += 2
         elif opts[i] == "-j": use_json = True; i += 1
+        elif opts[i] == "-s": sock = opts[i + 1]; i += 2
         else: print("unknown option " + opts[i], file=sys.stderr); return 2
+    if sock is not None and use_json:
+        print("-s is for the binary channel", file=sys.stderr)
+        return 2
     if count is None:
         count = 500000 if batch >= 64 else 50000
     count = -(-count // batch) * batch
@@ -54,7 +78,7 @@ def main(argv):
     rt = []
     clock = time.perf_counter
     if not use_json:
-        c = aic.Client.start(cmd)
+        c = aic.Client.start(cmd) if sock is None else start_and_connect(cmd, sock)
         c.hello()
         c.add_memory(0, 64 << 20)
         c.create_iommu(0)
@@ -114,7 +138,7 @@ def main(argv):
     pct = lambda f: rt[int((len(rt) - 1) * f)] * 1e6
     print("round_trip_us min=%.1f p50=%.1f p90=%.1f p99=%.1f p99.9=%.1f max=%.1f over_20us_share_of_time=%.0f%%"
           % (rt[0] * 1e6, pct(0.5), pct(0.9), pct(0.99), pct(0.999), rt[-1] * 1e6, 100 * slow / s))
-    print("channel=%s batch=%d translations=%d seconds=%.3f refused_or_wrong=%d" % ("json" if use_json else "binary", batch, count, s, bad))
+    print("channel=%s%s batch=%d translations=%d seconds=%.3f refused_or_wrong=%d" % ("json" if use_json else "binary", "" if sock is None else " transport=socket", batch, count, s, bad))
     print("translations_per_second=%.0f" % (count / s))
     return 0 if bad == 0 else 1
 

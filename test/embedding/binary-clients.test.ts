@@ -217,11 +217,15 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
     expect(o.close).toBe(0);
   }, 300_000);
 
-  it("clients/python/throughput.py ends with translations_per_second=N, both channels", () => {
-    for (const [args, cmd] of [[["-b", "256", "-n", "5120"], server], [["-b", "1", "-n", "500"], server], [["-j", "-b", "32", "-n", "640"], json]] as const) {
+  it("clients/python/throughput.py ends with round-trip percentiles and translations_per_second=N: both channels, the binary one over a pipe and over a Unix socket (-s)", () => {
+    const sock = join(tmp, "py-throughput.sock");
+    const cases = [[["-b", "256", "-n", "5120"], server], [["-b", "1", "-n", "500"], server], [["-j", "-b", "32", "-n", "640"], json],
+      [["-b", "1", "-n", "500", "-s", sock], [...server, "--socket", sock]]] as const;
+    for (const [args, cmd] of cases) {
       const out = run(PY!, [join(REPO, "clients/python/throughput.py"), ...args, "--", ...cmd]).trim().split("\n");
       expect(out.at(-1), out.join("\n")).toMatch(/^translations_per_second=\d+$/);
       expect(out.at(-2)).toMatch(/refused_or_wrong=0$/);
+      expect(out.at(-2)!.includes("transport=socket")).toBe((args as readonly string[]).includes("-s"));
       expect(out.at(-3)).toMatch(/^round_trip_us min=[\d.]+ p50=[\d.]+ .* over_20us_share_of_time=\d+%$/);
     }
   }, 300_000);
