@@ -324,6 +324,8 @@ export function applySnapshot(io: AmdIommu, s: IommuSnapshot): void {
   const t = io.translator.stats, st = s.translation;
   t.requests = st.requests; t.atsRequests = st.atsRequests; t.faults = st.faults; t.walks = st.walks; t.eventsLogged = st.eventsLogged;
   t.eventsSuppressed = st.eventsSuppressed; t.adUpdates = st.adUpdates; t.walkRetries = st.walkRetries;
+  t.passUntranslated = st.passUntranslated ?? 0; t.passPretranslated = st.passPretranslated ?? 0; t.passExcluded = st.passExcluded ?? 0;
+  t.guestTableReads = st.guestTableReads ?? 0; t.nestedTableReads = st.nestedTableReads ?? 0;
   st.referencesPerWalk.forEach((v, i) => { t.referencesPerWalk[i] = v; });
   for (const [mine, theirs] of [[io.eventLog.stats, s.eventLog], [io.pprLog.stats, s.pprLog]] as const) {
     mine.written = theirs.written; mine.overflows = theirs.overflows; mine.dropped = theirs.dropped; mine.writeErrors = theirs.writeErrors;

@@ -172,6 +172,9 @@ export const SNAPSHOT_SCHEMA = obj({
   translation: obj({
     requests: COUNT, atsRequests: COUNT, faults: COUNT, walks: COUNT, eventsLogged: COUNT, eventsSuppressed: COUNT, adUpdates: COUNT,
     walkRetries: COUNT, referencesPerWalk: list(COUNT, 64, 1),
+    // (performance events 01h-03h, 0Dh, 0Eh; absent in snapshots written before they were counted)
+    passUntranslated: Type.Optional(COUNT), passPretranslated: Type.Optional(COUNT), passExcluded: Type.Optional(COUNT),
+    guestTableReads: Type.Optional(COUNT), nestedTableReads: Type.Optional(COUNT),
   }),
   eventLog: LOG_STATS,
   pprLog: LOG_STATS,

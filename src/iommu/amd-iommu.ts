@@ -171,7 +171,37 @@ export class AmdIommu {
     this.interruptRemapper = new InterruptRemapper(this.regs, this.memory, f, this.quirks, this.deviceTable, this.irteCache,
       this.eventLog, this.gaLog, this.timing, conc === "shared");
     this.perf = f.perfCounters ? new PerfCounters(f.perfCounterBanks, f.perfCountersPerBank, (code) => this.perfDerived(code)) : null;
+    if (this.perf !== null) this.perf.onWatchChange = (w) => { this.perfWatch = w; };
     this.interruptRemapper.perf = this.perf;
+  }
+
+  /**
+   * A performance counter counts a derived memory-request event under a match register
+   * (PerfCounters.watch): each memory request's share of the events is then attributed to its
+   * DeviceID, DomainID and PASID (perfMark before, perfAttribute after). A plain boolean, so
+   * the translation path pays one load while nothing is watched.
+   */
+  private perfWatch = false;
+  private readonly perfCodes = new Uint8Array(32);
+  private perfCodeCount = 0;
+  private readonly perfMarks = new Float64Array(32);
+  private readonly perfDelta = new Float64Array(32);
+
+  /** Note the watched events' totals before a memory request. */
+  private perfMark(): void {
+    const p = this.perf!;
+    this.perfCodeCount = p.watchedCodes(this.perfCodes);
+    for (let i = 0; i < this.perfCodeCount; i++) { const c = this.perfCodes[i]!; this.perfMarks[c] = this.perfDerived(c); }
+  }
+
+  /** Attribute the request's share of the watched events (DomainID from the DTE the IOMMU holds, else the table in memory). */
+  private perfAttribute(request: TranslationRequest): void {
+    const delta = this.perfDelta;
+    delta.fill(0);
+    for (let i = 0; i < this.perfCodeCount; i++) { const c = this.perfCodes[i]!; delta[c] = this.perfDerived(c) - this.perfMarks[c]!; }
+    const id = request.deviceId;
+    const d = this.deviceTable.cached(id) ?? this.deviceTable.lookup(id, true);
+    this.perf!.attribute(delta, id, d !== null && d.f.V ? d.f.DomainID : -1, request.pasid ?? null);
   }
 
   /** Totals of the "derived" performance events (spec-tables/perf-counters.json readings), read when a counter is read or started. */
@@ -180,6 +210,11 @@ export class AmdIommu {
     const ir = this.interruptRemapper.stats;
     const op = (names: string[]) => { const b = this.commands.stats.byOpcode; return names.reduce((s, n) => s + (b[n] ?? 0), 0); };
     switch (code) {
+      case PERF_EVENT_CODE.mem_pass_untrans: return t.passUntranslated;
+      case PERF_EVENT_CODE.mem_pass_pretrans: return t.passPretranslated;
+      case PERF_EVENT_CODE.mem_pass_excl: return t.passExcluded;
+      case PERF_EVENT_CODE.page_tbl_read_nst: return t.nestedTableReads;
+      case PERF_EVENT_CODE.page_tbl_read_gst: return t.guestTableReads;
       case PERF_EVENT_CODE.mem_target_abort: return t.faults;
       case PERF_EVENT_CODE.mem_trans_total: return t.requests;
       case PERF_EVENT_CODE.mem_iommu_tlb_pte_hit: return this.iotlb.tags.stats.hits;
@@ -318,7 +353,10 @@ export class AmdIommu {
   translateTimed(request: TranslationRequest, issueCycle: number, out: TranslationResult = new TranslationResult()): TranslationResult {
     if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw this.timingModel.issueCycleError(issueCycle);
     if (issueCycle > this.now) { if (this.commandsIdle === true) this.now = issueCycle; else this.advanceTo(issueCycle); }
+    const watch = this.perfWatch;
+    if (watch === true) this.perfMark();
     this.timingModel.translate(request, issueCycle, out);
+    if (watch === true) this.perfAttribute(request);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }
@@ -346,13 +384,17 @@ export class AmdIommu {
 
   /** Translate an untranslated DMA request (sets A/D, fills caches, logs events). */
   translate(request: TranslationRequest): TranslationResult {
+    const watch = this.perfWatch;
+    if (watch === true) this.perfMark();
     const out = this.translator.translateUntranslated(request, new TranslationResult());
+    if (watch === true) this.perfAttribute(request);
     if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;
   }
   /** translate() into a caller-supplied result object: no allocation. */
   translateInto(request: TranslationRequest, out: TranslationResult): TranslationResult {
+    if (this.perfWatch === true) return this.translateWatched(request, out);
     this.translator.translateUntranslated(request, out);
     if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
@@ -363,7 +405,10 @@ export class AmdIommu {
    * permissions and size found (readable/writable false = "no access"); needs DTE.I = 1.
    */
   translateAts(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
+    const watch = this.perfWatch;
+    if (watch === true) this.perfMark();
     this.translator.translateAts(request, out);
+    if (watch === true) this.perfAttribute(request);
     if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "ats");
     return out;
@@ -374,7 +419,20 @@ export class AmdIommu {
    * refused with INVALID_DEVICE_REQUEST (translated request with I = 0).
    */
   translatedRequest(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
-    return this.translator.translate(request, out, Kind.Translated);
+    const watch = this.perfWatch;
+    if (watch === true) this.perfMark();
+    this.translator.translate(request, out, Kind.Translated);
+    if (watch === true) this.perfAttribute(request);
+    return out;
+  }
+  /** translateInto() while a performance counter is watched: the request's share of the events attributed. */
+  private translateWatched(request: TranslationRequest, out: TranslationResult): TranslationResult {
+    this.perfMark();
+    this.translator.translateUntranslated(request, out);
+    this.perfAttribute(request);
+    if (this.timingModel.trace !== null) this.timingModel.traceUntimed(request, out, this.now);
+    if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
+    return out;
   }
   /**
    * What the tables say for a request, changing nothing: no A/D update, no cache look-up or

@@ -14,10 +14,14 @@
  * are the difference of a model statistic between now and when the counter was (re)started,
  * computed when the counter is read; "direct" events (interrupt DTE hits/misses, vAPIC
  * interrupts, SMI messages, accesses to 0x1FF8) are counted when they happen and only when
- * every enabled match register matches (mask bit 1 = ignore that bit; UNCERTAIN 18). Derived
- * events cannot be attributed to a device, so their match registers are stored but not
- * applied (a limitation, said in the README). Counts wrap at 48 bits. No overflow interrupt,
- * no EVENT_COUNTER_ZERO (digest 3.6: may be omitted).
+ * every enabled match register matches (mask bit 1 = ignore that bit; UNCERTAIN 18). A counter
+ * of a derived memory-request event (01h-0Eh) with an enabled match register is "watched": it
+ * counts by attribution instead, the IOMMU reporting each request's share of the event with
+ * the request's DeviceID, DomainID and PASID (attribute()), so the match registers apply to it
+ * too; the IOMMU does that work only while some counter is watched (`watch`). Command events
+ * (11h-13h) have no requester: their match registers are stored and not applied (reading,
+ * UNCERTAIN 18). Counts wrap at 48 bits. No overflow interrupt, no EVENT_COUNTER_ZERO (digest
+ * 3.6: may be omitted).
  */
 import {
   PERF_BANK_BASE, PERF_CONFIG_OFFSET, PERF_EVENTS, PERF_REG, PERF_RESERVED_REGISTER, PERF_WINDOW_BYTES, perfConfigValue,
@@ -44,6 +48,12 @@ export class PerfCounters {
   /** Direct-event totals ignoring match registers (for stats). */
   readonly directTotals = new Float64Array(32);
   private readonly isDerived: Uint8Array = new Uint8Array(32);
+  /** Per counter: 1 = watched (a derived memory-request event under an enabled match register: counted by attribute()). */
+  private readonly watched: Uint8Array;
+  /** Counters watched; while non-zero the IOMMU attributes every memory request (AmdIommu.perfWatch). */
+  private watchCount = 0;
+  /** Called when `watch` changes (the IOMMU keeps a plain boolean of it on its translation path). */
+  onWatchChange: (watch: boolean) => void = () => {};
 
   constructor(banks: number, perBank: number, private readonly derived: PerfSource) {
     this.banks = banks;
@@ -52,6 +62,7 @@ export class PerfCounters {
     this.regs = new Uint32Array(n * REGS * 2);
     this.base = new Float64Array(n);
     this.baseline = new Float64Array(n);
+    this.watched = new Uint8Array(n);
     for (const e of PERF_EVENTS) if (e.kind === "derived") this.isDerived[e.code] = 1;
   }
 
@@ -68,10 +79,49 @@ export class PerfCounters {
 
   private sourceOf(c: number): number { return this.regs[(c * REGS + 1) * 2]! & 0xff; }
 
+  /** Some counter counts a derived memory-request event under a match register: requests must be attributed. */
+  get watch(): boolean { return this.watchCount > 0; }
+
+  /** Is counter c watched by its source and match registers (a memory-request event 01h-0Eh, some match enable bit set)? */
+  private wantsWatch(c: number): boolean {
+    const code = this.sourceOf(c);
+    if (!(code >= 0x01 && code <= 0x0e)) return false;
+    const b = c * REGS * 2;
+    return ((this.regs[b + PERF_REG.PasidMatch / 4]! | this.regs[b + PERF_REG.DomainIdMatch / 4]! | this.regs[b + PERF_REG.DeviceIdMatch / 4]!) & 0x8000_0000) !== 0;
+  }
+
+  /** Bring counter c's watched state in line with its registers, its value kept. */
+  private updateWatch(c: number): void {
+    const want = this.wantsWatch(c) ? 1 : 0;
+    if (want === this.watched[c]) return;
+    const v = this.value(c);
+    const before = this.watchCount > 0;
+    this.watched[c] = want;
+    this.watchCount += want === 1 ? 1 : -1;
+    this.restart(c, v);
+    if ((this.watchCount > 0) !== before) this.onWatchChange(this.watchCount > 0);
+  }
+
+  /** The event codes of the watched counters (the IOMMU notes their totals before a request). */
+  watchedCodes(out: Uint8Array): number {
+    let n = 0;
+    for (let c = 0; c < this.watched.length; c++) if (this.watched[c] === 1) out[n++] = this.sourceOf(c);
+    return n;
+  }
+
+  /** A memory request's share of each derived event (delta[code]), for the watched counters whose match registers it matches. */
+  attribute(delta: Float64Array, deviceId: number, domainId: number, pasid: number | null): void {
+    for (let c = 0; c < this.watched.length; c++) {
+      if (this.watched[c] !== 1) continue;
+      const d = delta[this.sourceOf(c)]!;
+      if (d !== 0 && this.matches(c, deviceId, domainId, pasid)) this.base[c] = (this.base[c]! + d) % TWO48;
+    }
+  }
+
   /** Current 48-bit value of counter c. */
   private value(c: number): number {
     const code = this.sourceOf(c);
-    if (code !== 0 && this.isDerived[code] === 1) return (this.base[c]! + this.derived(code) - this.baseline[c]!) % TWO48;
+    if (code !== 0 && this.isDerived[code] === 1 && this.watched[c] === 0) return (this.base[c]! + this.derived(code) - this.baseline[c]!) % TWO48;
     return this.base[c]!;
   }
 
@@ -79,7 +129,7 @@ export class PerfCounters {
   private restart(c: number, v: number): void {
     const code = this.sourceOf(c);
     this.base[c] = v % TWO48;
-    this.baseline[c] = code !== 0 && this.isDerived[code] === 1 ? this.derived(code) : 0;
+    this.baseline[c] = code !== 0 && this.isDerived[code] === 1 && this.watched[c] === 0 ? this.derived(code) : 0;
   }
 
   read32(offset: number): number {
@@ -111,9 +161,11 @@ export class PerfCounters {
       const v = this.value(c);
       if (half === 0) this.regs[i * 2] = value & 0xff;
       this.restart(c, v);
+      this.updateWatch(c);
       return;
     }
     this.regs[i * 2 + half] = value >>> 0;
+    this.updateWatch(c); // (a match register)
   }
 
   /** A direct event happened (attributes for the match registers). */
@@ -147,5 +199,10 @@ export class PerfCounters {
   snapshot() { return { regs: [...this.regs], base: [...this.base], baseline: [...this.baseline], directTotals: [...this.directTotals] }; }
   restore(s: ReturnType<PerfCounters["snapshot"]>): void {
     this.regs.set(s.regs); this.base.set(s.base); this.baseline.set(s.baseline); this.directTotals.set(s.directTotals);
+    // the watched state follows from the registers (a watched counter's value is its base)
+    const before = this.watchCount > 0;
+    this.watchCount = 0;
+    for (let c = 0; c < this.watched.length; c++) { this.watched[c] = this.wantsWatch(c) ? 1 : 0; this.watchCount += this.watched[c]!; }
+    if ((this.watchCount > 0) !== before) this.onWatchChange(this.watchCount > 0);
   }
 }

@@ -21,6 +21,7 @@ import type { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
 import { alignDown, alignNumber, offsetIn } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
+import type { TranslationStats } from "./translator.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
 const TWO32 = 4294967296;
@@ -56,9 +57,28 @@ export class GuestWalker {
     private readonly iotlb: Iotlb,
     private readonly pde: PdeCache,
     private readonly gcr3: Gcr3Cache,
+    /** guestTableReads and nestedTableReads (performance events 0Eh, 0Dh) are counted here. */
+    private readonly stats: Pick<TranslationStats, "guestTableReads" | "nestedTableReads">,
   ) {}
 
+  /** Host-table reads of the current walk (nested: guest table addresses and the final GPA). */
+  private hostReads = 0;
+
   walk(d: Dte, pasid: number, aHi: number, aLo: number, fl: GuestWalkFlags): boolean {
+    const ctx = this.ctx;
+    const before = ctx.walkRefs;
+    this.hostReads = 0;
+    const ok = this.walkTables(d, pasid, aHi, aLo, fl);
+    if (ctx.peek === false) { // performance events 0Eh (guest tables) and 0Dh (host tables of a nested walk)
+      const st = this.stats, host = this.hostReads;
+      st.nestedTableReads += host;
+      st.guestTableReads += ctx.walkRefs - before - host;
+    }
+    return ok;
+  }
+
+  /** walk(): the GCR3 table, then the long-mode table (retried while an A/D update loses a race). */
+  private walkTables(d: Dte, pasid: number, aHi: number, aLo: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const f = d.f;
     const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
@@ -132,7 +152,10 @@ export class GuestWalker {
         return true;
       }
     }
-    if (!this.host.walk(d, gHi, gLo, needWrite, true)) {
+    const r0 = this.ctx.walkRefs;
+    const hostOk = this.host.walk(d, gHi, gLo, needWrite, true);
+    this.hostReads += this.ctx.walkRefs - r0;
+    if (!hostOk) {
       this.ctx.hostFault = true; this.ctx.faultHi = gHi; this.ctx.faultLo = gLo;
       return false;
     }
@@ -254,7 +277,10 @@ export class GuestWalker {
     if (!nested) spaBase = gHi * TWO32 + ((lo & Lm.AddrLo & low) >>> 0);
     else {
       // ---- final GPA -> SPA ----
-      if (!this.host.walk(d, gHi, gLo, fl.write && w === 1, fl.enforce)) {
+      const r0 = ctx.walkRefs;
+      const hostOk = this.host.walk(d, gHi, gLo, fl.write && w === 1, fl.enforce);
+      this.hostReads += ctx.walkRefs - r0;
+      if (!hostOk) {
         ctx.hostFault = true; ctx.faultHi = gHi; ctx.faultLo = gLo;
         return Walk.Fault;
       }

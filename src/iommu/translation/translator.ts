@@ -68,6 +68,15 @@ export interface TranslationStats {
   adUpdates: number; walkRetries: number;
   /** Histogram of memory references per walk (index = references, last bucket = that many or more). */
   referencesPerWalk: number[];
+  /** Memory requests passed without translation: DTE.V = 0 or DTE.Mode 0 (performance event 01h). */
+  passUntranslated: number;
+  /** Translated (pre-translated, AT = 10b) requests passed (event 02h). */
+  passPretranslated: number;
+  /** Requests passed by the exclusion range (event 03h). */
+  passExcluded: number;
+  /** Page-table reads of guest (long-mode) tables (event 0Eh) and of host tables during nested walks (event 0Dh). */
+  guestTableReads: number;
+  nestedTableReads: number;
 }
 
 /** write / execute / privileged are absent or booleans (a truthy string must not silently read as false). */
@@ -83,6 +92,7 @@ export class Translator {
   readonly stats: TranslationStats = {
     requests: 0, atsRequests: 0, faults: 0, walks: 0, eventsLogged: 0, eventsSuppressed: 0, adUpdates: 0, walkRetries: 0,
     referencesPerWalk: Array.from({ length: 41 }, () => 0), // a packed array (new Array(n).fill(0) stays holey: slower to index)
+    passUntranslated: 0, passPretranslated: 0, passExcluded: 0, guestTableReads: 0, nestedTableReads: 0,
   };
   private readonly ev = new Uint32Array(4);
   private readonly gflags: GuestWalkFlags;
@@ -92,6 +102,8 @@ export class Translator {
   private noEvents = false;
   /** EVT_RW when INVALID_DEVICE_REQUEST events carry RW (quirks.invalidDeviceRequestRw), else 0. */
   private readonly idrRw: number;
+  /** The kind of request general() serves (Kind). */
+  private kind = 0;
   /** The request being served is user mode (no PASID, or a PASID without Privileged-Mode-Requested). */
   private reqUser = true;
   /** The fast path's IOTLB look-up missed: the general path does not look again. */
@@ -178,7 +190,7 @@ export class Translator {
     this.gcr3TrpMask = hiMask(CONTROL.GCR3TRPMode, features.gcr3TrpMode);
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde, quirks.v1EncodingFaultRz ? EVT_RZ : 0);
     this.idrRw = quirks.invalidDeviceRequestRw ? EVT_RW : 0;
-    this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3);
+    this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3, this.stats);
     this.gflags = {
       write: false, user: true, execute: false, enforce: true, noSignExtend: false, nx: features.nx,
       aUpdate: true, dUpdate: true, gcr3IsGpa: false, gcr3RsvdCheck: quirks.gcr3ReservedBitsFault, pasMax: features.pasMax,
@@ -634,6 +646,7 @@ export class Translator {
     out.reset();
     const ctx = this.ctx;
     ctx.reset();
+    this.kind = kind;
     ctx.peek = kind === Kind.Peek;
     this.noEvents = kind === Kind.Prefetch;
     const ats = kind === Kind.Ats;
@@ -700,6 +713,7 @@ export class Translator {
       const allowed = write ? f.IW : f.IR;
       if (!ats && !allowed) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, false, 0);
       out.path = "mode0";
+      if (this.kind === Kind.Untranslated) this.stats.passUntranslated++; // (event 01h: a memory request, not ATS, prefetch or peek)
       return this.success(out, this.aHi * TWO32 + this.aLo, 12, (f.IR ? Perm.R : 0) | (f.IW ? Perm.W : 0) | Perm.U | Perm.X, ats, false);
     }
     if (mode === 7 || mode > this.features.hats + 4) return this.pageFault(out, d, deviceId, "reserved-mode", 0, write, ats, false, 0);
@@ -797,6 +811,11 @@ export class Translator {
 
   private passthrough(out: TranslationResult, path: TranslationResult["path"]): TranslationResult {
     out.path = path;
+    // performance events 01h-03h: memory requests (untranslated or translated; not ATS, prefetch or peek) passed
+    if (this.kind === Kind.Untranslated || this.kind === Kind.Translated) {
+      const st = this.stats;
+      if (path === "untranslated") st.passUntranslated++; else if (path === "pretranslated") st.passPretranslated++; else if (path === "exclusion") st.passExcluded++;
+    }
     out.ok = true;
     out.spa = this.aHi * TWO32 + this.aLo;
     out.pageSize = 4096;
