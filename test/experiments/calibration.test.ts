@@ -44,6 +44,12 @@ describe("experiment iotlb-reach: the IOTLB reach knee", () => {
   it("4 KiB pages: latency never falls as the window grows", () => {
     for (let i = 1; i < l4.length; i++) expect(l4[i]!).toBeGreaterThanOrEqual(l4[i - 1]! - 2);
   });
+  it("B1: the hit row is the DTE-cache and IOTLB look-ups in series on the read's path (why it misses: nothing hides them)", () => {
+    const p = resolveTimingProfile(undefined);
+    const c = r.checks.find((x) => x.point.startsWith("IOTLB hit: latency added"))!;
+    expect(c.kind).toBe("predicted");
+    expect(c.model).toBe((p.dteCacheHit + p.iotlbHit) * (1e9 / p.clockHz));
+  });
   it("2 MiB pages: flat to 64 MiB", () => { expect(Math.max(...l2) - Math.min(...l2)).toBeLessThan(1); });
   it("checks every published window of the pcie-bench data, the 512 KiB and 1 MiB points predicted, 2 MiB and 64 MiB fitted", () => {
     const kind = (w: string) => r.checks.find((c) => c.point.startsWith(`4 KiB pages, ${w} window`))?.kind;
