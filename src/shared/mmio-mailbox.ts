@@ -60,6 +60,8 @@ export const POST_BARRIER = 3;
 
 export type InterruptCounter = "event-log" | "ppr-log" | "completion-wait" | "ga-log";
 const INT_WORD: Record<InterruptCounter, number> = { "event-log": H_INT_EVENT, "ppr-log": H_INT_PPR, "completion-wait": H_INT_COMWAIT, "ga-log": H_INT_GA };
+/** The header word of a source, or undefined (own keys only: "constructor" or "__proto__" are not sources). */
+const intWord = (source: unknown): number | undefined => typeof source === "string" && Object.hasOwn(INT_WORD, source) ? INT_WORD[source as InterruptCounter] : undefined;
 
 function checkTimeout(name: string, ms: number): void {
   if (typeof ms !== "number" || !(ms >= 0)) throw new RangeError(`${name}: timeoutMs must be a non-negative number, got ${String(ms)}`);
@@ -163,14 +165,14 @@ export class MmioMailbox {
 
   /** Interrupts the IOMMU raised so far from a source. */
   interrupts(source: InterruptCounter): number {
-    const i = INT_WORD[source];
+    const i = intWord(source);
     if (i === undefined) throw new RangeError(`interrupts: source must be "event-log", "ppr-log", "completion-wait" or "ga-log", got ${String(source)}`);
     return Atomics.load(this.words, i);
   }
   /** Block until the interrupt count of `source` differs from `seen`; returns the new count (or `seen` on timeout). */
   waitInterrupt(source: InterruptCounter, seen: number, timeoutMs = 10_000): number {
     checkTimeout("waitInterrupt", timeoutMs);
-    const i = INT_WORD[source];
+    const i = intWord(source);
     if (i === undefined) throw new RangeError(`waitInterrupt: source must be "event-log", "ppr-log", "completion-wait" or "ga-log", got ${String(source)}`);
     Atomics.wait(this.words, i, seen, timeoutMs);
     return Atomics.load(this.words, i);

@@ -113,5 +113,6 @@ describe("MMIO mailbox: GA-log interrupts (docs/spec-readings.md irq 2.3)", () =
     const rig = sharedRig();
     expect(() => rig.mailbox.interrupts("galog" as never)).toThrow(/"ga-log"/);
     expect(() => rig.mailbox.waitInterrupt("galog" as never, 0, 1)).toThrow(/"ga-log"/);
+    for (const inherited of ["constructor", "__proto__", "toString"]) expect(() => rig.mailbox.interrupts(inherited as never), inherited).toThrow(/source must be/);
   });
 });
