@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Throughput of the co-simulation channels from C and Python, one request at a time and in
-# batches of 256, binary (pipe and Unix socket) and JSON, RUNS runs each (default 3); prints a
+# batches of 256, binary (pipe and Unix socket; spinning reads at their default, and over the pipe
+# also without) and JSON, RUNS runs each (default 3); prints a
 # Markdown table: the raw translations-per-second figure of each run, and each run's median
 # round trip in microseconds (the channel's own cost; the throughput also carries the waits for
 # a CPU that the machine's other load causes). Needs a build (npm run build) and a C compiler.
@@ -29,6 +30,8 @@ echo "| Client, channel, requests per round trip | translations/s (each run) | m
 echo "|---|---|---|"
 row "C, binary, 256" "$tmp/throughput" -b 256 -n 2000000 -- "${BIN[@]}"
 row "C, binary, 1" "$tmp/throughput" -b 1 -n 100000 -- "${BIN[@]}"
+row "C, binary, 256, no spinning (-S 0, --spin-us 0)" "$tmp/throughput" -b 256 -n 2000000 -S 0 -- "${BIN[@]}" --spin-us 0
+row "C, binary, 1, no spinning (-S 0, --spin-us 0)" "$tmp/throughput" -b 1 -n 50000 -S 0 -- "${BIN[@]}" --spin-us 0
 row "C, binary over a Unix socket, 256" "$tmp/throughput" -b 256 -n 2000000 "${SOCK[@]}"
 row "C, binary over a Unix socket, 1" "$tmp/throughput" -b 1 -n 100000 "${SOCK[@]}"
 row "C, JSON, 256" "$tmp/throughput" -j -b 256 -n 200000 -- "${JSON[@]}"

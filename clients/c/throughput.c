@@ -2,7 +2,7 @@
  * throughput.c: translations per second through the co-simulation server, from C.
  *
  *   cc -O2 -o throughput clients/c/throughput.c
- *   ./throughput [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] -- <command that starts the server>
+ *   ./throughput [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] [-S US] -- <command that starts the server>
  *   ./throughput -b 256 -- npx amd-iommu-model serve --binary      # binary channel, 256 per frame
  *   ./throughput -b 1 -- node dist/src/cli.js serve --binary       # one request at a time
  *   ./throughput -j -b 32 -- node dist/src/cli.js serve            # JSON channel, 32 lines in flight
@@ -12,7 +12,9 @@
  * host page table mapping PAGES 4 KiB pages for device 0x10), checks one translation, then
  * times COUNT translations (write requests cycling over the pages, BATCH per round trip) and
  * checks every answer. With PAGES <= the IOTLB size (64) they are IOTLB hits: the figure is
- * the channel's cost, not the walk's. With -s PATH the command is started with its own stdio and
+ * the channel's cost, not the walk's. -S US: the client retries a non-blocking read for up to US
+ * microseconds before it blocks (aic_set_spin; default AIC_DEFAULT_SPIN_US, 0 = block at once;
+ * the server's is --spin-us). With -s PATH the command is started with its own stdio and
  * the client connects to the Unix socket PATH once it exists. The line before the last two gives
  * the round-trip times (one round trip = one frame, or one batch of JSON lines): percentiles in
  * microseconds and the share of the timed run spent in round trips over 20 us (a machine's other
@@ -77,13 +79,15 @@ int main(int argc, char **argv) {
   long batch = 256, count = -1, pages = 16;
   int json = 0, i = 1;
   const char *sock_path = NULL;
+  long spin = -1; /* -S: the client library's default */
   for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
     if (!strcmp(argv[i], "-b") && i + 1 < argc) batch = atol(argv[++i]);
     else if (!strcmp(argv[i], "-n") && i + 1 < argc) count = atol(argv[++i]);
     else if (!strcmp(argv[i], "-p") && i + 1 < argc) pages = atol(argv[++i]);
     else if (!strcmp(argv[i], "-j")) json = 1;
     else if (!strcmp(argv[i], "-s") && i + 1 < argc) sock_path = argv[++i];
-    else { fprintf(stderr, "usage: throughput [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] -- <server command>\n"); return 2; }
+    else if (!strcmp(argv[i], "-S") && i + 1 < argc) spin = atol(argv[++i]);
+    else { fprintf(stderr, "usage: throughput [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] [-S US] -- <server command>\n"); return 2; }
   }
   if (i + 1 >= argc) { fprintf(stderr, "throughput: give the server command after --\n"); return 2; }
   if (sock_path && json) { fprintf(stderr, "throughput: -s is for the binary channel\n"); return 2; }
@@ -105,6 +109,8 @@ int main(int argc, char **argv) {
 
   aic_client c;
   if (sock_path ? start_and_connect(&c, argv + i + 1, sock_path) != 0 : aic_start(&c, argv + i + 1) != 0) die("start", c.error);
+  if (json && aic_set_spin(&c, 0) != 0) die("json", c.error); /* stdio's getline reads a blocking descriptor */
+  if (spin >= 0 && !json && aic_set_spin(&c, (unsigned)spin) != 0) die("-S", c.error);
   long bad = 0, rounds = count / batch;
   double *rt = calloc((size_t)rounds, sizeof *rt);
   if (!rt) die("round-trip times", "out of memory");

@@ -2,7 +2,7 @@
 """
 Translations per second through the co-simulation server, from Python (the C tool's twin).
 
-    python3 clients/python/throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] -- <server command>
+    python3 clients/python/throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] [-S US] -- <server command>
     python3 clients/python/throughput.py -b 256 -- node dist/src/cli.js serve --binary
     python3 clients/python/throughput.py -j -b 32 -- node dist/src/cli.js serve
     python3 clients/python/throughput.py -b 1 -s /tmp/s -- node dist/src/cli.js serve --binary --socket /tmp/s
@@ -10,7 +10,9 @@ Translations per second through the co-simulation server, from Python (the C too
 Programs IOMMU 0 (device table, rings, a 3-level host table mapping PAGES pages for device
 0x10), checks one translation, times COUNT write translations (BATCH per round trip) and
 checks every answer. With -s PATH the command is started with its own stdio and the client
-connects to the Unix socket PATH once it exists. The line before the last two gives the round-trip times (one frame, or
+connects to the Unix socket PATH once it exists. -S US: the client spins up to US microseconds
+before it blocks (Client.set_spin; default DEFAULT_SPIN_US, 0 = block at once; the server's is
+--spin-us). The line before the last two gives the round-trip times (one frame, or
 one batch of JSON lines) as in clients/c/throughput.c. The last line is
 `translations_per_second=N`.
 """
@@ -46,9 +48,9 @@ def start_and_connect(cmd, path):
 
 
 def main(argv):
-    batch, count, pages, use_json, sock = 256, None, 16, False, None
+    batch, count, pages, use_json, sock, spin = 256, None, 16, False, None, None
     if "--" not in argv:
-        print("usage: throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] -- <server command>", file=sys.stderr)
+        print("usage: throughput.py [-b BATCH] [-n COUNT] [-p PAGES] [-j] [-s PATH] [-S US] -- <server command>", file=sys.stderr)
         return 2
     opts, cmd = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     i = 0
@@ -58,6 +60,7 @@ def main(argv):
         elif opts[i] == "-p": pages = int(opts[i + 1]); i += 2
         elif opts[i] == "-j": use_json = True; i += 1
         elif opts[i] == "-s": sock = opts[i + 1]; i += 2
+        elif opts[i] == "-S": spin = int(opts[i + 1]); i += 2
         else: print("unknown option " + opts[i], file=sys.stderr); return 2
     if sock is not None and use_json:
         print("-s is for the binary channel", file=sys.stderr)
@@ -79,6 +82,8 @@ def main(argv):
     clock = time.perf_counter
     if not use_json:
         c = aic.Client.start(cmd) if sock is None else start_and_connect(cmd, sock)
+        if spin is not None:
+            c.set_spin(spin)
         c.hello()
         c.add_memory(0, 64 << 20)
         c.create_iommu(0)

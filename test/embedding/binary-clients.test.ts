@@ -174,6 +174,14 @@ describe.skipIf(!CC)("C client (clients/c/amd_iommu_client.h, compiled with the 
       expect(out.at(-3)).toMatch(/^round_trip_us min=[\d.]+ p50=[\d.]+ p90=[\d.]+ p99=[\d.]+ p99\.9=[\d.]+ max=[\d.]+ over_20us_share_of_time=\d+%$/);
     }
   }, 300_000);
+
+  it("aic_set_spin: aic_start/aic_connect_unix leave the read descriptor non-blocking (AIC_DEFAULT_SPIN_US), 0 makes it blocking, > 10000 is refused; a spin that runs out blocks in poll() and makes the next 1, then 2 reads block at once; a spin that finds the bytes resets that; a window of reads preempted more than AIC_SPIN_PREEMPTIONS times turns spinning off for the next; a write on the non-blocking socket waits for room", () => {
+    const exe = join(tmp, "spin");
+    run(CC!, ["-O2", "-Wall", "-Werror", "-o", exe, join(REPO, "test/embedding/binary-client-spin.c")]);
+    const o = keyValues(run(exe, []));
+    expect(o).toMatchObject({ default: "1", off: "1", refused: "1", ranout: "1", skip: "1", backoff: "1", woke: "1", contended: "1", uncontended: "1", write: "1" });
+    // the default spin drives a real server: every op's test above runs with it
+  }, 120_000);
 });
 
 describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standard library only)", () => {
@@ -216,6 +224,11 @@ describe.skipIf(!PY)("Python client (clients/python/amd_iommu_client.py, standar
     expect(o.json).toMatchObject({ ok: true, delivered: true, address: "0xfee0d000", vector: 0x71, destination: 0x0d, path: "remapped", index: 2, cycles: o.peek.cycles });
     expect(o.close).toBe(0);
   }, 300_000);
+
+  it("Client.set_spin: start/connect_unix leave the read descriptor non-blocking (DEFAULT_SPIN_US), 0 makes it blocking, > 10000 is refused; a spin that runs out blocks in select() and makes the next 1, then 2 reads block at once; a spin that finds the bytes resets that; a window of reads preempted more than SPIN_PREEMPTIONS times turns spinning off for the next; a write on the non-blocking socket waits for room", () => {
+    const o = JSON.parse(run(PY!, [join(REPO, "test/embedding/binary-client-spin.py")]).trim().split("\n").at(-1)!);
+    expect(o).toEqual({ default: true, off: true, refused: true, ranout: true, skip: true, backoff: true, woke: true, contended: true, uncontended: true, write: true });
+  }, 120_000);
 
   it("clients/python/throughput.py ends with round-trip percentiles and translations_per_second=N: both channels, the binary one over a pipe and over a Unix socket (-s)", () => {
     const sock = join(tmp, "py-throughput.sock");

@@ -7,7 +7,10 @@
  *   order; one client at a time, the next one waiting in the listen backlog until the current
  *   one goes away; a client that leaves without quit does not stop the server; quit does;
  *   simulator-owned memory works over the socket (memory-request frames on the connection).
- * - Pipe: a stdin that arrives non-blocking (its open file description shared with a process
+ * - Spinning reads (`--spin-us N`, default 50): the server retries a non-blocking read for N us,
+ *   then blocks; a spin that runs out makes the next reads block at once (1, 2, 4 ... 256),
+ *   a spin that finds the bytes resets that; out-of-range values are refused naming the option.
+ * - Pipe (with --spin-us 0): a stdin that arrives non-blocking (its open file description shared with a process
  *   that set O_NONBLOCK) is made blocking at the first EAGAIN, so reads wake when the bytes
  *   arrive instead of polling with a sleep. Needs python3 (to hand over such a descriptor) and
  *   Linux /proc (to read the descriptor's flags); skipped with a note otherwise.
@@ -15,12 +18,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as L from "../../src/embedding/binary-channel/frame-layout.js";
 import { buildAgents, removeBuiltAgents } from "../concurrency/agent-build.js";
+import { reader, spinStats } from "../../src/embedding/binary-channel/binary-pipe.js";
 
 const { Op, FrameKind } = L;
 const PY = spawnSync("python3", ["-c", "import os; os.set_blocking"], { encoding: "utf8" }).status === 0 ? "python3" : null;
@@ -189,7 +193,7 @@ describe("binary channel over a Unix socket (serve --binary --socket PATH, a chi
 describe.skipIf(!PY || !PROC)("binary channel over a pipe whose stdin arrives non-blocking", () => {
   it("the first read that finds no bytes (EAGAIN) makes stdin blocking (O_NONBLOCK cleared), and every request is answered", async () => {
     // python3 sets O_NONBLOCK on the open file description of its stdin, then execs the server on it
-    const child = spawn(PY!, ["-c", "import os, sys; os.set_blocking(0, False); os.execv(sys.argv[1], sys.argv[1:])", process.execPath, cli, "serve", "--binary"],
+    const child = spawn(PY!, ["-c", "import os, sys; os.set_blocking(0, False); os.execv(sys.argv[1], sys.argv[1:])", process.execPath, cli, "serve", "--binary", "--spin-us", "0"],
       { stdio: ["pipe", "pipe", "pipe"] });
     children.push(child);
     const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
@@ -208,5 +212,76 @@ describe.skipIf(!PY || !PROC)("binary channel over a pipe whose stdin arrives no
     expect(flags() & O_NONBLOCK).toBe(0);
     child.stdin!.end(frame([QUIT]));
     expect(await exited).toBe(0);
+  }, 60_000);
+});
+
+describe("spinning reads (serve --binary --spin-us N)", () => {
+  it("a read spins up to N us on a non-blocking stdin, then blocks (O_NONBLOCK cleared while it waits); after a spin ran out the next read blocks at once; every request is answered and the figures go to stderr at the end", async () => {
+    const child = spawn(process.execPath, [cli, "serve", "--binary", "--spin-us", "2000"], { stdio: ["pipe", "pipe", "pipe"] });
+    children.push(child);
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const frames = new Frames();
+    child.stdout!.on("data", (d: Buffer) => frames.push(d));
+    const idle = async () => { // the server has given up spinning and blocks in read()
+      if (!PROC) { await new Promise((res) => setTimeout(res, 300)); return; }
+      const O_NONBLOCK = 0o4000;
+      const flags = () => parseInt(/flags:\s+([0-7]+)/.exec(readFileSync(`/proc/${child.pid}/fdinfo/0`, "utf8"))![1]!, 8);
+      for (let i = 0; i < 1000 && (flags() & O_NONBLOCK) !== 0; i++) await new Promise((res) => setTimeout(res, 10));
+      expect(flags() & O_NONBLOCK).toBe(0);
+      await new Promise((res) => setTimeout(res, 20));
+    };
+    let n = 0;
+    for (let round = 0; round < 3; round++) {
+      await idle(); // the spin of the read now waiting ran out
+      for (let i = 0; i < 5; i++) {
+        child.stdin!.write(frame([HELLO]));
+        expect((await frames.frame(n++)).recs.map((r) => [r.op, r.b1])).toEqual([[Op.Hello, 0]]);
+      }
+    }
+    child.stdin!.end(frame([QUIT]));
+    expect(await exited).toBe(0);
+    const m = /--spin-us 2000: (\d+) reads found a frame waiting, (\d+) woke while spinning, (\d+) spins ran out, (\d+) reads blocked at once/.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    const [ready, woke, ranOut, atOnce] = m!.slice(1).map(Number) as [number, number, number, number];
+    expect(ranOut).toBeGreaterThanOrEqual(3); // one per idle wait at least
+    expect(atOnce).toBeGreaterThanOrEqual(1); // the read after a spin that ran out
+    expect(ready + woke + ranOut + atOnce).toBeGreaterThanOrEqual(n + 1); // every frame was read (some reads may bring two)
+  }, 60_000);
+
+  it.skipIf(!PROC)("the contention check: a window of 256 reads in which the process was preempted more than 16 times makes the next window's reads block at once; a window with 16 or fewer turns spinning back on", () => {
+    const fifo = join(dir, "fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const fd = openSync(fifo, "r+"); // a FIFO opened for reading and writing: this process feeds its own reader
+    let preemptions = 1000;
+    const stats = spinStats();
+    const read = reader(fd, 100, null, stats, () => preemptions);
+    const buf = new Uint8Array(8);
+    const one = () => { writeSync(fd, "x"); expect(read(buf)).toBe(1); };
+    for (let i = 0; i < 255; i++) one();
+    preemptions += 17; // the first window was preempted 17 times
+    one(); // the 256th read checks: contended, it blocks at once
+    expect(stats).toMatchObject({ ready: 255, contended: 1 });
+    for (let i = 0; i < 255; i++) one();
+    expect(stats.contended).toBe(256);
+    preemptions += 16; // 16 in the second window: not contended
+    one();
+    expect(stats).toMatchObject({ ready: 256, contended: 256, ranOut: 0 });
+  });
+
+  it("--spin-us 0 blocks at once (no figures); a value above 10000, negative or not an integer is refused naming the option; --spin-us without --binary is refused", () => {
+    const quit = frame([QUIT]);
+    const zero = spawnSync(process.execPath, [cli, "serve", "--binary", "--spin-us", "0"], { input: quit, encoding: "utf8", timeout: 60_000 });
+    expect(zero.status).toBe(0);
+    expect(zero.stderr).not.toMatch(/spin-us/);
+    for (const bad of ["10001", "-1", "1.5", "x"]) {
+      const r = spawnSync(process.execPath, [cli, "serve", "--binary", `--spin-us=${bad}`], { input: quit, encoding: "utf8", timeout: 60_000 });
+      expect(r.status, bad).toBe(2);
+      expect(r.stderr).toContain(`serve: --spin-us must be an integer 0..10000, got ${bad}`);
+    }
+    const json = spawnSync(process.execPath, [cli, "serve", "--spin-us", "5"], { input: "", encoding: "utf8", timeout: 60_000 });
+    expect(json.status).toBe(2);
+    expect(json.stderr).toContain("--spin-us needs --binary");
   }, 60_000);
 });
