@@ -257,7 +257,7 @@ export class Translator {
         // sign extension (bits 63..48, or 63..57 with 5 levels, must be zero)
         if (d.guestWalk !== true || d.f.GIoV !== true || (control & RegWord.GTEn) === 0 || (aHi >>> (d.guestLevels === 5 ? 25 : 16)) !== 0) return null;
         s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, 0, aHi, aLo);
-        if (s < 0) return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, aHi, aLo, true);
+        if (s < 0) return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, aHi, aLo, true, false);
         return this.hitAnswer(out, d, aHi, aLo, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
       }
       s = it.probeHinted(d.hostKey, aHi, aLo);
@@ -270,7 +270,7 @@ export class Translator {
       const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
       if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
       s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
-      if (s < 0) return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false);
+      if (s < 0) return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, false);
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
@@ -313,7 +313,7 @@ export class Translator {
    * guest half of the differential property test holds the two equal.
    */
   private guestMiss(out: TranslationResult, d: Dte, pasid: number, write: boolean, user: boolean, reqUser: boolean, execute: boolean,
-    aHi: number, aLo: number, giov: boolean): TranslationResult {
+    aHi: number, aLo: number, giov: boolean, ats: boolean): TranslationResult {
     this.iotlbMiss();
     const ctx = this.ctx;
     ctx.reset();
@@ -322,13 +322,14 @@ export class Translator {
     this.reqUser = reqUser; // (the request's mode, as general() records it; `user` is what the walk checks: false without EFR.USSup)
     const stats = this.stats;
     stats.requests++;
+    if (ats === true) stats.atsRequests++;
     stats.walks++;
     this.dteStats.hits++;
     this.aHi = aHi; this.aLo = aLo;
     const f = d.f;
-    // guestWalk()'s flags for an untranslated request, then the walk
+    // guestWalk()'s flags (an ATS request accumulates permissions instead of faulting), then the walk
     const g = this.gflags;
-    g.write = write; g.user = user; g.execute = execute; g.enforce = true; g.noSignExtend = giov;
+    g.write = write; g.user = user; g.execute = execute; g.enforce = ats !== true; g.noSignExtend = giov;
     const ctlHi = this.regWords[RegWord.Control + 1]!;
     g.aUpdate = (ctlHi & this.gaDisMask) === 0;
     g.dUpdate = (ctlHi & this.gdDisMask) === 0;
@@ -336,11 +337,11 @@ export class Translator {
     const gw = this.guest;
     const path = f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
     const ok = gw.walk(d, pasid, aHi, aLo, g);
-    if (!ok || !(write ? f.IW : f.IR)) {
-      // a fault: guestWalk()'s answer and event, from a reset out
+    if (!ok || (ats !== true && !(write ? f.IW : f.IR))) {
+      // a fault: guestWalk()'s answer and event (none for ATS), from a reset out
       out.reset();
       out.dteCacheHit = true; out.path = path; out.gcr3CacheHit = gw.gcr3Hit;
-      if (!ok) return this.walkFault(out, d, d.deviceId, write, false, true, pasid);
+      if (!ok) return this.walkFault(out, d, d.deviceId, write, ats, true, pasid);
       return this.pageFault(out, d, d.deviceId, "permission", EVT_PE | EVT_PR, write, false, true, pasid); // (DTE.IR / IW)
     }
     // the fill and the answer: guestWalk(), success() and price() for a completed walk, in one place
@@ -354,6 +355,9 @@ export class Translator {
     out.executable = (perms & Perm.X) !== 0;
     out.user = (perms & Perm.U) !== 0;
     out.fault = null; out.event = 0; out.path = path;
+    // success()'s ATS answer: what the walk granted ("no access" when nothing; a guest walk never
+    // marks its page untranslated-only, which only a v1 leaf's U bit does)
+    if (ats === true) out.ok = out.readable || out.writable;
     out.iotlbHit = false; out.dteCacheHit = true; out.gcr3CacheHit = gcr3Hit;
     const refs = ctx.refs, ad = ctx.adWrites, lineHits = ctx.lineHits, pdeHits = ctx.pdeHits, walkRefs = ctx.walkRefs;
     out.pdeHits = pdeHits; out.memoryReferences = refs; out.walkReferences = walkRefs; out.tableLineHits = lineHits; out.adUpdates = ad;
@@ -577,11 +581,10 @@ export class Translator {
     const aHi = (a - aLo) * 2.3283064365386963e-10; // / 2^32, exact
     if ((aHi | 0) !== aHi) return null;
     const it = this.iotlb;
-    if (it.tags.entries === 0) return null;
     const pasid = req.pasid;
     let s: number;
     if (pasid === undefined) {
-      if (d.hostWalk !== true) return null; // (GIoV: the general path)
+      if (it.tags.entries === 0 || d.hostWalk !== true) return null; // (GIoV: the general path)
       s = it.probeHinted(d.hostKey, aHi, aLo);
       if (s < 0) s = it.probePage(d.domain, PasidKey.Host, aHi, aLo);
       if (s < 0) return null;
@@ -590,8 +593,14 @@ export class Translator {
         (control & RegWord.GTEn) === 0) return null;
       // (no canonical check: entries are filled by walks of canonical addresses and tagged with
       // the whole page number, so a non-canonical address misses, and the general path faults)
-      s = it.probePage(d.domain, pasid, aHi, aLo);
-      if (s < 0) return null;
+      s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
+      if (s < 0) {
+        // a miss (or no IOTLB) walks on fastHit()'s guest route (guestMiss), after the front check it makes
+        // there and guestPath() makes here: the address is canonical for the table's width
+        const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+        if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+        return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, true);
+      }
       const p = it.perms[s]!;
       if (write === true && (p & Perm.Dirty) === 0 && (p & Perm.W) !== 0) return null; // walks again to set D
     }
