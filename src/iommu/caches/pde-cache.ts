@@ -26,6 +26,8 @@ export class PdeCache {
   /** Guest entries built through a nested walk. */
   readonly nested: Uint8Array;
   readonly minLevel: number;
+  /** Per entry level, host tables (0-7) and guest tables (8-15), the slot last found or filled there (probe() tries it first; 0 until set: always checked against the tags). */
+  private readonly hint = new Int32Array(16);
 
   constructor(g: PdeCacheGeometry, seed: number) {
     this.tags = new TagStore("pdeCache", g, seed);
@@ -52,14 +54,28 @@ export class PdeCache {
 
   /** Slot of a cached entry, or -1. */
   lookup(domain: number, pasidKey: number, level: number, prefix: number): number {
-    const s = this.tags.find(this.setOf(prefix, level), domain, pasidKey, level, prefix);
-    if (s >= 0) this.tags.stats.hits++; else this.tags.stats.misses++;
+    const t = this.tags;
+    const s = this.probe(domain, pasidKey, level, prefix);
+    if (s >= 0) { t.touch(s); t.stats.hits++; } else t.stats.misses++;
     return s;
   }
 
-  /** lookup() without its side effects (statistics, replacement state): commit them with commitLookups(). */
+  /**
+   * lookup() without its side effects (statistics, replacement state): commit them with
+   * commitLookups(). The slot last found or filled at this level is tried first: a tag is held
+   * by at most one slot, so when that slot's tag matches it is the slot the set scan would
+   * find (the same outcome; a stale hint only costs the scan). Consecutive walks of a
+   * streaming workload hit the same entry.
+   */
   probe(domain: number, pasidKey: number, level: number, prefix: number): number {
-    return this.tags.probeKey(this.setOf(prefix, level), (domain * 2097152 + (pasidKey + 1)) * 64 + level, prefix); // TagStore.key
+    const t = this.tags;
+    const ka = (domain * 2097152 + (pasidKey + 1)) * 64 + level; // TagStore.key
+    const hi = pasidKey < 0 ? level : level + 8; // host and guest tables apart (a nested walk alternates them)
+    const h = this.hint[hi]!;
+    if (t.k3[h] === prefix && t.kA[h] === ka) return h;
+    const s = t.probeKey(this.setOf(prefix, level), ka, prefix);
+    if (s >= 0) this.hint[hi] = s;
+    return s;
   }
 
   /** Account `lookups` probes of which the last one hit `slot` (-1: none hit), as lookup() would have. */
@@ -71,6 +87,7 @@ export class PdeCache {
   insert(domain: number, pasidKey: number, level: number, prefix: number, next: number, nextLevel: number, perms: number, nested: boolean): void {
     if (this.tags.entries === 0 || level < this.minLevel) return;
     const slot = this.tags.allocate(this.setOf(prefix, level), domain, pasidKey, level, prefix);
+    this.hint[pasidKey < 0 ? level : level + 8] = slot;
     this.next[slot] = next;
     this.nextLevel[slot] = nextLevel;
     this.perms[slot] = perms;
