@@ -97,20 +97,8 @@ export class GuestWalker {
       if (s >= 0) { cr3 = this.gcr3.cr3[s]!; this.gcr3Hit = true; }
     }
     if (cr3 < 0) {
-      let table = f.GCR3TableRootPtr;
-      const viaHost = nested && fl.gcr3IsGpa;
-      for (let k = glxLevels - 1; k >= 0; k--) {
-        let tspa = table;
-        if (viaHost) { if (!this.tableSpa(d, table, false)) return false; tspa = this.tSpa; }
-        const pa = tspa + ((pasid >>> (9 * k)) & 0x1ff) * 8;
-        if (!ctx.read(pa, "gcr3")) return false;
-        const lo = ctx.lo, hi = ctx.hi;
-        if ((lo & Gcr3.V) === 0) { ctx.fault("gcr3-not-valid", 0); return false; }
-        if (fl.gcr3RsvdCheck && ((lo & Gcr3.RsvdLo) !== 0 || (hi & Gcr3.RsvdHi) !== 0)) { ctx.fault("reserved-bit", F_PR | F_RZ); return false; }
-        table = (hi & Gcr3.AddrHi) * TWO32 + ((lo & Gcr3.AddrLo) >>> 0);
-      }
-      cr3 = table;
-      if (this.gcr3.enabled && !ctx.peek) this.gcr3.insert(d.deviceId, pasid, f.DomainID, cr3);
+      cr3 = this.gcr3Walk(d, pasid, glxLevels, nested && fl.gcr3IsGpa, fl.gcr3RsvdCheck);
+      if (cr3 < 0) return false;
     }
     const levels = d.guestLevels;
     for (let i = 0; i < MAX_WALK_RETRIES; i++) {
@@ -120,6 +108,30 @@ export class GuestWalker {
     }
     ctx.fault("ad-contention", 0);
     return false;
+  }
+
+  /**
+   * walkTables()'s GCR3-cache miss (a method of its own, so walkTables stays small enough to
+   * be inlined): the GCR3 table walk by PASID, levels GLX + 1, each table through the host
+   * table when GCR3TRPMode makes its pointers GPAs; fills the GCR3 cache. The guest CR3, or
+   * -1 after a fault.
+   */
+  private gcr3Walk(d: Dte, pasid: number, glxLevels: number, viaHost: boolean, rsvdCheck: boolean): number {
+    const ctx = this.ctx;
+    const f = d.f;
+    let table = f.GCR3TableRootPtr;
+    for (let k = glxLevels - 1; k >= 0; k--) {
+      let tspa = table;
+      if (viaHost) { if (!this.tableSpa(d, table, false)) return -1; tspa = this.tSpa; }
+      const pa = tspa + ((pasid >>> (9 * k)) & 0x1ff) * 8;
+      if (!ctx.read(pa, "gcr3")) return -1;
+      const lo = ctx.lo, hi = ctx.hi;
+      if ((lo & Gcr3.V) === 0) { ctx.fault("gcr3-not-valid", 0); return -1; }
+      if (rsvdCheck && ((lo & Gcr3.RsvdLo) !== 0 || (hi & Gcr3.RsvdHi) !== 0)) { ctx.fault("reserved-bit", F_PR | F_RZ); return -1; }
+      table = (hi & Gcr3.AddrHi) * TWO32 + ((lo & Gcr3.AddrLo) >>> 0);
+    }
+    if (this.gcr3.enabled && !ctx.peek) this.gcr3.insert(d.deviceId, pasid, f.DomainID, table);
+    return table;
   }
 
   /**
