@@ -29,7 +29,7 @@ const USAGE = `usage: amd-iommu-model serve [--memory BYTES] [--iommus N] [--bin
 
 /** The spinning reader's figures, on stderr (README "One request at a time"). */
 function reportSpin(spin: number, s: SpinStats): void {
-  if (spin === 0) return;
+  if (spin === 0 || !s.spinning) return; // (a file or terminal input: its reads blocked, nothing to report)
   process.stderr.write(`serve: --spin-us ${spin}: ${s.ready} reads found a frame waiting, ${s.woke} woke while spinning, ${s.ranOut} spins ran out, ${s.blockedAtOnce} reads blocked at once (backing off), ${s.contended} blocked at once (CPUs busy)\n`);
 }
 

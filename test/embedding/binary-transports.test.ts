@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -270,7 +270,7 @@ describe("spinning reads (serve --binary --spin-us N)", () => {
     expect(stats).toMatchObject({ ready: 256, contended: 256, ranOut: 0 });
   });
 
-  it("--spin-us 0 blocks at once (no figures); a value above 10000, negative or not an integer is refused naming the option; --spin-us without --binary is refused", () => {
+  it("--spin-us 0 blocks at once (no figures); a file on stdin is read blocking (answered, no figures); a value above 10000, negative or not an integer is refused naming the option; --spin-us without --binary is refused", () => {
     const quit = frame([QUIT]);
     const zero = spawnSync(process.execPath, [cli, "serve", "--binary", "--spin-us", "0"], { input: quit, encoding: "utf8", timeout: 60_000 });
     expect(zero.status).toBe(0);
@@ -280,6 +280,14 @@ describe("spinning reads (serve --binary --spin-us N)", () => {
       expect(r.status, bad).toBe(2);
       expect(r.stderr).toContain(`serve: --spin-us must be an integer 0..10000, got ${bad}`);
     }
+    // a file on stdin cannot be read non-blocking: the reads block, every frame is answered, no figures
+    const file = join(dir, "frames.bin");
+    writeFileSync(file, Buffer.concat([frame([HELLO]), quit]));
+    const fromFile = spawnSync(process.execPath, [cli, "serve", "--binary"], { stdio: [openSync(file, "r"), "pipe", "pipe"], encoding: "buffer", timeout: 60_000 });
+    expect(fromFile.status).toBe(0);
+    expect(fromFile.stdout.readUInt32LE(8)).toBe(1); // the hello's answer frame, then quit's
+    expect(fromFile.stdout.length).toBe(fromFile.stdout.readUInt32LE(4) + 24);
+    expect(fromFile.stderr.toString()).not.toMatch(/spin-us/);
     const json = spawnSync(process.execPath, [cli, "serve", "--spin-us", "5"], { input: "", encoding: "utf8", timeout: 60_000 });
     expect(json.status).toBe(2);
     expect(json.stderr).toContain("--spin-us needs --binary");

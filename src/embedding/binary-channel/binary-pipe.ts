@@ -161,8 +161,10 @@ export interface SpinStats {
   blockedAtOnce: number;
   /** Reads that blocked at once because the last window of reads was often preempted. */
   contended: number;
+  /** A descriptor was set up to spin (false: spinning off, or the input cannot be made non-blocking, such as a file). */
+  spinning: boolean;
 }
-export function spinStats(): SpinStats { return { ready: 0, woke: 0, ranOut: 0, blockedAtOnce: 0, contended: 0 }; }
+export function spinStats(): SpinStats { return { ready: 0, woke: 0, ranOut: 0, blockedAtOnce: 0, contended: 0, spinning: false }; }
 
 /**
  * The reader for `fd`. With spinMicros = 0 it blocks in read(). With spinMicros > 0 the
@@ -182,6 +184,7 @@ export function reader(fd: number, spinMicros: number, handle: BlockingSwitch | 
   const h = handle ?? switchOf(fd);
   if (h === null || h.setBlocking(false) !== 0) return (into) => readSome(fd, into); // cannot spin on this descriptor: block
   spinning.set(fd, h);
+  stats.spinning = true;
   const spinMs = spinMicros / 1000;
   let skip = 0, backoff = 0; // reads left that block at once after a spin ran out; the next such run's length
   let reads = 0, preempted = preemptions(), contended = false;
