@@ -245,8 +245,10 @@ describe("spinning reads (serve --binary --spin-us N)", () => {
     const m = /--spin-us 2000: (\d+) reads found a frame waiting, (\d+) woke while spinning, (\d+) spins ran out, (\d+) reads blocked at once/.exec(stderr);
     expect(m, stderr).not.toBeNull();
     const [ready, woke, ranOut, atOnce] = m!.slice(1).map(Number) as [number, number, number, number];
-    expect(ranOut).toBeGreaterThanOrEqual(3); // one per idle wait at least
-    expect(atOnce).toBeGreaterThanOrEqual(1); // the read after a spin that ran out
+    // the first read spins for 2 ms while nothing is sent (idle() waits for it to block): it runs
+    // out, and the read after it blocks at once; later idle waits may fall on either kind
+    expect(ranOut).toBeGreaterThanOrEqual(1);
+    expect(atOnce).toBeGreaterThanOrEqual(1);
     expect(ready + woke + ranOut + atOnce).toBeGreaterThanOrEqual(n + 1); // every frame was read (some reads may bring two)
   }, 60_000);
 
