@@ -13,7 +13,7 @@ import type { AmdIommu } from "../iommu/amd-iommu.js";
 import type { AmdIommuOptions, FeatureOptions, QuirkOptions } from "../iommu/options.js";
 import type { TimingProfile } from "../iommu/timing-profile.js";
 import type { CacheGeometry, TagStore } from "../iommu/caches/tag-store.js";
-import type { TranslationStats } from "../iommu/translation/translator.js";
+import type { TranslationStats } from "../iommu/translation/translation-stats.js";
 import type { LogStats } from "../iommu/log-ring.js";
 import type { LatencyHistogram } from "../iommu/timing/latency-histogram.js";
 import { TypeCompiler } from "@sinclair/typebox/compiler";

@@ -31,7 +31,7 @@
 import type { MemoryPort } from "../memory/memory-port.js";
 import { MMIO_DEVICE_TABLE_BASE } from "../spec/registers.js";
 import type { AmdIommu } from "../iommu/amd-iommu.js";
-import { Kind } from "../iommu/translation/translator.js";
+import { Kind } from "../iommu/translation/request.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "../iommu/translation/request.js";
 import { notifyMap } from "./invalidation-notifiers.js";
 import { TranslationCheckpoint } from "./translation-checkpoint.js";

@@ -29,7 +29,8 @@ import {
 } from "./options.js";
 import { checkOptionNames } from "./options.js";
 import { resolveTimingProfile, type TimingProfile } from "./timing-profile.js";
-import { Kind, Translator } from "./translation/translator.js";
+import { Translator } from "./translation/translator.js";
+import { Kind } from "./translation/request.js";
 import { TranslationResult, type MemoryAccess, type TranslationRequest } from "./translation/request.js";
 import { V1_SHIFT } from "./translation/host-walk.js";
 import { TimingModel } from "./timing/timing-model.js";

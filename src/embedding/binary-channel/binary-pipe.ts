@@ -98,13 +98,8 @@ const blockingHandles: Socket[] = [];
  * from. False when that is impossible (not a pipe, socket or terminal).
  */
 export function makeBlocking(fd: number): boolean {
-  try {
-    const s = new Socket({ fd, readable: false, writable: false });
-    const h = (s as unknown as { _handle?: { setBlocking?(on: boolean): number } })._handle;
-    if (typeof h?.setBlocking !== "function" || h.setBlocking(true) !== 0) return false;
-    blockingHandles.push(s);
-    return true;
-  } catch { return false; }
+  const h = switchOf(fd);
+  return h !== null && h.setBlocking(true) === 0;
 }
 
 /**
@@ -228,7 +223,7 @@ function blockingRead(h: BlockingSwitch, fd: number, into: Uint8Array): number {
   try { return readSome(fd, into); } finally { h.setBlocking(false); }
 }
 export interface BlockingSwitch { setBlocking(on: boolean): number }
-/** A libuv handle opened on `fd` to switch its blocking mode (kept, like makeBlocking's), or null. */
+/** A libuv handle opened on `fd` to switch its blocking mode (kept for the life of the process), or null. */
 function switchOf(fd: number): BlockingSwitch | null {
   try {
     const s = new Socket({ fd, readable: false, writable: false });

@@ -25,7 +25,8 @@
  * (test/timing/timing-reference.test.ts).
  */
 import type { TimingProfile } from "../timing-profile.js";
-import type { Translator, TranslationStats } from "../translation/translator.js";
+import type { Translator } from "../translation/translator.js";
+import type { TranslationStats } from "../translation/translation-stats.js";
 import type { TranslationRequest, TranslationResult } from "../translation/request.js";
 import { OP_COMPLETION_WAIT, opcodeOf } from "../../spec/commands.js";
 import { WalkerPool } from "./walker-pool.js";

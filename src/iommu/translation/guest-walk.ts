@@ -21,7 +21,7 @@ import type { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
 import { alignDown, alignNumber, offsetIn } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
-import type { TranslationStats } from "./translator.js";
+import type { TranslationStats } from "./translation-stats.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
 const TWO32 = 4294967296;

@@ -97,3 +97,20 @@ export interface MemoryAccess {
   /** Low word read (read) or written (cas/write). */
   value: number;
 }
+
+/** What kind of request a translation serves (a const enum: inlined as literals on the hot path). */
+export const enum Kind {
+  Untranslated = 0,
+  Ats = 1,
+  Peek = 2,
+  /** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
+  Prefetch = 3,
+  /** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
+  Translated = 4,
+}
+
+/** write / execute / privileged are absent or booleans (a truthy string must not silently read as false). */
+export function flagsOk(req: TranslationRequest): boolean {
+  const w = req.write, x = req.execute, p = req.privileged;
+  return (w === undefined || w === true || w === false) && (x === undefined || x === true || x === false) && (p === undefined || p === true || p === false);
+}

@@ -40,20 +40,10 @@ import type { FeatureOptions, QuirkOptions } from "../options.js";
 import type { TimingProfile } from "../timing-profile.js";
 import { HostWalker } from "./host-walk.js";
 import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
-import { TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
+import { flagsOk, Kind, TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
+import { newTranslationStats, type TranslationStats } from "./translation-stats.js";
 import { WalkContext } from "./walk-context.js";
 import { TableLineCache } from "../timing/table-line-cache.js";
-
-/** What kind of request a translation serves (a const enum: inlined as literals on the hot path). */
-export const enum Kind {
-  Untranslated = 0,
-  Ats = 1,
-  Peek = 2,
-  /** PREFETCH_IOMMU_PAGES: a read translation that fills the caches and logs no events. */
-  Prefetch = 3,
-  /** A translated request (PCIe AT = 10b) from an endpoint's ATC: the address is already an SPA. */
-  Translated = 4,
-}
 
 const TWO32 = 4294967296;
 const TWO64 = 1n << 64n;
@@ -63,37 +53,17 @@ function isTranslatedPath(path: string): boolean {
   return path === "host" || path === "guest" || path === "nested";
 }
 
-export interface TranslationStats {
-  requests: number; atsRequests: number; faults: number; walks: number; eventsLogged: number; eventsSuppressed: number;
-  adUpdates: number; walkRetries: number;
-  /** Histogram of memory references per walk (index = references, last bucket = that many or more). */
-  referencesPerWalk: number[];
-  /** Memory requests passed without translation: DTE.V = 0 or DTE.Mode 0 (performance event 01h). */
-  passUntranslated: number;
-  /** Translated (pre-translated, AT = 10b) requests passed (event 02h). */
-  passPretranslated: number;
-  /** Requests passed by the exclusion range (event 03h). */
-  passExcluded: number;
-  /** Page-table reads of guest (long-mode) tables (event 0Eh) and of host tables during nested walks (event 0Dh). */
-  guestTableReads: number;
-  nestedTableReads: number;
-}
-
-/** write / execute / privileged are absent or booleans (a truthy string must not silently read as false). */
-function flagsOk(req: TranslationRequest): boolean {
-  const w = req.write, x = req.execute, p = req.privileged;
-  return (w === undefined || w === true || w === false) && (x === undefined || x === true || x === false) && (p === undefined || p === true || p === false);
+/** A GVA with a PASID is canonical for its table's width: bits 63..47 (63..56 with 5 levels) all equal. */
+function canonical(d: Dte, aHi: number): boolean {
+  const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+  return top === 0 || top === (d.guestLevels === 5 ? 0xff : 0x1ffff);
 }
 
 export class Translator {
   readonly ctx: WalkContext;
   readonly host: HostWalker;
   readonly guest: GuestWalker;
-  readonly stats: TranslationStats = {
-    requests: 0, atsRequests: 0, faults: 0, walks: 0, eventsLogged: 0, eventsSuppressed: 0, adUpdates: 0, walkRetries: 0,
-    referencesPerWalk: Array.from({ length: 41 }, () => 0), // a packed array (new Array(n).fill(0) stays holey: slower to index)
-    passUntranslated: 0, passPretranslated: 0, passExcluded: 0, guestTableReads: 0, nestedTableReads: 0,
-  };
+  readonly stats: TranslationStats = newTranslationStats();
   private readonly ev = new Uint32Array(4);
   private readonly gflags: GuestWalkFlags;
   // request being served
@@ -267,8 +237,7 @@ export class Translator {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
-      const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-      if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+      if (!canonical(d, aHi)) return null;
       s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
       if (s < 0) return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, false);
       // also U for a user-mode request, X for an execute request
@@ -591,14 +560,13 @@ export class Translator {
     } else {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
-      // (no canonical check: entries are filled by walks of canonical addresses and tagged with
-      // the whole page number, so a non-canonical address misses, and the general path faults)
+      // (no canonical check before the look-up: entries are filled by walks of canonical addresses
+      // and tagged with the whole page number, so a non-canonical address misses)
       s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
       if (s < 0) {
-        // a miss (or no IOTLB) walks on fastHit()'s guest route (guestMiss), after the front check it makes
-        // there and guestPath() makes here: the address is canonical for the table's width
-        const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-        if (top !== 0 && top !== (d.guestLevels === 5 ? 0xff : 0x1ffff)) return null;
+        // a miss (or no IOTLB) walks on fastHit()'s guest route (guestMiss), after the front check it
+        // makes there and guestPath() makes here; a non-canonical address goes to the general path, which faults
+        if (!canonical(d, aHi)) return null;
         return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, true);
       }
       const p = it.perms[s]!;
