@@ -180,3 +180,21 @@ describe("GCR3-entry cache tags (DeviceID, PASID, DomainID)", () => {
     expect(c.cr3[c.lookup(7, 1, 0)]).toBe(0x2000); // invalidation by (DomainID, PASID) keeps the other domain's entry
   });
 });
+
+describe("page-directory cache look-up hint (the slot last found or filled per level and space)", () => {
+  it("a hinted slot serves only its own tag: another VA prefix, another space (host tables vs a PASID's) or another level scans the set, with the same outcome and counts as without the hint", async () => {
+    const { PdeCache } = await import("../../src/iommu/caches/pde-cache.js");
+    const c = new PdeCache({ entries: 16, ways: 4, minLevel: 2 }, 1);
+    c.insert(7, -1, 3, 1, 0x1000, 2, 3, false); // host tables, level 3, prefix 1
+    c.insert(7, 5, 3, 1, 0x2000, 2, 3, false); // PASID 5's tables, same level and prefix
+    c.insert(7, -1, 3, 2, 0x3000, 2, 3, false); // host tables, prefix 2 (now the host hint at level 3)
+    const host1 = c.lookup(7, -1, 3, 1);
+    expect(c.next[host1]).toBe(0x1000); // not prefix 2's slot, which the hint held
+    expect(c.next[c.lookup(7, 5, 3, 1)]).toBe(0x2000); // the guest space's own entry
+    expect(c.next[c.lookup(7, -1, 3, 1)]).toBe(0x1000); // the hint now holds it
+    expect(c.lookup(7, -1, 3, 3)).toBe(-1); // a prefix never filled misses although the hint holds a slot
+    expect(c.lookup(7, -1, 2, 1)).toBe(-1); // another level
+    expect(c.lookup(8, -1, 3, 1)).toBe(-1); // another domain
+    expect(c.tags.stats).toMatchObject({ hits: 3, misses: 3 });
+  });
+});
