@@ -11,10 +11,11 @@ import type { AmdIommuOptions } from "../src/iommu/options.js";
 import type { NativeSpec } from "./native-reference.js";
 
 /** A device with guest translation only (DTE Mode 0, GV = 1): a long-mode table of `levels` levels, PASID 1 or (giov) PASID 0. */
-export function guestWorkload(o: { pages: number; levels: 4 | 5; giov: boolean; fresh: boolean; iommu: Omit<AmdIommuOptions, "memory"> }): Workload {
+export function guestWorkload(o: { pages: number; levels: 4 | 5; giov: boolean; fresh: boolean; iommu: Omit<AmdIommuOptions, "memory">; /** Guest virtual address of page 0 (default GVA_BASE). */ base?: number }): Workload {
+  const base = o.base ?? GVA_BASE;
   const tb = new IommuTestbench({ bytes: 64 * 1024 * 1024, deviceTableEntries: 4096, iommu: o.iommu });
   const guest = new LongModeTable(tb.memory, tb.pages, o.levels);
-  for (let i = 0; i < o.pages; i++) guest.map(GVA_BASE + i * 4096, DATA_BASE + i * 4096, { writable: true, accessed: !o.fresh, dirty: !o.fresh });
+  for (let i = 0; i < o.pages; i++) guest.map(base + i * 4096, DATA_BASE + i * 4096, { writable: true, accessed: !o.fresh, dirty: !o.fresh });
   const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
   gcr3.set(o.giov ? 0 : PASID, guest.root);
   tb.deviceTable.set(DEVICE, {
@@ -23,8 +24,8 @@ export function guestWorkload(o: { pages: number; levels: 4 | 5; giov: boolean; 
   });
   tb.sync();
   const leaves = new Float64Array(o.pages);
-  for (let i = 0; i < o.pages; i++) leaves[i] = guest.entryAddress(GVA_BASE + i * 4096, 1);
-  return new Workload(tb, GVA_BASE, o.pages, 4096, o.giov ? undefined : PASID, (i) => leaves[i]!);
+  for (let i = 0; i < o.pages; i++) leaves[i] = guest.entryAddress(base + i * 4096, 1);
+  return new Workload(tb, base, o.pages, 4096, o.giov ? undefined : PASID, (i) => leaves[i]!);
 }
 
 /** The model's workload of a case (`timing`: profile overrides, e.g. a small table-line cache in tests). */

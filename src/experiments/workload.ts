@@ -30,6 +30,8 @@ export interface HostWorkloadOptions {
   iommu?: Omit<AmdIommuOptions, "memory">;
   /** Leave A and D clear in the leaves (first-touch walks set them). */
   fresh?: boolean;
+  /** Device address of page 0 (default IOVA_BASE). */
+  base?: number;
 }
 
 export class Workload {
@@ -53,15 +55,16 @@ function tableBytes(pages: number, pageSize: number): number {
 export function hostWorkload(o: HostWorkloadOptions): Workload {
   const size = o.pageSize ?? 4096;
   const levels = o.levels ?? 4;
+  const base = o.base ?? IOVA_BASE;
   const tb = new IommuTestbench({ bytes: tableBytes(o.pages, size), deviceTableEntries: 4096, iommu: o.iommu ?? {} });
   const v1 = new V1PageTable(tb.memory, tb.pages, levels);
-  for (let i = 0; i < o.pages; i++) v1.map(IOVA_BASE + i * size, DATA_BASE + i * size, { size, accessed: !o.fresh, dirty: !o.fresh });
+  for (let i = 0; i < o.pages; i++) v1.map(base + i * size, DATA_BASE + i * size, { size, accessed: !o.fresh, dirty: !o.fresh });
   tb.deviceTable.set(DEVICE, { V: true, TV: true, Mode: levels, HostPageTableRootPtr: v1.root, IR: true, IW: true, DomainID: DOMAIN, HAD: 3 });
   tb.sync();
   const level = size === 4096 ? 1 : 2;
   const leaves = new Float64Array(o.pages);
-  for (let i = 0; i < o.pages; i++) leaves[i] = v1.entryAddress(IOVA_BASE + i * size, level);
-  return new Workload(tb, IOVA_BASE, o.pages, size, undefined, (i) => leaves[i]!);
+  for (let i = 0; i < o.pages; i++) leaves[i] = v1.entryAddress(base + i * size, level);
+  return new Workload(tb, base, o.pages, size, undefined, (i) => leaves[i]!);
 }
 
 /**
@@ -69,11 +72,12 @@ export function hostWorkload(o: HostWorkloadOptions): Workload {
  * physical memory, nested in a 4-level host v1 table with 4 KiB pages: a cold walk reads
  * (4 + 1) x (4 + 1) - 1 = 24 entries (docs/calibration.md E1).
  */
-export function nestedWorkload(o: { pages: number; iommu?: Omit<AmdIommuOptions, "memory"> }): Workload {
+export function nestedWorkload(o: { pages: number; iommu?: Omit<AmdIommuOptions, "memory">; /** Guest virtual address of page 0 (default GVA_BASE). */ base?: number }): Workload {
+  const base = o.base ?? GVA_BASE;
   const tb = new IommuTestbench({ bytes: tableBytes(o.pages, 4096) * 2, deviceTableEntries: 4096, iommu: o.iommu ?? {} });
   const start = tb.pages.used;
   const guest = new LongModeTable(tb.memory, tb.pages, 4);
-  for (let i = 0; i < o.pages; i++) guest.map(GVA_BASE + i * 4096, DATA_BASE + i * 4096, { writable: true, accessed: true, dirty: true });
+  for (let i = 0; i < o.pages; i++) guest.map(base + i * 4096, DATA_BASE + i * 4096, { writable: true, accessed: true, dirty: true });
   const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
   gcr3.set(PASID, guest.root);
   const end = tb.pages.used;
@@ -86,8 +90,8 @@ export function nestedWorkload(o: { pages: number; iommu?: Omit<AmdIommuOptions,
   });
   tb.sync();
   const leaves = new Float64Array(o.pages);
-  for (let i = 0; i < o.pages; i++) leaves[i] = guest.entryAddress(GVA_BASE + i * 4096, 1);
-  return new Workload(tb, GVA_BASE, o.pages, 4096, PASID, (i) => leaves[i]!);
+  for (let i = 0; i < o.pages; i++) leaves[i] = guest.entryAddress(base + i * 4096, 1);
+  return new Workload(tb, base, o.pages, 4096, PASID, (i) => leaves[i]!);
 }
 
 /** Software's side of the command ring with 32-bit doorbell writes (no BigInt per command). */

@@ -12,6 +12,12 @@
  * costs the scan. Outcomes, replacement state and statistics are those of the scan alone.
  * (The hint hash takes the low address word only, so its load does not wait for the high
  * word's conversion from floating point.)
+ *
+ * The hot paths hand the address (and a fill's SPA) over in `page`, a small typed array,
+ * rather than as arguments: V8 passes a number that is not a small integer (a low word at or
+ * above 2^30, an SPA) to a call it does not inline as a heap number, allocated per call, and
+ * whether a call is inlined depends on what else its caller inlined
+ * (`node --expose-gc dist/bench/heap-growth.js` measures the bytes allocated per translation).
  */
 import { POW2, TagStore, type CacheGeometry } from "./tag-store.js";
 
@@ -29,6 +35,8 @@ export class PageTagCache {
   private hintScale = 0;
   /** log2 size of the last hit. */
   hitLog2 = 12;
+  /** The address of a probe() or fill(): page[0] its high word, page[1] its low word; page[2] a fill's SPA (see the header). */
+  readonly page = new Float64Array(3);
   /** Way hints: slot last seen holding a page whose hintIndex() selects the element (0 until set; always checked). */
   private readonly hint: Int32Array;
   private readonly hintMask: number;
@@ -63,18 +71,26 @@ export class PageTagCache {
 
   /** Slot of the entry of space (k0, k1) translating the address, or -1 (counted in tags.stats). */
   lookupPage(k0: number, k1: number, aHi: number, aLo: number): number {
-    const slot = this.probePage(k0, k1, aHi, aLo);
+    this.page[0] = aHi; this.page[1] = aLo;
+    return this.lookupAt(k0, k1);
+  }
+
+  /** lookupPage() of the address in page[0..1]. */
+  lookupAt(k0: number, k1: number): number {
+    const slot = this.probe(k0, k1);
     if (slot >= 0) this.hit(slot);
     else this.tags.stats.misses++;
     return slot;
   }
 
   /**
-   * lookupPage() without its effects: the slot (hitLog2 set to its page size) or -1, with no
-   * replacement-state update and nothing counted. A caller that serves the request from the
-   * slot commits it with hit(); one that counts a miss adds it to tags.stats.misses.
+   * lookupPage() of the address in page[0..1] without its effects: the slot (hitLog2 set to its
+   * page size) or -1, with no replacement-state update and nothing counted. A caller that
+   * serves the request from the slot commits it with hit(); one that counts a miss adds it to
+   * tags.stats.misses.
    */
-  probePage(k0: number, k1: number, aHi: number, aLo: number): number {
+  probe(k0: number, k1: number): number {
+    const aHi = this.page[0]!, aLo = this.page[1]!;
     const act = this.active;
     const t = this.tags;
     const kA = t.kA, K3 = t.k3, hint = this.hint;
@@ -84,10 +100,11 @@ export class PageTagCache {
       const k = act[i]!;
       const h = this.hintIndex(aHi, aLo, k);
       let slot = hint[h]!;
-      const vpn = this.vpn(aHi, aLo, k);
+      const vpn = k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32); // vpn(), written out (a double it returned without being inlined would be a heap number)
       const ka = kbase + k;
       if (K3[slot] !== vpn || kA[slot] !== ka) {
-        slot = t.probeKey(this.setOf(aHi, aLo, k), ka, vpn);
+        t.key[0] = ka; t.key[1] = vpn;
+        slot = t.probeKey(this.setOf(aHi, aLo, k));
         if (slot < 0) continue;
         hint[h] = slot;
       }
@@ -105,9 +122,10 @@ export class PageTagCache {
   }
 
   /**
-   * probePage() for its common case in few bytecodes (the translator's hit path inlines it):
-   * one page size below 4 GiB held and the way hint right. Otherwise -2: the caller then
-   * calls probePage(), which decides. kbase = TagStore.key(k0, k1, 0).
+   * probe() for its common case in few bytecodes (the translator's hit path inlines it): one
+   * page size below 4 GiB held and the way hint right. Otherwise -2: the caller then calls
+   * probe(), which decides. kbase = TagStore.key(k0, k1, 0). (The address as arguments: on the
+   * hit path V8 inlines this, and the two stores into page cost 2 ns of a 17 ns hit.)
    */
   probeHinted(kbase: number, aHi: number, aLo: number): number {
     const k = this.hintLog2;
@@ -122,9 +140,18 @@ export class PageTagCache {
 
   /** Fill: a page of 2^log2 bytes at spaBase for space (k0, k1). Returns the slot (-1 when the cache is off). */
   insertPage(k0: number, k1: number, aHi: number, aLo: number, log2: number, spaBase: number, perms: number): number {
+    const page = this.page;
+    page[0] = aHi; page[1] = aLo; page[2] = spaBase;
+    return this.fill(k0, k1, log2, perms);
+  }
+
+  /** insertPage() of the address in page[0..1] and the SPA in page[2]. */
+  fill(k0: number, k1: number, log2: number, perms: number): number {
     const t = this.tags;
     if (t.entries === 0) return -1;
-    const slot = t.allocate(this.setOf(aHi, aLo, log2), k0, k1, log2, this.vpn(aHi, aLo, log2));
+    const aHi = this.page[0]!, aLo = this.page[1]!, spaBase = this.page[2]!;
+    t.key[1] = log2 < 32 ? aHi * (1 << (32 - log2)) + (aLo >>> log2) : aHi >>> (log2 - 32); // vpn(), written out (see probePage)
+    const slot = t.allocateKey(this.setOf(aHi, aLo, log2), k0, k1, log2);
     this.hint[this.hintIndex(aHi, aLo, log2)] = slot;
     if (t.lastAllocKind === 2) { if (t.evictedK2 !== log2) { this.dropSize(t.evictedK2); this.addSize(log2); } } // (same size: counts unchanged)
     else if (t.lastAllocKind === 1) this.addSize(log2);

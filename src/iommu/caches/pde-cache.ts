@@ -73,7 +73,8 @@ export class PdeCache {
     const hi = pasidKey < 0 ? level : level + 8; // host and guest tables apart (a nested walk alternates them)
     const h = this.hint[hi]!;
     if (t.k3[h] === prefix && t.kA[h] === ka) return h;
-    const s = t.probeKey(this.setOf(prefix, level), ka, prefix);
+    t.key[0] = ka; t.key[1] = prefix;
+    const s = t.probeKey(this.setOf(prefix, level));
     if (s >= 0) this.hint[hi] = s;
     return s;
   }
@@ -86,7 +87,8 @@ export class PdeCache {
 
   insert(domain: number, pasidKey: number, level: number, prefix: number, next: number, nextLevel: number, perms: number, nested: boolean): void {
     if (this.tags.entries === 0 || level < this.minLevel) return;
-    const slot = this.tags.allocate(this.setOf(prefix, level), domain, pasidKey, level, prefix);
+    this.tags.key[1] = prefix;
+    const slot = this.tags.allocateKey(this.setOf(prefix, level), domain, pasidKey, level);
     this.hint[pasidKey < 0 ? level : level + 8] = slot;
     this.next[slot] = next;
     this.nextLevel[slot] = nextLevel;

@@ -57,6 +57,13 @@ export class TagStore {
    * slot still holds its tag, without comparing tags.
    */
   version = 0;
+  /**
+   * The tag a look-up (probeKey) or a fill (allocateKey) works on: key[0] its folded key (k0, k1,
+   * k2; see TagStore.key()), key[1] its k3. The hot callers set these elements rather than pass the numbers: k3 (a
+   * page or prefix number) and a folded key are often not small integers, and V8 passes such a
+   * number to a call it does not inline as a heap number, allocated per call.
+   */
+  readonly key = new Float64Array(2);
   /** What the last allocate did: 0 refreshed a matching entry, 1 used a free way, 2 evicted. */
   lastAllocKind = 0;
   /** k2 of the entry the last allocate evicted (valid when lastAllocKind = 2). */
@@ -105,18 +112,17 @@ export class TagStore {
 
   /** Slot of a matching valid entry in set `set`, or -1. Updates LRU state on a hit. */
   find(set: number, k0: number, k1: number, k2: number, k3: number): number {
-    return this.findKey(set, (k0 * 2097152 + (k1 + 1)) * 64 + k2, k3);
-  }
-
-  /** find() with the folded key already computed. */
-  findKey(set: number, ka: number, k3: number): number {
-    const i = this.probeKey(set, ka, k3);
+    this.key[0] = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
+    this.key[1] = k3;
+    const i = this.probeKey(set);
     if (i >= 0 && this.lru === true) this.stamp[i] = ++this.clock;
     return i;
   }
 
-  /** Slot of a matching valid entry, or -1, changing nothing (a look-up whose outcome is committed later with touch()). */
-  probeKey(set: number, ka: number, k3: number): number {
+  /** Slot of the valid entry whose tag is (keyA, key3) in set `set`, or -1, changing nothing (a look-up whose outcome is committed later with touch()). */
+  probeKey(set: number): number {
+    const key = this.key;
+    const ka = key[0]!, k3 = key[1]!;
     const w = this.ways;
     const base = set * w;
     const kA = this.kA, K3 = this.k3;
@@ -131,6 +137,13 @@ export class TagStore {
 
   /** Slot to fill for a tag in `set`: an existing match, else an invalid way, else the policy's victim. */
   allocate(set: number, k0: number, k1: number, k2: number, k3: number): number {
+    this.key[1] = k3;
+    return this.allocateKey(set, k0, k1, k2);
+  }
+
+  /** allocate() of the tag (k0, k1, k2, this.key3). */
+  allocateKey(set: number, k0: number, k1: number, k2: number): number {
+    const k3 = this.key[1]!;
     const w = this.ways;
     const base = set * w;
     // (the folded key is -1 exactly when the way is invalid: one compare finds a match or a free way)

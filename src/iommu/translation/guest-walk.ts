@@ -19,7 +19,7 @@ import type { Gcr3Cache } from "../caches/gcr3-cache.js";
 import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import type { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
-import { alignDown, alignNumber, offsetIn } from "./address-math.js";
+import { offsetIn } from "./address-math.js";
 import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
 import type { TranslationStats } from "./translation-stats.js";
 
@@ -36,6 +36,17 @@ export interface GuestWalkFlags {
 }
 
 export class GuestWalker {
+  /**
+   * Input: the guest virtual address, as 32-bit halves, set by the caller before walk()
+   * (fields, not arguments: V8 passes a number that is not a small integer to a call it does
+   * not inline as a heap number, allocated per call; the same for cr3 and tGpa below).
+   */
+  aHi = 0;
+  aLo = 0;
+  /** The guest CR3 of the current walk (walkTables() to walkOnce()). */
+  private cr3 = 0;
+  /** tableSpa()'s input: the guest-physical address of a guest table. */
+  private tGpa = 0;
   /** Output: SPA page base, log2 size, permissions (PERM_*). */
   spaBase = 0;
   log2 = 12;
@@ -64,11 +75,11 @@ export class GuestWalker {
   /** Host-table reads of the current walk (nested: guest table addresses and the final GPA). */
   private hostReads = 0;
 
-  walk(d: Dte, pasid: number, aHi: number, aLo: number, fl: GuestWalkFlags): boolean {
+  walk(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const before = ctx.walkRefs;
     this.hostReads = 0;
-    const ok = this.walkTables(d, pasid, aHi, aLo, fl);
+    const ok = this.walkTables(d, pasid, fl);
     if (ctx.peek === false) { // performance events 0Eh (guest tables) and 0Dh (host tables of a nested walk)
       const st = this.stats, host = this.hostReads;
       st.nestedTableReads += host;
@@ -78,7 +89,7 @@ export class GuestWalker {
   }
 
   /** walk(): the GCR3 table, then the long-mode table (retried while an A/D update loses a race). */
-  private walkTables(d: Dte, pasid: number, aHi: number, aLo: number, fl: GuestWalkFlags): boolean {
+  private walkTables(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const f = d.f;
     const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
@@ -101,8 +112,9 @@ export class GuestWalker {
       if (cr3 < 0) return false;
     }
     const levels = d.guestLevels;
+    this.cr3 = cr3;
     for (let i = 0; i < MAX_WALK_RETRIES; i++) {
-      const r = this.walkOnce(d, pasid, cr3, aHi, aLo, fl, nested, levels);
+      const r = this.walkOnce(d, pasid, fl, nested, levels);
       if (r !== Walk.Retry) return r === Walk.Ok;
       ctx.retries++;
     }
@@ -122,7 +134,7 @@ export class GuestWalker {
     let table = f.GCR3TableRootPtr;
     for (let k = glxLevels - 1; k >= 0; k--) {
       let tspa = table;
-      if (viaHost) { if (!this.tableSpa(d, table, false)) return -1; tspa = this.tSpa; }
+      if (viaHost) { this.tGpa = table; if (!this.tableSpa(d, false)) return -1; tspa = this.tSpa; }
       const pa = tspa + ((pasid >>> (9 * k)) & 0x1ff) * 8;
       if (!ctx.read(pa, "gcr3")) return -1;
       const lo = ctx.lo, hi = ctx.hi;
@@ -152,12 +164,14 @@ export class GuestWalker {
     return false;
   }
 
-  /** Translate a guest-table GPA through the host table (nested TLB first); fault = host space. */
-  private tableSpa(d: Dte, gpa: number, needWrite: boolean): boolean {
+  /** Translate a guest-table GPA (this.tGpa) through the host table (nested TLB first); fault = host space. */
+  private tableSpa(d: Dte, needWrite: boolean): boolean {
+    const gpa = this.tGpa;
     const gHi = Math.floor(gpa / TWO32), gLo = gpa >>> 0;
     const it = this.iotlb;
     if (it.enabled && !this.ctx.peek) {
-      const s = it.lookup(d.f.DomainID, PasidKey.Host, gHi, gLo);
+      it.page[0] = gHi; it.page[1] = gLo; // (see page-tag-cache.ts)
+      const s = it.lookupAt(d.f.DomainID, PasidKey.Host);
       if (s >= 0 && (it.perms[s]! & Perm.R) !== 0 && d.f.IR && (!needWrite || ((it.perms[s]! & Perm.W) !== 0 && d.f.IW))) {
         this.tSpa = it.spa[s]! + offsetIn(gHi, gLo, it.hitLog2);
         this.tW = (it.perms[s]! & Perm.W) !== 0 && d.f.IW;
@@ -165,14 +179,18 @@ export class GuestWalker {
       }
     }
     const r0 = this.ctx.walkRefs;
-    const hostOk = this.host.walk(d, gHi, gLo, needWrite, true);
+    this.host.aHi = gHi; this.host.aLo = gLo;
+    const hostOk = this.host.walk(d, needWrite, true);
     this.hostReads += this.ctx.walkRefs - r0;
     if (!hostOk) {
       this.ctx.hostFault = true; this.ctx.faultHi = gHi; this.ctx.faultLo = gLo;
       return false;
     }
     const h = this.host;
-    if (it.enabled && !this.ctx.peek) it.insert(d.f.DomainID, PasidKey.Host, gHi, gLo, h.log2, h.spaBase, h.perms | (h.lastLeafDirty ? Perm.Dirty : 0));
+    if (it.enabled && !this.ctx.peek) {
+      it.page[0] = gHi; it.page[1] = gLo; it.page[2] = h.spaBase; // (see page-tag-cache.ts)
+      it.fill(d.f.DomainID, PasidKey.Host, h.log2, h.perms | (h.lastLeafDirty ? Perm.Dirty : 0));
+    }
     this.tSpa = h.spaBase + offsetIn(gHi, gLo, h.log2);
     this.tW = (h.perms & Perm.W) !== 0 && d.f.IW;
     return true;
@@ -185,7 +203,8 @@ export class GuestWalker {
    * the entry's halves and the address's low word (guest pages are at most 1 GiB): no
    * floating-point division, Math.pow or table look-up on the way.
    */
-  private walkOnce(d: Dte, pasid: number, cr3: number, aHi: number, aLo: number, fl: GuestWalkFlags, nested: boolean, levels: number): number {
+  private walkOnce(d: Dte, pasid: number, fl: GuestWalkFlags, nested: boolean, levels: number): number {
+    const aHi = this.aHi, aLo = this.aLo, cr3 = this.cr3;
     const ctx = this.ctx;
     const domain = d.domain;
     let w = 1, u = 1, nx = 0;
@@ -217,7 +236,8 @@ export class GuestWalker {
       let hostW = 1;
       let tspa = table;
       if (tableIsSpa === false) {
-        if (!this.tableSpa(d, table, false)) return Walk.Fault;
+        this.tGpa = table;
+        if (!this.tableSpa(d, false)) return Walk.Fault;
         tspa = this.tSpa; hostW = this.tW ? 1 : 0;
         tw = tspa < 8589934592 ? (tspa * 0.25) | 0 : -1;
       }
@@ -290,7 +310,8 @@ export class GuestWalker {
     else {
       // ---- final GPA -> SPA ----
       const r0 = ctx.walkRefs;
-      const hostOk = this.host.walk(d, gHi, gLo, fl.write && w === 1, fl.enforce);
+      this.host.aHi = gHi; this.host.aLo = gLo;
+      const hostOk = this.host.walk(d, fl.write && w === 1, fl.enforce);
       this.hostReads += ctx.walkRefs - r0;
       if (!hostOk) {
         ctx.hostFault = true; ctx.faultHi = gHi; ctx.faultLo = gLo;
@@ -299,7 +320,10 @@ export class GuestWalker {
       const h = this.host;
       hostPerms = h.perms & (Perm.R | Perm.W);
       if (h.log2 < outLog2) outLog2 = h.log2;
-      spaBase = alignNumber(h.spaBase + offsetIn(gHi, gLo, h.log2), outLog2);
+      // the host page's SPA for the GPA, aligned down to the smaller page (outLog2 <= 30: a
+      // mask of the low word, written out: a double returned by a call V8 did not inline is a heap number)
+      const x = h.spaBase + offsetIn(gHi, gLo, h.log2);
+      spaBase = x - ((x >>> 0) & ((1 << outLog2) - 1));
     }
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
     const wantD = fl.dUpdate === true && fl.write === true && w === 1 && (hostPerms & Perm.W) !== 0;

@@ -40,6 +40,13 @@ export function highBitsZero(aHi: number, aLo: number, bit: number): boolean {
 const SHIFT = [0, 12, 21, 30, 39, 48, 57];
 
 export class HostWalker {
+  /**
+   * Input: the address to walk, as 32-bit halves, set by the caller before walk() or fillPde()
+   * (fields, not arguments: V8 passes a number that is not a small integer, such as a low word
+   * at or above 2^30, to a call it does not inline as a heap number, allocated per call).
+   */
+  aHi = 0;
+  aLo = 0;
   /** Output: SPA of the page, log2 of its size, table permissions (Perm.R/W, Perm.NoAts). */
   spaBase = 0;
   log2 = 12;
@@ -62,13 +69,13 @@ export class HostWalker {
   ) {}
 
   /**
-   * Walk the v1 table of `d` for (aHi, aLo). `write` asks for write access (D update);
+   * Walk the v1 table of `d` for (this.aHi, this.aLo). `write` asks for write access (D update);
    * `enforce` faults as soon as the needed permission (with the DTE's) is missing; without it
    * (ATS, table reads of nested walks that check later) permissions are only accumulated.
    */
-  walk(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean, firstAttempt = 0): boolean {
+  walk(d: Dte, write: boolean, enforce: boolean, firstAttempt = 0): boolean {
     for (let i = firstAttempt; i < MAX_WALK_RETRIES; i++) {
-      const r = this.walkOnce(d, aHi, aLo, write, enforce);
+      const r = this.walkOnce(d, write, enforce);
       if (r !== Walk.Retry) return r === Walk.Ok;
       this.ctx.retries++;
     }
@@ -82,16 +89,18 @@ export class HostWalker {
     this.eLevel[i] = level; this.ePerms[i] = perms; this.eNext[i] = next; this.eNextLevel[i] = nextLevel;
   }
 
-  /** Fill the page-directory cache with the first n directory entries kept (those of its levels). */
-  fillPde(d: Dte, aHi: number, aLo: number, n: number): void {
+  /** Fill the page-directory cache with the first n directory entries kept (those of its levels), for (this.aHi, this.aLo). */
+  fillPde(d: Dte, n: number): void {
     const pde = this.pde;
+    const aHi = this.aHi, aLo = this.aLo;
     for (let i = 0; i < n; i++) {
       const L = this.eLevel[i]!;
       if (L >= pde.minLevel) pde.insert(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
     }
   }
 
-  private walkOnce(d: Dte, aHi: number, aLo: number, write: boolean, enforce: boolean): number {
+  private walkOnce(d: Dte, write: boolean, enforce: boolean): number {
+    const aHi = this.aHi, aLo = this.aLo;
     const ctx = this.ctx;
     const f = d.f;
     const mode = f.Mode;
@@ -199,7 +208,7 @@ export class HostWalker {
         }
       }
     }
-    if (pdeOn) this.fillPde(d, aHi, aLo, n);
+    if (pdeOn) this.fillPde(d, n);
     this.perms = (r ? Perm.R : 0) | (w ? Perm.W : 0) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
     this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || (write && w === 1 && dteW);
     return Walk.Ok;

@@ -226,20 +226,22 @@ export class Translator {
         // GIoV (GV and GIoV, GTEn): the guest path through PASID 0, user mode, no execute, no
         // sign extension (bits 63..48, or 63..57 with 5 levels, must be zero)
         if (d.guestWalk !== true || d.f.GIoV !== true || (control & RegWord.GTEn) === 0 || (aHi >>> (d.guestLevels === 5 ? 25 : 16)) !== 0) return null;
-        s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, 0, aHi, aLo);
-        if (s < 0) return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, aHi, aLo, true, false);
+        it.page[0] = aHi; it.page[1] = aLo;
+        s = it.tags.entries === 0 ? -1 : it.probe(d.domain, 0);
+        if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, true, false); }
         return this.hitAnswer(out, d, aHi, aLo, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
       }
       s = it.probeHinted(d.hostKey, aHi, aLo);
-      if (s < 0) return this.hostLookup(req, out, d, aHi, aLo);
+      if (s < 0) { it.page[0] = aHi; it.page[1] = aLo; this.aHi = aHi; this.aLo = aLo; return this.hostLookup(req, out, d); } // (the address for the probes: see page-tag-cache.ts)
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
       if (!canonical(d, aHi)) return null;
-      s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
-      if (s < 0) return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, false);
+      it.page[0] = aHi; it.page[1] = aLo;
+      s = it.tags.entries === 0 ? -1 : it.probe(d.domain, pasid);
+      if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, false); }
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
@@ -247,12 +249,13 @@ export class Translator {
   }
 
   /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
-  private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte, aHi: number, aLo: number): TranslationResult | null {
+  private hostLookup(req: TranslationRequest, out: TranslationResult, d: Dte): TranslationResult | null {
     const it = this.iotlb;
-    const s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, PasidKey.Host, aHi, aLo);
+    const aHi = this.aHi, aLo = this.aLo;
+    const s = it.tags.entries === 0 ? -1 : it.probe(d.domain, PasidKey.Host); // (page[0..1] set by fastHit)
     if (s >= 0) return this.hitAnswer(out, d, aHi, aLo, s, req.write === true ? Perm.W | Perm.Dirty : Perm.R, undefined);
     this.iotlbMiss();
-    return this.fastWalk(out, d, req.deviceId, req.write === true, aHi, aLo);
+    return this.fastWalk(out, d, req.deviceId, req.write === true);
   }
 
   /**
@@ -282,7 +285,8 @@ export class Translator {
    * guest half of the differential property test holds the two equal.
    */
   private guestMiss(out: TranslationResult, d: Dte, pasid: number, write: boolean, user: boolean, reqUser: boolean, execute: boolean,
-    aHi: number, aLo: number, giov: boolean, ats: boolean): TranslationResult {
+    giov: boolean, ats: boolean): TranslationResult {
+    const aHi = this.aHi, aLo = this.aLo; // (set by the caller: a number above 2^30 passed to a call is a heap number)
     this.iotlbMiss();
     const ctx = this.ctx;
     ctx.reset();
@@ -294,7 +298,6 @@ export class Translator {
     if (ats === true) stats.atsRequests++;
     stats.walks++;
     this.dteStats.hits++;
-    this.aHi = aHi; this.aLo = aLo;
     const f = d.f;
     // guestWalk()'s flags (an ATS request accumulates permissions instead of faulting), then the walk
     const g = this.gflags;
@@ -305,7 +308,8 @@ export class Translator {
     g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
     const gw = this.guest;
     const path = f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
-    const ok = gw.walk(d, pasid, aHi, aLo, g);
+    gw.aHi = aHi; gw.aLo = aLo;
+    const ok = gw.walk(d, pasid, g);
     if (!ok || (ats !== true && !(write ? f.IW : f.IR))) {
       // a fault: guestWalk()'s answer and event (none for ATS), from a reset out
       out.reset();
@@ -315,9 +319,9 @@ export class Translator {
     }
     // the fill and the answer: guestWalk(), success() and price() for a completed walk, in one place
     const log2 = gw.log2, spaBase = gw.spaBase, perms = gw.perms, gcr3Hit = gw.gcr3Hit;
-    if (this.iotlbOn === true) this.iotlb.insert(d.domain, pasid, aHi, aLo, log2, spaBase, perms);
+    if (this.iotlbOn === true) { const it = this.iotlb; it.page[0] = aHi; it.page[1] = aLo; it.page[2] = spaBase; it.fill(d.domain, pasid, log2, perms); }
     out.ok = true;
-    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
+    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo); // pageOffset(), written out (a call V8 does not inline takes a low word above 2^30 as a heap number)
     out.pageSize = this.pow2[log2]!;
     out.readable = (perms & Perm.R) !== 0 && f.IR;
     out.writable = (perms & Perm.W) !== 0 && f.IW;
@@ -363,12 +367,13 @@ export class Translator {
    * side effect (page-directory-cache look-ups are probes, committed on completion), and the
    * walker's general walk decides it; the differential property test holds the two equal.
    */
-  private fastWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, aHi: number, aLo: number): TranslationResult {
+  private fastWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean): TranslationResult {
+    const aHi = this.aHi, aLo = this.aLo; // (set by the caller, as guestMiss's)
     const ctx = this.ctx;
     const h = this.host;
     const u32 = ctx.direct();
     if (u32 === null || h.accessedInPde === true || aHi * 4294967296 + aLo >= d.hostLimit || (d.permMask & (write ? Perm.W : Perm.R)) === 0) {
-      return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      return this.slowWalk(out, d, deviceId, write, 0);
     }
     // word indices stay int32 (tables below 8 GiB); the index shift of level L is 9L + 3
     let table = d.rootWord;
@@ -383,10 +388,11 @@ export class Translator {
     if (pdeOn === true) {
       for (let L = pde.minLevel; L <= level; L++) {
         probes++;
-        const slot = pde.probe(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L));
+        const sh = 9 * L + 3; // pde.prefixOf(), written out (a call V8 does not inline takes a low word above 2^30 as a heap number)
+        const slot = pde.probe(d.domain, PasidKey.Host, L, sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh));
         if (slot < 0) continue;
         const next = pde.next[slot]!;
-        if (pde.nextLevel[slot] !== L - 1 || next >= 8589934592) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+        if (pde.nextLevel[slot] !== L - 1 || next >= 8589934592) return this.slowWalk(out, d, deviceId, write, 0);
         pdeSlot = slot;
         table = (next * 0.25) | 0;
         level = L - 1;
@@ -394,7 +400,7 @@ export class Translator {
         break;
       }
     }
-    if (table < 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+    if (table < 0) return this.slowWalk(out, d, deviceId, write, 0);
     const keepFrom = pdeOn === true ? pde.minLevel : 7;
     const last = ctx.lastWord; // the entry's high word must be in memory too
     // (the references are counted after the loop as top - leaf level + 1: one variable fewer
@@ -406,7 +412,7 @@ export class Translator {
     for (;;) {
       const sh = 9 * level + 3;
       e = table + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
-      if (e >= last) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      if (e >= last) return this.slowWalk(out, d, deviceId, write, 0);
       trail[level] = e;
       lo = u32[e]!;
       hi = u32[e + 1]!;
@@ -415,7 +421,7 @@ export class Translator {
       const nl = (lo >>> 9) & 7;
       if (nl === 0) break;
       // NextLevel 7 (a large page), level skipping and invalid levels are the general walk's
-      if (nl !== level - 1) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      if (nl !== level - 1) return this.slowWalk(out, d, deviceId, write, 0);
       pdeHi |= hi;
       table = ((hi & 1) << 30) | ((lo & V1.AddrLo) >>> 2);
       if (level >= keepFrom) h.keep(n++, level, (ph >>> 29) & (Perm.R | Perm.W), table * 4, nl);
@@ -425,7 +431,7 @@ export class Translator {
     // every entry present, no reserved bit (and no directory entry pointing above 8 GiB), a
     // leaf below level 6, and the permission the request needs at every level
     if (present === 0 || (pdeHi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0 || (hi & V1.PteRsvdHi) !== 0 || level === 6 ||
-      (ph & (write ? V1.IwHi : V1.IrHi)) === 0) return this.slowWalk(out, d, deviceId, write, aHi, aLo, 0);
+      (ph & (write ? V1.IwHi : V1.IrHi)) === 0) return this.slowWalk(out, d, deviceId, write, 0);
     // the walk completes (or loses an A/D race): commit what it did
     const stats = this.stats;
     stats.requests++;
@@ -443,11 +449,11 @@ export class Translator {
       if ((lo & want) !== want) {
         ctx.reset();
         ctx.refs = refs; ctx.walkRefs = refs; ctx.pdeHits = pdeHits;
-        if (!ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) { ctx.retries = 1; return this.slowWalk(out, d, deviceId, write, aHi, aLo, 1); }
+        if (!ctx.cas(e * 4, lo, (lo | want) >>> 0, "v1-ad")) { ctx.retries = 1; return this.slowWalk(out, d, deviceId, write, 1); }
         ad = 1;
       }
     }
-    if (n !== 0) h.fillPde(d, aHi, aLo, n);
+    if (n !== 0) { h.aHi = aHi; h.aLo = aLo; h.fillPde(d, n); }
     // the table reads, priced through the table-line cache (LLC hit or DRAM) now that the walk completed
     let lineHits = 0;
     const lines = this.lines;
@@ -458,9 +464,9 @@ export class Translator {
     // IOTLB fill: R/W found, D already set (or now set, or not tracked), PTE.U
     const perms = ((ph >>> 29) & (Perm.R | Perm.W)) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0) |
       (had !== 3 || (lo & V1.D) !== 0 || write ? Perm.Dirty : 0);
-    if (this.iotlbOn === true) this.iotlb.insert(d.domain, PasidKey.Host, aHi, aLo, log2, spaBase, perms);
+    if (this.iotlbOn === true) { const it = this.iotlb; it.page[0] = aHi; it.page[1] = aLo; it.page[2] = spaBase; it.fill(d.domain, PasidKey.Host, log2, perms); }
     out.ok = true;
-    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
+    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo); // pageOffset(), written out (a call V8 does not inline takes a low word above 2^30 as a heap number)
     out.pageSize = this.pow2[log2]!;
     out.readable = (perms & d.permMask & Perm.R) !== 0;
     out.writable = (perms & d.permMask & Perm.W) !== 0;
@@ -480,7 +486,7 @@ export class Translator {
    * fastWalk()'s other cases: the walker's general walk, from attempt `attempt` (1 after the
    * fast walk lost its A/D compare-exchange, with its counts in ctx), then hostWalk's tail.
    */
-  private slowWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, aHi: number, aLo: number, attempt: number): TranslationResult {
+  private slowWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, attempt: number): TranslationResult {
     const ctx = this.ctx;
     if (attempt === 0) {
       ctx.reset();
@@ -490,11 +496,12 @@ export class Translator {
     }
     ctx.peek = false;
     this.noEvents = false;
-    this.aHi = aHi; this.aLo = aLo;
+    const h = this.host;
+    h.aHi = this.aHi; h.aLo = this.aLo;
     out.reset();
     out.dteCacheHit = true;
     out.path = "host";
-    if (!this.host.walk(d, aHi, aLo, write, true, attempt)) return this.walkFault(out, d, deviceId, write, false, false, 0);
+    if (!h.walk(d, write, true, attempt)) return this.walkFault(out, d, deviceId, write, false, false, 0);
     return this.hostWalkDone(out, d, false);
   }
 
@@ -555,19 +562,21 @@ export class Translator {
     if (pasid === undefined) {
       if (it.tags.entries === 0 || d.hostWalk !== true) return null; // (GIoV: the general path)
       s = it.probeHinted(d.hostKey, aHi, aLo);
-      if (s < 0) s = it.probePage(d.domain, PasidKey.Host, aHi, aLo);
+      if (s < 0) { it.page[0] = aHi; it.page[1] = aLo; s = it.probe(d.domain, PasidKey.Host); }
       if (s < 0) return null;
     } else {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
       // (no canonical check before the look-up: entries are filled by walks of canonical addresses
       // and tagged with the whole page number, so a non-canonical address misses)
-      s = it.tags.entries === 0 ? -1 : it.probePage(d.domain, pasid, aHi, aLo);
+      it.page[0] = aHi; it.page[1] = aLo;
+      s = it.tags.entries === 0 ? -1 : it.probe(d.domain, pasid);
       if (s < 0) {
         // a miss (or no IOTLB) walks on fastHit()'s guest route (guestMiss), after the front check it
         // makes there and guestPath() makes here; a non-canonical address goes to the general path, which faults
         if (!canonical(d, aHi)) return null;
-        return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, aHi, aLo, false, true);
+        this.aHi = aHi; this.aLo = aLo;
+        return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, true);
       }
       const p = it.perms[s]!;
       if (write === true && (p & Perm.Dirty) === 0 && (p & Perm.W) !== 0) return null; // walks again to set D
@@ -717,7 +726,9 @@ export class Translator {
   /** The v1 walk of an IOTLB miss, the fill, and the answer (host path after the look-up). */
   private hostWalk(out: TranslationResult, d: Dte, deviceId: number, write: boolean, ats: boolean): TranslationResult {
     if (!this.ctx.peek) this.stats.walks++;
-    if (!this.host.walk(d, this.aHi, this.aLo, write, !ats)) {
+    const h = this.host;
+    h.aHi = this.aHi; h.aLo = this.aLo;
+    if (!h.walk(d, write, !ats)) {
       return this.walkFault(out, d, deviceId, write, ats, false, 0);
     }
     return this.hostWalkDone(out, d, ats);
@@ -772,10 +783,11 @@ export class Translator {
     g.aUpdate = (ctlHi & this.gaDisMask) === 0;
     g.dUpdate = (ctlHi & this.gdDisMask) === 0;
     g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
-    const ok = this.guest.walk(d, pasid, this.aHi, this.aLo, g);
+    const gw = this.guest;
+    gw.aHi = this.aHi; gw.aLo = this.aLo;
+    const ok = gw.walk(d, pasid, g);
     out.gcr3CacheHit = this.guest.gcr3Hit;
     if (!ok) return this.walkFault(out, d, deviceId, write, ats, true, pasid);
-    const gw = this.guest;
     if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
     if (it.enabled && !ctx.peek) it.insert(f.DomainID, pasid, this.aHi, this.aLo, gw.log2, gw.spaBase, gw.perms);
     return this.success(out, gw.spaBase + this.offset(gw.log2), gw.log2, gw.perms, ats, false, d);
