@@ -64,7 +64,7 @@ export const DEFAULT_DRIVER_COST: Readonly<DriverCost> = Object.freeze({
   doorbell: 100,
   pollInterval: 1000,
   pollLimit: 100_000,
-  mmioRead: 100,
+  mmioRead: 99,
 });
 
 export interface CommandQueueStats {
