@@ -6,6 +6,11 @@
  * software: each command written to the ring, the MMIO reads of Head (and of Tail, as Linux
  * 4.0 did), the doorbell, and wait_on_sem's polling with udelay(1) between checks. The
  * device is a PCIe function whose ATC is shaped as a GPU's (GPU_ATC).
+ *
+ * With a seed, the driver draws each wait's poll phase from it (command-queue.ts: the host's
+ * polling is not synchronised with the IOMMU), and the flush is repeated `shootdowns` times on
+ * the same machine: the figure is the mean, as the published ones are means over many
+ * shootdowns. Without a seed the checks fall on whole poll intervals and one flush is the figure.
  */
 import { BumpAllocator } from "../builders/page-allocator.js";
 import { PcieEndpoint } from "../device/pcie-endpoint.js";
@@ -16,6 +21,7 @@ import { FrameAllocator } from "../host/frame-allocator.js";
 import { HostClock } from "../host/host-clock.js";
 import { AmdIommu } from "../iommu/amd-iommu.js";
 import { PhysicalMemory } from "../memory/physical-memory.js";
+import { Prng } from "../scenarios/prng.js";
 import type { ExperimentOptions } from "./experiment.js";
 
 /**
@@ -34,12 +40,20 @@ export interface HostFlushOptions {
   linux40: boolean;
   trace?: ExperimentOptions["trace"];
   label?: string;
+  /** Seed of the driver's poll phases (a Prng); not given: no phase (whole intervals from each wait's start). */
+  seed?: number;
+  /** Shootdowns to average (default 1). */
+  shootdowns?: number;
 }
 
 export interface HostFlush {
-  /** Host cycles of the flush, from the first command written to the last poll that saw its store. */
+  /** Host cycles of one flush, from the first command written to the last poll that saw its store: the mean over the shootdowns. */
   hostCycles: number;
-  /** Commands written and COMPLETION_WAITs waited for. */
+  /** The fastest and slowest of the shootdowns (host cycles). */
+  minCycles: number;
+  maxCycles: number;
+  shootdowns: number;
+  /** Commands written and COMPLETION_WAITs waited for, per flush. */
   commands: number;
   waits: number;
 }
@@ -50,7 +64,12 @@ export function hostFlush(o: HostFlushOptions): HostFlush {
   const iommu = new AmdIommu({ memory, ...(o.timing === undefined ? {} : { timing: o.timing }) });
   const clock = new HostClock();
   const frames = new FrameAllocator({ memory, base: 0x10_0000 });
-  const driver = new IommuDriver({ iommu, memory, clock, pages: new BumpAllocator(memory, 4096, 0x10_0000), deviceTableEntries: 512, queueReadsTail: o.linux40 });
+  const shootdowns = o.shootdowns ?? 1;
+  if (!Number.isInteger(shootdowns) || shootdowns < 1) throw new RangeError(`hostFlush: shootdowns must be an integer >= 1, got ${String(o.shootdowns)}`);
+  const driver = new IommuDriver({
+    iommu, memory, clock, pages: new BumpAllocator(memory, 4096, 0x10_0000), deviceTableEntries: 512, queueReadsTail: o.linux40,
+    ...(o.seed === undefined ? {} : { pollPhase: new Prng(o.seed) }),
+  });
   const deviceId = 0x100;
   if (o.ats) new PcieEndpoint(iommu, { deviceId, ats: { ...GPU_ATC } });
   driver.init();
@@ -59,12 +78,22 @@ export function hostFlush(o: HostFlushOptions): HostFlush {
   const va = mm.mmap(16 * 4096, "rw-");
   for (let i = 0; i < 16; i++) mm.cpuAccess(va + i * 4096, true);
   const binding = driver.bindPasid(dev, 1, mm);
-  for (let i = 0; i < 16; i++) iommu.translate({ deviceId, address: va + i * 4096, pasid: 1 }); // entries to flush
-  driver.queue.runIommu();
+  const fill = () => {
+    for (let i = 0; i < 16; i++) iommu.translate({ deviceId, address: va + i * 4096, pasid: 1 }); // entries to flush
+    driver.queue.runIommu();
+  };
+  fill();
   if (o.trace !== undefined) o.trace(iommu, o.label ?? "host flush");
   const q = driver.queue.stats;
-  const c0 = q.commands, w0 = q.syncs;
-  const t0 = clock.now();
-  driver.flushPasid([binding], [o.all ? ALL_PAGES : { address: BigInt(va), s: false }], "iommu-v2");
-  return { hostCycles: clock.now() - t0, commands: q.commands - c0, waits: q.syncs - w0 };
+  let total = 0, min = Infinity, max = 0, commands = 0, waits = 0;
+  for (let k = 0; k < shootdowns; k++) {
+    if (k > 0) fill();
+    const c0 = q.commands, w0 = q.syncs;
+    const t0 = clock.now();
+    driver.flushPasid([binding], [o.all ? ALL_PAGES : { address: BigInt(va), s: false }], "iommu-v2");
+    const t = clock.now() - t0;
+    total += t; min = Math.min(min, t); max = Math.max(max, t);
+    commands = q.commands - c0; waits = q.syncs - w0;
+  }
+  return { hostCycles: total / shootdowns, minCycles: min, maxCycles: max, shootdowns, commands, waits };
 }

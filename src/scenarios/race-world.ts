@@ -53,6 +53,8 @@ export const VICTIM_OWNER = "victim:page";
 const MMAP_BASE = 0x7f00_4000_0000;
 /** Share of a device's accesses aimed at the range a host operation is changing (the rest: anywhere in the region). */
 const WINDOW_AIM = 0.3;
+/** Mixed into the seed for the driver's poll phases (a stream apart from the scenario's Prng). */
+const POLL_PHASE_STREAM = 0x504f4c4c;
 const victimPattern = (i: number) => (0x5a00_0000 | (i << 1)) >>> 0;
 
 export interface WorldOptions {
@@ -102,7 +104,11 @@ export class RaceWorld {
     this.iommu = new AmdIommu({ memory: this.memory, seed: o.seed });
     this.frames = new FrameAllocator({ memory: this.memory, base: DRIVER_REGION, now: () => this.clock.now() });
     this.frames.addListener((e) => this.onFrame(e));
-    this.driver = new IommuDriver({ iommu: this.iommu, memory: this.memory, clock: this.clock, pages: new BumpAllocator(this.memory, PAGE, DRIVER_REGION), deviceTableEntries: 512 });
+    this.driver = new IommuDriver({
+      iommu: this.iommu, memory: this.memory, clock: this.clock, pages: new BumpAllocator(this.memory, PAGE, DRIVER_REGION), deviceTableEntries: 512,
+      // the host's polls are not synchronised with the IOMMU (command-queue.ts): a stream of its own, so the devices' choices stay those of the seed
+      pollPhase: new Prng(o.seed ^ POLL_PHASE_STREAM),
+    });
     this.ppr = new PprFaultHandler(this.driver);
     this.checker = new RaceChecker(this.memory, this.frames);
     this.iommu.traceMemoryAccesses(this.checker.walkLog);

@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { runAllPolicies, runRace, isSafe, type RaceResult, type AtsMode } from "../../src/scenarios/race-scenario.js";
 import type { NotifierPolicyName } from "../../src/host/driver/notifier-policy.js";
-import { GATHER_ORDERS } from "../../src/scenarios/race-world.js";
+import { GATHER_ORDERS, RaceWorld } from "../../src/scenarios/race-world.js";
+import { notifierPolicy } from "../../src/host/driver/notifier-policy.js";
 
 const byPolicy = (rs: RaceResult[]) => Object.fromEntries(rs.map((r) => [r.policy, r])) as Record<NotifierPolicyName, RaceResult>;
 
@@ -101,4 +102,13 @@ describe("across seeds (fast-check; ATS on, off and mixed; 25 seeds per workload
       );
     }, 180_000);
   }
+});
+
+describe("the driver's completion polls in the race world", () => {
+  it("fall at phases drawn from the seed (the host's polling is not synchronised with the IOMMU), not on whole intervals from each wait's start", () => {
+    const world = new RaceWorld({ policy: notifierPolicy("secondary-tlbs"), seed: 1, devices: 2, ats: "mixed", pages: 32, dmaPerHook: 2, reuse: 0.5 });
+    const q = world.driver.queue.stats;
+    expect(q.syncs).toBeGreaterThan(2); // init, attach and bind wait
+    expect(q.waitCycles % world.driver.cost.pollInterval).not.toBe(0);
+  });
 });

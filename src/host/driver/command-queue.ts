@@ -15,9 +15,26 @@
  *
  * Time: the host clock is the one clock. Before the doorbell the IOMMU clock is brought up
  * to host time; the IOMMU then runs until idle (iommu.runUntilIdle()), and the host clock
- * advances by whole poll intervals until the first poll that sees the store. A wait that
- * never sees its store (a halted command buffer, a device that never answers) costs the
- * full poll budget and is counted, as Linux logs "Completion-Wait loop timed out".
+ * advances to the first check that sees the store. A wait that never sees its store (a halted
+ * command buffer, a device that never answers) costs the full poll budget and is counted, as
+ * Linux logs "Completion-Wait loop timed out".
+ *
+ * Where the checks fall (the poll phase). wait_on_sem checks the semaphore at once and then
+ * after each udelay(1). By default (`pollPhase` not given) the checks after the first fall on
+ * whole poll intervals from the start of the wait, so a store the IOMMU makes d cycles after
+ * it is seen after ceil(d / interval) intervals: the same figure every time. The real loop is
+ * not synchronised with the IOMMU. udelay(1) on x86 (arch/x86/lib/delay.c) spins until a TSC
+ * read finds at least 1 us + 1 tick gone (the microsecond rounded up, then one more loop), so
+ * it ends at the first read past its deadline, one PAUSE-and-rdtsc iteration late at most;
+ * the loop adds its own semaphore read; interrupts are enabled (a handler that runs past a
+ * deadline moves every later check). On the other side the IOMMU's and the device's times
+ * are not the same on every shootdown (the doorbell's posted write, command fetch, the
+ * device's answer). The model's hardware times are fixed, so it draws the offset instead:
+ * with a `pollPhase` source, each wait that does not see its store at once draws a phase
+ * in [0, interval) and the checks fall at phase + k x interval; the store is seen at the first
+ * of them at or after it. Over many waits the host then pays the IOMMU's time plus half an
+ * interval on average (a completion falls at any point of the interval), rather than the
+ * IOMMU's time rounded up to whole intervals.
  */
 import type { AmdIommu } from "../../iommu/amd-iommu.js";
 import type { PhysicalMemory } from "../../memory/physical-memory.js";
@@ -47,7 +64,7 @@ export const DEFAULT_DRIVER_COST: Readonly<DriverCost> = Object.freeze({
   doorbell: 100,
   pollInterval: 1000,
   pollLimit: 100_000,
-  mmioRead: 100,
+  mmioRead: 99,
 });
 
 export interface CommandQueueStats {
@@ -63,6 +80,8 @@ export interface CommandQueueStats {
   waitTimeouts: number;
   /** Host cycles spent polling semaphores. */
   waitCycles: number;
+  /** Of waitCycles (waits that saw their store), the cycles until the IOMMU's store: the rest is the polls' lag behind it. */
+  storeCycles: number;
   /** Times the ring was full and the driver had to wait for Head to move. */
   ringFullWaits: number;
   /** Commands not written because the ring stayed full (the command processor had halted). */
@@ -81,10 +100,17 @@ export interface CommandQueueOptions {
   cost: DriverCost;
   /** Re-read Tail from MMIO before each command too (Linux 4.0). Default false. */
   readTail?: boolean;
+  /** Where each wait's checks fall: a seeded source draws a phase per wait; not given, the checks fall on whole intervals from the wait's start (see the file comment). */
+  pollPhase?: PollPhaseSource;
+}
+
+/** Uniform numbers in [0, 1), seeded (the scenarios' Prng fits): never Math.random. */
+export interface PollPhaseSource {
+  next(): number;
 }
 
 export class CommandQueue {
-  readonly stats: CommandQueueStats = { byName: {}, commands: 0, syncs: 0, syncsSkipped: 0, waitTimeouts: 0, waitCycles: 0, ringFullWaits: 0, dropped: 0 };
+  readonly stats: CommandQueueStats = { byName: {}, commands: 0, syncs: 0, syncsSkipped: 0, waitTimeouts: 0, waitCycles: 0, storeCycles: 0, ringFullWaits: 0, dropped: 0 };
   readonly ringBytes: number;
   private tail = 0;
   private semValue = 0n;
@@ -162,8 +188,8 @@ export class CommandQueue {
     const t0 = clock.now();
     const done = this.runIommu();
     if (memory.read64(semaphore) === want) {
-      const polls = Math.max(0, Math.ceil((done - t0) / cost.pollInterval));
-      clock.advance(polls * cost.pollInterval);
+      clock.advance(this.seenAfter(done - t0));
+      this.stats.storeCycles += Math.max(0, done - t0);
       this.stats.waitCycles += clock.now() - t0;
       return true;
     }
@@ -171,5 +197,14 @@ export class CommandQueue {
     this.stats.waitCycles += clock.now() - t0;
     this.stats.waitTimeouts++;
     return false;
+  }
+
+  /** Host cycles from the start of wait_on_sem to the check that sees a store made `d` cycles after it. */
+  private seenAfter(d: number): number {
+    if (d <= 0) return 0; // the check at once
+    const interval = this.o.cost.pollInterval;
+    if (this.o.pollPhase === undefined) return Math.ceil(d / interval) * interval;
+    const phase = Math.floor(this.o.pollPhase.next() * interval);
+    return d <= phase ? phase : phase + Math.ceil((d - phase) / interval) * interval;
   }
 }

@@ -41,7 +41,7 @@ import {
 } from "../../spec/registers.js";
 import type { HostClock } from "../host-clock.js";
 import type { Mm } from "../address-space.js";
-import { CommandQueue, DEFAULT_DRIVER_COST, type DriverCost } from "./command-queue.js";
+import { CommandQueue, DEFAULT_DRIVER_COST, type DriverCost, type PollPhaseSource } from "./command-queue.js";
 import { ALL_PAGES, type InvalidationRange } from "./range-policy.js";
 import { DriverIrqRemapping } from "./irq-remapping.js";
 
@@ -63,6 +63,12 @@ export interface IommuDriverOptions {
   cost?: Partial<DriverCost>;
   /** Re-read the command buffer's Tail from MMIO before each command, as Linux 4.0 did (command-queue.ts). Default false. */
   queueReadsTail?: boolean;
+  /**
+   * The phase of each completion wait's polls against the IOMMU (command-queue.ts): a seeded
+   * source of uniform numbers in [0, 1) (the scenarios' Prng). Not given: the checks fall on
+   * whole poll intervals from the start of each wait, the same figure every time.
+   */
+  pollPhase?: PollPhaseSource;
 }
 
 /** A device attached to its own IOMMUv2 (direct-mapped, GCR3) domain. */
@@ -143,6 +149,9 @@ export class IommuDriver {
       if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new RangeError(`IommuDriver: options.cost.${k} must be a finite number >= 0, got ${String(v)}`);
     }
     if (options.queueReadsTail !== undefined && typeof options.queueReadsTail !== "boolean") throw new TypeError(`IommuDriver: options.queueReadsTail must be a boolean, got ${typeof options.queueReadsTail}`);
+    if (options.pollPhase !== undefined && (options.pollPhase === null || typeof options.pollPhase !== "object" || typeof options.pollPhase.next !== "function")) {
+      throw new TypeError("IommuDriver: options.pollPhase must be a seeded source with next() in [0, 1) (for example the scenarios' Prng)");
+    }
     const len = options.ringLenLog2 ?? 9;
     if (!Number.isInteger(len) || len < 8 || len > 15) throw new RangeError(`IommuDriver: options.ringLenLog2 must be 8..15, got ${String(len)}`);
     this.ringLenLog2 = len;
@@ -157,6 +166,7 @@ export class IommuDriver {
     this.queue = new CommandQueue({
       iommu: this.iommu, memory: this.memory, clock: this.clock, base: this.commandBuffer, lenLog2: len,
       semaphore: this.semaphore, cost: this.cost, readTail: options.queueReadsTail === true,
+      ...(options.pollPhase === undefined ? {} : { pollPhase: options.pollPhase }),
     });
     this.irq = new DriverIrqRemapping(this.iommu, this.memory, this.pages, this.queue, this.deviceTable);
   }
