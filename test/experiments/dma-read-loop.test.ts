@@ -49,7 +49,9 @@ describe("DMA device with a limited number of outstanding reads, closed loop thr
   it("with tags to spare the link is the bound: its completions queue and it stays busy", () => {
     const r = closedLoopReads(undefined, 512, 1, 32, 4000, 5);
     expect(r.perSecond / new PcieLink(512).maxReadsPerSecond).toBeGreaterThan(0.999);
+    expect(r.perSecond / new PcieLink(512).maxReadsPerSecond).toBeLessThan(1.001);
     expect(r.linkBusy).toBeGreaterThan(0.999);
+    expect(r.linkBusy).toBeLessThan(1.001);
   });
   it("with tags to spare under thrash the walkers are the bound (the 64 B ceiling)", () => {
     const p = resolveTimingProfile(undefined);
