@@ -30,8 +30,8 @@ import { closedLoopReads } from "./dma-read-loop.js";
 
 const WALKERS = [1, 2, 3, 4, 5, 6, 8, 12, 16];
 const OFFERED = [5, 10, 15, 20, 25, 30, 40, 60];
-/** Outstanding reads tried for the closed-loop device (15 and 16 bracket the 256 B thrash band; 33 meets the 64 B all-hits rate). */
-export const DEVICE_TAGS = [8, 15, 16, 33];
+/** Outstanding reads tried for the closed-loop device (15-17 bracket the 128 B and 256 B thrash bands; 33 meets the 64 B all-hits rate). */
+export const DEVICE_TAGS = [8, 15, 16, 17, 33];
 const LOOP_SIZES = [64, 128, 256, 512] as const;
 
 type Timing = ExperimentOptions["timing"];
