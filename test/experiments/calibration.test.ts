@@ -121,6 +121,20 @@ describe("experiment walkers: miss throughput saturates with the walkers", () =>
     // 512 B: the device's rate is the bound, below the walker ceiling
     expect(r.checks.find((x) => x.point.startsWith("512 B"))!.model).toBeLessThan(ceiling - 5);
   });
+  it("closed-loop device (unchecked rows): 15 outstanding reads put 256 B under thrash in its band and 64 B and 128 B below theirs; 16 put 64 B in and 256 B above", () => {
+    const loop = r.data.deviceLoop as { tags: number; size: number; allHits: number; thrash: number }[];
+    const at = (tags: number, size: number) => loop.find((l) => l.tags === tags && l.size === size)!;
+    const band256 = PUBLISHED_RATES[256].thrash.map((x) => x / 1e6);
+    expect(inBand(at(15, 256).thrash, Math.min(...band256), Math.max(...band256))).toBe(true);
+    expect(at(15, 64).thrash).toBeLessThan(17.98);
+    expect(at(15, 128).thrash).toBeLessThan(17.74);
+    expect(inBand(at(16, 64).thrash, 17.98, 19.64)).toBe(true);
+    expect(at(16, 256).thrash).toBeGreaterThan(Math.max(...band256));
+    // a walk holds the read's tag: thrash is below all hits wherever the tags, not the link, bound the rate
+    expect(at(15, 256).thrash).toBeLessThan(at(15, 256).allHits * 0.8);
+    // with 33 the tags no longer bound 256 B under thrash: the walkers do (the 64 B ceiling)
+    expect(at(33, 256).thrash).toBeCloseTo(r.data.ceiling as number, 0);
+  });
   it("one walker serves one walk at a time: its throughput is the inverse of a PDE-warm walk", () => {
     const p = resolveTimingProfile(undefined);
     const walk = p.walkOverhead + p.pdeCacheHit + 2 * p.memoryReferenceLlc; // two table reads, their lines cached
