@@ -179,6 +179,17 @@ describe("GCR3-entry cache tags (DeviceID, PASID, DomainID)", () => {
     expect(c.lookup(7, 1, 1024)).toBe(-1);
     expect(c.cr3[c.lookup(7, 1, 0)]).toBe(0x2000); // invalidation by (DomainID, PASID) keeps the other domain's entry
   });
+
+  it("the slot last found is not trusted once an LRU eviction gives its way to another PASID: the evicted PASID's look-up misses (its GCR3 entry is read again)", async () => {
+    const { Gcr3Cache } = await import("../../src/iommu/caches/gcr3-cache.js");
+    const c = new Gcr3Cache({ entries: 1, ways: 1 }, 1); // one way: every fill of another tag evicts
+    c.insert(7, 1, 0, 0x1000);
+    expect(c.cr3[c.lookup(7, 1, 0)]).toBe(0x1000); // PASID 1 is the front entry
+    c.insert(7, 2, 0, 0x2000); // the set is full: PASID 2 takes the way
+    expect(c.lookup(7, 1, 0)).toBe(-1);
+    expect(c.cr3[c.lookup(7, 2, 0)]).toBe(0x2000);
+    expect(c.tags.stats.evictions).toBe(1);
+  });
 });
 
 describe("page-directory cache look-up hint (the slot last found or filled per level and space)", () => {

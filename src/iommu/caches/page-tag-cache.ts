@@ -151,8 +151,11 @@ export class PageTagCache {
     if (t.entries === 0) return -1;
     const aHi = this.page[0]!, aLo = this.page[1]!, spaBase = this.page[2]!;
     t.key[1] = log2 < 32 ? aHi * (1 << (32 - log2)) + (aLo >>> log2) : aHi >>> (log2 - 32); // vpn(), written out (see probePage)
-    const slot = t.allocateKey(this.setOf(aHi, aLo, log2), k0, k1, log2);
-    this.hint[this.hintIndex(aHi, aLo, log2)] = slot;
+    // setOf() and hintIndex(), written out: calls here were left out of line
+    const x = log2 < 32 ? (aLo >>> log2) | (aHi << (32 - log2)) : aHi >>> (log2 - 32);
+    const slot = t.allocateKey((x ^ (x >>> 7)) & t.setMask, k0, k1, log2);
+    const v = log2 < 32 ? aLo >>> log2 : aHi >>> (log2 - 32);
+    this.hint[(v ^ (v >>> 7)) & this.hintMask] = slot;
     if (t.lastAllocKind === 2) { if (t.evictedK2 !== log2) { this.dropSize(t.evictedK2); this.addSize(log2); } } // (same size: counts unchanged)
     else if (t.lastAllocKind === 1) this.addSize(log2);
     this.spa[slot] = spaBase;
