@@ -28,6 +28,8 @@ export class PdeCache {
   readonly minLevel: number;
   /** Per entry level, host tables (0-7) and guest tables (8-15), the slot last found or filled there (probe() tries it first; 0 until set: always checked against the tags). */
   private readonly hint = new Int32Array(16);
+  /** The slot found there before the last one: a nested walk's host walks alternate between the guest tables' region and the data's. */
+  private readonly hint2 = new Int32Array(16);
 
   constructor(g: PdeCacheGeometry, seed: number) {
     this.tags = new TagStore("pdeCache", g, seed);
@@ -73,9 +75,18 @@ export class PdeCache {
     const hi = pasidKey < 0 ? level : level + 8; // host and guest tables apart (a nested walk alternates them)
     const h = this.hint[hi]!;
     if (t.k3[h] === prefix && t.kA[h] === ka) return h;
-    t.key[0] = ka; t.key[1] = prefix;
+    t.key[0] = ka; t.key[1] = prefix; // (the tag for probeOther: see TagStore.key)
+    return this.probeOther(hi, h, level);
+  }
+
+  /** probe() past its first hint (kept out of line, so that probe() stays small enough to inline): the second hint, then the set scan of the tag in tags.key. */
+  private probeOther(hi: number, h: number, level: number): number {
+    const t = this.tags;
+    const ka = t.key[0]!, prefix = t.key[1]!;
+    const h2 = this.hint2[hi]!;
+    if (t.k3[h2] === prefix && t.kA[h2] === ka) { this.hint2[hi] = h; this.hint[hi] = h2; return h2; }
     const s = t.probeKey(this.setOf(prefix, level));
-    if (s >= 0) this.hint[hi] = s;
+    if (s >= 0) { this.hint2[hi] = h; this.hint[hi] = s; }
     return s;
   }
 
