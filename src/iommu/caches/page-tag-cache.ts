@@ -100,7 +100,7 @@ export class PageTagCache {
       const k = act[i]!;
       const h = this.hintIndex(aHi, aLo, k);
       let slot = hint[h]!;
-      const vpn = k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32); // vpn(), written out (a double it returned without being inlined would be a heap number)
+      const vpn = this.vpn(aHi, aLo, k);
       const ka = kbase + k;
       if (K3[slot] !== vpn || kA[slot] !== ka) {
         t.key[0] = ka; t.key[1] = vpn;
@@ -150,7 +150,9 @@ export class PageTagCache {
     const t = this.tags;
     if (t.entries === 0) return -1;
     const aHi = this.page[0]!, aLo = this.page[1]!, spaBase = this.page[2]!;
-    t.key[1] = log2 < 32 ? aHi * (1 << (32 - log2)) + (aLo >>> log2) : aHi >>> (log2 - 32); // vpn(), written out (see probePage)
+    // vpn(), written out: returned from a call V8 left out of line (fill() is inlined into the
+    // translator's miss routes), it was a heap number per fill
+    t.key[1] = log2 < 32 ? aHi * (1 << (32 - log2)) + (aLo >>> log2) : aHi >>> (log2 - 32);
     // setOf() and hintIndex(), written out: calls here were left out of line
     const x = log2 < 32 ? (aLo >>> log2) | (aHi << (32 - log2)) : aHi >>> (log2 - 32);
     const slot = t.allocateKey((x ^ (x >>> 7)) & t.setMask, k0, k1, log2);

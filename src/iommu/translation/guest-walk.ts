@@ -158,10 +158,18 @@ export class GuestWalker {
       this.ctx.fault("address-out-of-range", 0);
       return false;
     }
-    const top = aHi >>> (vaBits - 1 - 32);
-    if (top === 0 || top === (vaBits === 57 ? 0xff : 0x1ffff)) return true; // 2^(64 - vaBits + 1) - 1: all ones
+    if (this.canonical(d, aHi)) return true;
     this.ctx.fault("non-canonical", 0);
     return false;
+  }
+
+  /**
+   * addressOk() of an address with a PASID, without the fault (the translator's fast paths check
+   * it before any cache look-up): bits 63..47 (63..56 with 5 levels) all equal, from the high word.
+   */
+  canonical(d: Dte, aHi: number): boolean {
+    const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
+    return top === 0 || top === (d.guestLevels === 5 ? 0xff : 0x1ffff); // 2^(64 - vaBits + 1) - 1: all ones
   }
 
   /** Translate a guest-table GPA (this.tGpa) through the host table (nested TLB first); fault = host space. */

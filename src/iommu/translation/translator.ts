@@ -25,7 +25,7 @@ import type { MemoryPort } from "../../memory/memory-port.js";
 import {
   EV_DEV_TAB_HARDWARE_ERROR, EV_ILLEGAL_DEV_TABLE_ENTRY, EV_INVALID_DEVICE_REQUEST, EV_IO_PAGE_FAULT,
   EV_PAGE_TAB_HARDWARE_ERROR, EVT_GN, EVT_NX, EVT_PE, EVT_PR, EVT_RW, EVT_RZ, EVT_TR, EVT_US, EVT_TYPE_SHIFT,
-  EVENT_TAG_IS_DOMAIN, INVALID_DEVICE_REQUEST_TYPE, encodeEvent,
+  INVALID_DEVICE_REQUEST_TYPE,
 } from "../../spec/events.js";
 import { CONTROL, MMIO_CONTROL, MMIO_EXCLUSION_BASE, MMIO_EXCLUSION_LIMIT, RegWord } from "../../spec/registers.js";
 import { DTE_HARDWARE_ERROR, type DeviceTable, type Dte } from "../device-table.js";
@@ -43,6 +43,7 @@ import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
 import { flagsOk, Kind, TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
 import { newTranslationStats, type TranslationStats } from "./translation-stats.js";
 import { WalkContext } from "./walk-context.js";
+import { FaultEventResult, FaultEventWriter } from "./fault-event.js";
 import { TableLineCache } from "../timing/table-line-cache.js";
 
 const TWO32 = 4294967296;
@@ -53,18 +54,14 @@ function isTranslatedPath(path: string): boolean {
   return path === "host" || path === "guest" || path === "nested";
 }
 
-/** A GVA with a PASID is canonical for its table's width: bits 63..47 (63..56 with 5 levels) all equal. */
-function canonical(d: Dte, aHi: number): boolean {
-  const top = d.guestLevels === 5 ? aHi >>> 24 : aHi >>> 15;
-  return top === 0 || top === (d.guestLevels === 5 ? 0xff : 0x1ffff);
-}
 
 export class Translator {
   readonly ctx: WalkContext;
   readonly host: HostWalker;
   readonly guest: GuestWalker;
   readonly stats: TranslationStats = newTranslationStats();
-  private readonly ev = new Uint32Array(4);
+  /** The Event Log entries of refused requests (fault-event.ts). */
+  private readonly faultEvents: FaultEventWriter;
   private readonly gflags: GuestWalkFlags;
   // request being served
   private aHi = 0;
@@ -128,11 +125,12 @@ export class Translator {
     private readonly iotlb: Iotlb,
     readonly pde: PdeCache,
     readonly gcr3: Gcr3Cache,
-    private readonly eventLog: LogRing,
+    eventLog: LogRing,
     private readonly profile: TimingProfile,
     shared: boolean,
   ) {
     this.ctx = new WalkContext(mem, shared);
+    this.faultEvents = new FaultEventWriter(eventLog, quirks.seSuppressesRepeats);
     this.regWords = regs.words;
     this.hitCycles = profile.dteCacheHit + profile.iotlbHit;
     this.walkBaseCycles = profile.dteCacheHit + profile.iotlbHit + profile.walkOverhead;
@@ -238,7 +236,7 @@ export class Translator {
       if (d.guestWalk !== true || typeof pasid !== "number" || !(pasid >= 0 && pasid <= 0xfffff) || (pasid | 0) !== pasid ||
         (control & RegWord.GTEn) === 0) return null;
       // canonical check before any cache look-up: bits 63..vaBits-1 all equal
-      if (!canonical(d, aHi)) return null;
+      if (!this.guest.canonical(d, aHi)) return null;
       it.page[0] = aHi; it.page[1] = aLo;
       s = it.tags.entries === 0 ? -1 : it.probe(d.domain, pasid);
       if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, false); }
@@ -321,7 +319,7 @@ export class Translator {
     const log2 = gw.log2, spaBase = gw.spaBase, perms = gw.perms, gcr3Hit = gw.gcr3Hit;
     if (this.iotlbOn === true) { const it = this.iotlb; it.page[0] = aHi; it.page[1] = aLo; it.page[2] = spaBase; it.fill(d.domain, pasid, log2, perms); }
     out.ok = true;
-    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo); // pageOffset(), written out (a call V8 does not inline takes a low word above 2^30 as a heap number)
+    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
     out.pageSize = this.pow2[log2]!;
     out.readable = (perms & Perm.R) !== 0 && f.IR;
     out.writable = (perms & Perm.W) !== 0 && f.IW;
@@ -466,7 +464,7 @@ export class Translator {
       (had !== 3 || (lo & V1.D) !== 0 || write ? Perm.Dirty : 0);
     if (this.iotlbOn === true) { const it = this.iotlb; it.page[0] = aHi; it.page[1] = aLo; it.page[2] = spaBase; it.fill(d.domain, PasidKey.Host, log2, perms); }
     out.ok = true;
-    out.spa = spaBase + (log2 < 32 ? aLo & (-1 >>> (32 - log2)) : (aHi & ((1 << (log2 - 32)) - 1)) * 4294967296 + aLo); // pageOffset(), written out (a call V8 does not inline takes a low word above 2^30 as a heap number)
+    out.spa = spaBase + this.pageOffset(aHi, aLo, log2);
     out.pageSize = this.pow2[log2]!;
     out.readable = (perms & d.permMask & Perm.R) !== 0;
     out.writable = (perms & d.permMask & Perm.W) !== 0;
@@ -574,7 +572,7 @@ export class Translator {
       if (s < 0) {
         // a miss (or no IOTLB) walks on fastHit()'s guest route (guestMiss), after the front check it
         // makes there and guestPath() makes here; a non-canonical address goes to the general path, which faults
-        if (!canonical(d, aHi)) return null;
+        if (!this.guest.canonical(d, aHi)) return null;
         this.aHi = aHi; this.aLo = aLo;
         return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, true);
       }
@@ -861,17 +859,10 @@ export class Translator {
     if (this.ctx.peek) return this.price(out, walked);
     this.stats.faults++;
     if (this.noEvents) return this.price(out, walked);
-    if (code === EV_IO_PAGE_FAULT && d !== null) {
-      if (d.f.SA || (d.f.SE && this.quirks.seSuppressesRepeats && d.faultLogged)) { this.stats.eventsSuppressed++; return this.price(out, walked); }
-      d.faultLogged = true;
-    }
-    // dw1[15:0]: the DomainID only in events whose layout has DomainOrPASID there (IO_PAGE_FAULT,
-    // PAGE_TAB_HARDWARE_ERROR) with GN = 0; PASID[15:0] otherwise (ILLEGAL_DEV_TABLE_ENTRY, INVALID_DEVICE_REQUEST)
-    const tag = !gn && d !== null && EVENT_TAG_IS_DOMAIN[code] === true ? d.f.DomainID : pasid & 0xffff;
-    encodeEvent(this.ev, code, deviceId, gn || code === EV_ILLEGAL_DEV_TABLE_ENTRY || code === EV_INVALID_DEVICE_REQUEST ? pasid >>> 16 : 0,
-      tag, flags, addrLo, addrHi);
+    const r = this.faultEvents.write(d, deviceId, code, flags, gn, pasid, addrHi, addrLo);
+    if (r === FaultEventResult.Suppressed) this.stats.eventsSuppressed++;
     // the event write is a memory reference only when it happens (log on, not full, in memory)
-    if (this.eventLog.append(this.ev)) { this.ctx.refs++; out.event = code; this.stats.eventsLogged++; }
+    else if (r === FaultEventResult.Written) { this.ctx.refs++; out.event = code; this.stats.eventsLogged++; }
     return this.price(out, walked);
   }
 
