@@ -24,6 +24,8 @@ import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-con
 import type { TranslationStats } from "./translation-stats.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
+/** eBits: the host grants write to the entry's table (nested walks); a const enum, inlined (a module binding is loaded and checked at each use). */
+const enum EBit { HostW = 0x80 }
 const TWO32 = 4294967296;
 
 export interface GuestWalkFlags {
@@ -52,12 +54,16 @@ export class GuestWalker {
   log2 = 12;
   perms = 0;
   gcr3Hit = false;
+  /**
+   * The entries of the current walk, in walk order (entry i is at level top - i): the SPA and
+   * low word the A/D step compare-exchanges, and what the page-directory-cache fill and the
+   * nested A/D check need (EBit.HostW: the host grants write to the entry's table; the
+   * permissions accumulated down to the entry, Perm.R/W/U/X). A level and the next table's
+   * SPA are derived from these where needed, not stored per level.
+   */
   private readonly ePa = new Float64Array(6);
   private readonly eLo = new Uint32Array(6);
-  private readonly eLevel = new Uint8Array(6);
-  private readonly eHostW = new Uint8Array(6);
-  private readonly eNextSpa = new Float64Array(6);
-  private readonly ePerms = new Uint8Array(6);
+  private readonly eBits = new Uint8Array(6);
   /** Host translation of a table GPA: SPA and whether the host grants write. */
   private tSpa = 0;
   private tW = false;
@@ -235,11 +241,13 @@ export class GuestWalker {
     const nxOn = fl.nx === true;
     const u32 = ctx.direct();
     const last = ctx.lastWord;
-    const ePa = this.ePa, eLo = this.eLo, eHostW = this.eHostW;
+    const ePa = this.ePa, eLo = this.eLo, eBits = this.eBits;
+    const keep = pdeOn || nested;
     let n = 0;
     let lo = 0, hi = 0, aAll = -1;
     // the current table as an int32 word index (SPA / 4) while it lies below 8 GiB, else -1 and `table` holds it
     let tw = tableIsSpa && table < 8589934592 ? (table * 0.25) | 0 : -1;
+    const top = level;
     for (;;) {
       let hostW = 1;
       let tspa = table;
@@ -277,12 +285,8 @@ export class GuestWalker {
       w &= lo >>> 1; // R/W (bit 1)
       u &= lo >>> 2; // U/S (bit 2)
       if (nxOn && (hi & Lm.NxHi) !== 0) nx = 1;
-      ePa[n] = pa; eLo[n] = lo; eHostW[n] = hostW;
-      if (pdeOn) {
-        if (n > 0) this.eNextSpa[n - 1] = tw >= 0 ? tw * 4 : tspa;
-        this.eLevel[n] = level;
-        this.ePerms[n] = Perm.R | ((w & 1) << 1) | ((u & 1) << 3) | (nx === 0 ? Perm.X : 0);
-      }
+      ePa[n] = pa; eLo[n] = lo;
+      if (keep) eBits[n] = (hostW << 7) | Perm.R | ((w & 1) << 1) | ((u & 1) << 3) | (nx === 0 ? Perm.X : 0);
       n++;
       if ((lo & Lm.PS) !== 0) {
         if (level >= 4) return ctx.fault("reserved-bit", F_PR | F_RZ);
@@ -343,7 +347,7 @@ export class GuestWalker {
         for (let i = 0; i < n; i++) {
           const el = eLo[i]!;
           const want = wantA | (i === n - 1 && wantD ? Lm.D : 0);
-          if ((el & want) !== want && eHostW[i] === 0) {
+          if ((el & want) !== want && (eBits[i]! & EBit.HostW) === 0) {
             ctx.hostFault = true; ctx.faultHi = Math.floor(ePa[i]! / TWO32); ctx.faultLo = ePa[i]! >>> 0;
             return ctx.fault("permission", EVT_PE | F_PR);
           }
@@ -358,9 +362,14 @@ export class GuestWalker {
       }
     }
     if (pdeOn) {
+      // entry i (level L = top - i) points at the table holding entry i + 1, whose SPA less its
+      // index at level L - 1 is that table's
       for (let i = 0; i < n - 1; i++) {
-        const L = this.eLevel[i]!;
-        if (L >= pde.minLevel) pde.insert(domain, pasid, L, pde.prefixOf(aHi, aLo, L), this.eNextSpa[i]!, L - 1, this.ePerms[i]!, nested);
+        const L = top - i;
+        if (L < pde.minLevel) break;
+        const sh = 9 * L - 6; // level L - 1's index shift
+        const next = ePa[i + 1]! - 8 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+        pde.insert(domain, pasid, L, pde.prefixOf(aHi, aLo, L), next, L - 1, eBits[i]! & ~EBit.HostW, nested);
       }
     }
     this.spaBase = spaBase;
