@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { IommuTestbench, LongModeTable, Gcr3Table, V1PageTable } from "../../src/builders/index.js";
 import { spec, AmdIommu, PhysicalMemory } from "../../src/index.js";
+import { TagStore } from "../../src/iommu/caches/tag-store.js";
 
 const GVA = 0x7000_0000_0000n;
 
@@ -207,5 +208,20 @@ describe("page-directory cache look-up hint (the slot last found or filled per l
     expect(c.lookup(7, -1, 2, 1)).toBe(-1); // another level
     expect(c.lookup(8, -1, 3, 1)).toBe(-1); // another domain
     expect(c.tags.stats).toMatchObject({ hits: 3, misses: 3 });
+  });
+});
+
+describe("tag store replacement (IOTLB, page-directory, GCR3 and DTE caches)", () => {
+  it("a way freed by an invalidation is taken by the next fill of its set before any valid entry is evicted, even when the freed entry was the most recently used", () => {
+    const t = new TagStore("iotlb", { entries: 4, ways: 4 }, 1);
+    const slots = [0, 1, 2, 3].map((page) => t.allocate(0, 1, -1, 12, page)); // one set, filled in order: page 0 is least recently used
+    t.invalidateSlot(slots[3]!); // page 3, filled last
+    const s = t.allocate(0, 1, -1, 12, 9);
+    expect(s).toBe(slots[3]);
+    expect([0, 1, 2, 9].map((page) => t.find(0, 1, -1, 12, page) >= 0)).toEqual([true, true, true, true]);
+    expect([t.stats.evictions, t.occupancy]).toEqual([0, 4]);
+    // a full set again: the next fill evicts the least recently used way (page 0)
+    t.allocate(0, 1, -1, 12, 10);
+    expect([t.find(0, 1, -1, 12, 0), t.stats.evictions]).toEqual([-1, 1]);
   });
 });

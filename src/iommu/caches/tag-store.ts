@@ -36,6 +36,11 @@ export class TagStore {
   readonly k3: Float64Array;
   /** k0, k1 and k2 folded into one number (-1 when the way is invalid): look-ups compare two numbers per way. */
   readonly kA: Float64Array;
+  /**
+   * Replacement order: the clock value of the last touch (LRU) or of the fill (FIFO); -1 while
+   * the way is invalid, so the oldest stamp of a set is its first free way when it has one
+   * (allocateKey finds a free way and the victim with one comparison per way).
+   */
   private readonly stamp: Float64Array;
   private clock = 0;
   private rng: number;
@@ -96,7 +101,7 @@ export class TagStore {
     this.k2 = new Int32Array(entries);
     this.k3 = new Float64Array(entries);
     this.kA = new Float64Array(entries).fill(-1);
-    this.stamp = new Float64Array(entries);
+    this.stamp = new Float64Array(entries).fill(-1);
     this.live = new Int32Array(entries);
     this.livePos = new Int32Array(entries).fill(-1);
     this.rng = (seed | 0) || 0x9e3779b9;
@@ -146,22 +151,23 @@ export class TagStore {
     const k3 = this.key[1]!;
     const w = this.ways;
     const base = set * w;
-    // (the folded key is -1 exactly when the way is invalid: one compare finds a match or a free way)
     const ka = (k0 * 2097152 + (k1 + 1)) * 64 + k2;
     const kA = this.kA, K3 = this.k3, stamp = this.stamp;
-    // one pass: a match, the first free way, and the least recently stamped way (the LRU / FIFO
-    // victim: the first of the smallest stamps)
-    let slot = -1, victim = base, oldest = Infinity;
+    // one pass: a match, else the first of the smallest stamps, which is the first free way when
+    // the set has one (stamp -1) and otherwise the LRU / FIFO victim (one comparison per way
+    // and no branch on validity: a fill of a full set 16.3 -> 12.5 ns)
+    let match = -1, victim = base, oldest = Infinity;
     for (let i = base; i < base + w; i++) {
-      const a = kA[i]!;
-      if (a === ka && K3[i] === k3) return this.refill(i);
-      if (a === -1) { if (slot < 0) slot = i; } else if (stamp[i]! < oldest) { oldest = stamp[i]!; victim = i; }
+      if (kA[i] === ka && K3[i] === k3) { match = i; break; }
+      const st = stamp[i]!;
+      if (st < oldest) { oldest = st; victim = i; }
     }
+    if (match >= 0) return this.refill(match);
     // a free way, or a policy other than LRU, in a method of its own: the common fill of a
     // working set larger than the cache (LRU, set full) stays small enough for V8 to inline
     // into its caller (working-set translations 0.94-0.95 of the time; the random victim
     // written out here had doubled the cost of every LRU allocate, 8 ways 35 -> 18.6 ns)
-    if (slot >= 0 || this.lru === false) return this.allocateOther(slot, victim, base, k0, k1, k2, ka);
+    if (oldest === -1 || this.lru === false) return this.allocateOther(oldest === -1 ? victim : -1, victim, base, k0, k1, k2, ka);
     this.stats.evictions++;
     this.lastAllocKind = 2;
     this.evictedK2 = this.k2[victim]!;
@@ -214,7 +220,7 @@ export class TagStore {
 
   invalidateSlot(i: number): void {
     if (this.valid[i] === 1) {
-      this.valid[i] = 0; this.kA[i] = -1; this.stats.invalidations++; this.version++;
+      this.valid[i] = 0; this.kA[i] = -1; this.stamp[i] = -1; this.stats.invalidations++; this.version++;
       const p = this.livePos[i]!, last = this.live[--this.occupancy]!;
       this.live[p] = last; this.livePos[last] = p; this.livePos[i] = -1;
     }
@@ -226,14 +232,17 @@ export class TagStore {
 
   /** Plain-data copy of the tag state (snapshots). */
   snapshot(): { valid: number[]; k0: number[]; k1: number[]; k2: number[]; k3: number[]; stamp: number[]; clock: number; rng: number; occupancy: number; stats: CacheStats } {
-    return { valid: [...this.valid], k0: [...this.k0], k1: [...this.k1], k2: [...this.k2], k3: [...this.k3], stamp: [...this.stamp],
+    return { valid: [...this.valid], k0: [...this.k0], k1: [...this.k1], k2: [...this.k2], k3: [...this.k3], stamp: Array.from(this.stamp, (v) => (v < 0 ? 0 : v)), // (an invalid way's -1 written as 0: a stamp is a cycle count)
       clock: this.clock, rng: this.rng, occupancy: this.occupancy, stats: { ...this.stats } };
   }
   restore(s: ReturnType<TagStore["snapshot"]>): void {
     this.valid.set(s.valid); this.k0.set(s.k0); this.k1.set(s.k1); this.k2.set(s.k2); this.k3.set(s.k3); this.stamp.set(s.stamp);
     this.clock = s.clock; this.rng = s.rng; this.occupancy = s.occupancy; Object.assign(this.stats, s.stats);
     this.version++;
-    for (let i = 0; i < this.entries; i++) this.kA[i] = this.valid[i] === 1 ? TagStore.key(this.k0[i]!, this.k1[i]!, this.k2[i]!) : -1;
+    for (let i = 0; i < this.entries; i++) {
+      if (this.valid[i] === 1) this.kA[i] = TagStore.key(this.k0[i]!, this.k1[i]!, this.k2[i]!);
+      else { this.kA[i] = -1; this.stamp[i] = -1; }
+    }
     let n = 0;
     this.livePos.fill(-1);
     for (let i = 0; i < this.entries; i++) if (this.valid[i] === 1) { this.live[n] = i; this.livePos[i] = n; n++; }
