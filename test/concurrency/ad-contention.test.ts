@@ -157,7 +157,7 @@ describe("mutation checks: the checker catches each protecting mechanism removed
   const mutants: { name: string; mutations: Mutation[]; caught: (r: Run) => number; ops?: number }[] = [
     {
       name: "A/D set with a plain store instead of compare-exchange: host updates are lost",
-      mutations: [{ file: WALK, find: "const found = this.mem.cas32(pa, expected, value);", replace: "this.mem.store32(pa, value); const found = expected >>> 0;" }],
+      mutations: [{ file: WALK, find: "} else found = this.mem.cas32(pa, expected, value);", replace: "} else { this.mem.store32(pa, value); found = expected >>> 0; }" }],
       caught: (r) => r.h.lostUpdates + r.finalMismatch + r.lostA + r.lostD,
     },
     {

@@ -421,7 +421,9 @@ for (const mode of Object.keys(TRANSLATE_MODES)) {
 
 describe("A/D compare-exchange protocol", () => {
   it("an entry that changes between the read and the A/D update is re-read and re-checked", () => {
-    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 }, pdeCache: { entries: 0 } } });
+    // shared mode (options.concurrency): other agents may write the tables while the IOMMU walks,
+    // and the compare-exchange goes through the memory port, where the test plays the racing CPU
+    const tb = new IommuTestbench({ iommu: { iotlb: { entries: 0 }, pdeCache: { entries: 0 }, concurrency: "shared" } });
     const g = new LongModeTable(tb.memory, tb.pages, 4);
     const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
     gcr3.set(1, g.root);

@@ -11,8 +11,10 @@
  * Anything else is recorded as a violation (never thrown: the model must not see it).
  *
  * With `view`, it also offers the 32-bit view a PhysicalMemory has (`u32`), which the walkers
- * read with plain loads (Translator.fastWalk needs it): a Proxy over the inner memory's words
- * that records each element it serves as a read, so the checks above still see every access.
+ * read with plain loads (Translator.fastWalk needs it) and through which single mode makes its
+ * A/D compare-exchange (a load, a compare and a store: WalkContext.cas): a Proxy over the inner
+ * memory's words that records each element it serves as a read and checks each store as the
+ * compare-exchange above (of the word it replaces), so the checks still see every access.
  */
 import type { MemoryPort } from "../../src/memory/memory-port.js";
 import type { PhysicalMemory } from "../../src/memory/physical-memory.js";
@@ -41,6 +43,8 @@ export class RecordingMemory implements MemoryPort {
   readonly u32?: Uint32Array;
   /** Loads served through the view. */
   viewReads = 0;
+  /** The address of the last load through the view when no earlier load of the operation read it, else -1. */
+  private lastViewRead = -1;
 
   constructor(readonly inner: PhysicalMemory, view = false) {
     this.bytes = inner.bytes;
@@ -54,6 +58,7 @@ export class RecordingMemory implements MemoryPort {
               const pa = i * 4;
               if (i >= t.length) { this.bad(`u32[${p}]: a word outside memory (${this.bytes} bytes)`); return undefined; }
               this.counts.reads++; this.viewReads++;
+              this.lastViewRead = this.readSet.has(pa) ? -1 : pa; // (a first read: a store right after it read nothing before)
               this.readSet.add(pa);
               return t[i];
             }
@@ -61,7 +66,17 @@ export class RecordingMemory implements MemoryPort {
           const v = Reflect.get(t, p, t) as unknown;
           return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
         },
-        set: (_t, p) => { this.bad(`u32[${String(p)}]: a store through the read view`); return true; },
+        set: (t, p, v) => {
+          const i = typeof p === "string" ? Number(p) : NaN;
+          if (!(Number.isInteger(i) && String(i) === p)) { this.bad(`u32[${String(p)}]: a store through the view that is not to a word`); return true; }
+          // the compare-exchange's own load is not a read of the walk: the entry must have been read before it
+          if (this.lastViewRead === i * 4) this.readSet.delete(i * 4);
+          const ok = this.checkAd("u32 store", i * 4, t[i]!, v as number);
+          this.readSet.add(i * 4);
+          if (!ok) return true;
+          t[i] = v as number;
+          return true;
+        },
       });
     }
   }
@@ -107,15 +122,21 @@ export class RecordingMemory implements MemoryPort {
   }
 
   cas32(pa: number, expected: number, replacement: number): number {
-    if (!this.checkWord("cas32", pa)) return ~expected >>> 0;
-    this.checkValue("cas32", replacement);
-    if (pa % 8 !== 0) this.bad(`cas32 at 0x${pa.toString(16)}: not the low word of an entry`);
-    if (!this.readSet.has(pa)) this.bad(`cas32 at 0x${pa.toString(16)}: an entry the operation did not read`);
+    if (!this.checkAd("cas32", pa, expected, replacement)) return ~expected >>> 0;
+    return this.inner.cas32(pa, expected, replacement);
+  }
+
+  /** An A/D update (`kind` at pa, expected -> replacement): false when pa is not a word inside memory (nothing may be written). */
+  private checkAd(kind: string, pa: number, expected: number, replacement: number): boolean {
+    if (!this.checkWord(kind, pa)) return false;
+    this.checkValue(kind, replacement);
+    if (pa % 8 !== 0) this.bad(`${kind} at 0x${pa.toString(16)}: not the low word of an entry`);
+    if (!this.readSet.has(pa)) this.bad(`${kind} at 0x${pa.toString(16)}: an entry the operation did not read`);
     if (((expected ^ replacement) & ~AD) !== 0 || (expected & ~replacement & AD) !== 0) {
-      this.bad(`cas32 at 0x${pa.toString(16)}: 0x${(expected >>> 0).toString(16)} -> 0x${(replacement >>> 0).toString(16)} changes more than setting A/D`);
+      this.bad(`${kind} at 0x${pa.toString(16)}: 0x${(expected >>> 0).toString(16)} -> 0x${(replacement >>> 0).toString(16)} changes more than setting A/D`);
     }
     this.counts.adUpdates++;
-    return this.inner.cas32(pa, expected, replacement);
+    return true;
   }
 
   private ringBytes(baseReg: number): number {

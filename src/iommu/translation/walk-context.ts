@@ -130,11 +130,23 @@ export class WalkContext {
     if (l !== null) this.lineHits += this.peek ? l.holds(w * 4) : l.touchWord(w);
   }
 
-  /** Atomically replace the low word `expected` with `value`; false if the entry changed meanwhile. */
+  /**
+   * Atomically replace the low word `expected` with `value`; false if the entry changed meanwhile.
+   * In single mode (options.concurrency: one agent at a time uses the memory) a load, a compare
+   * and a store are that compare-exchange, done on the memory's words as readWord's loads are
+   * (Atomics.compareExchange is a builtin call V8 does not inline: a tenth of a first-touch
+   * walk); in shared mode, and through any other port, it is the memory's atomic cas32.
+   */
   cas(pa: number, expected: number, value: number, what: string): boolean {
     this.refs++;
     this.adWrites++;
-    const found = this.mem.cas32(pa, expected, value);
+    const u32 = this.u32;
+    let found: number;
+    if (u32 !== null) { // (pa is the entry just read: inside memory)
+      const w = pa * 0.25;
+      found = u32[w]!;
+      if (found === expected >>> 0) u32[w] = value;
+    } else found = this.mem.cas32(pa, expected, value);
     if (this.log !== null) this.log.push({ kind: "cas", pa, what, value: found === (expected >>> 0) ? value >>> 0 : found });
     return found === (expected >>> 0);
   }
