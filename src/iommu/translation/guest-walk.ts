@@ -47,8 +47,9 @@ export class GuestWalker {
   aLo = 0;
   /** The guest CR3 of the current walk (walkTables() to walkOnce()). */
   private cr3 = 0;
-  /** tableSpa()'s input: the guest-physical address of a guest table. */
-  private tGpa = 0;
+  /** tableSpa()'s input: the guest-physical address of a guest table, as 32-bit halves. */
+  private tHi = 0;
+  private tLo = 0;
   /** Output: SPA page base, log2 size, permissions (PERM_*). */
   spaBase = 0;
   log2 = 12;
@@ -140,7 +141,7 @@ export class GuestWalker {
     let table = f.GCR3TableRootPtr;
     for (let k = glxLevels - 1; k >= 0; k--) {
       let tspa = table;
-      if (viaHost) { this.tGpa = table; if (!this.tableSpa(d, false)) return -1; tspa = this.tSpa; }
+      if (viaHost) { this.tLo = table >>> 0; this.tHi = (table - this.tLo) * 2.3283064365386963e-10; if (!this.tableSpa(d, false)) return -1; tspa = this.tSpa; }
       const pa = tspa + ((pasid >>> (9 * k)) & 0x1ff) * 8;
       if (!ctx.read(pa, "gcr3")) return -1;
       const lo = ctx.lo, hi = ctx.hi;
@@ -178,10 +179,9 @@ export class GuestWalker {
     return top === 0 || top === (d.guestLevels === 5 ? 0xff : 0x1ffff); // 2^(64 - vaBits + 1) - 1: all ones
   }
 
-  /** Translate a guest-table GPA (this.tGpa) through the host table (nested TLB first); fault = host space. */
+  /** Translate a guest-table GPA (this.tHi, this.tLo) through the host table (nested TLB first); fault = host space. */
   private tableSpa(d: Dte, needWrite: boolean): boolean {
-    const gpa = this.tGpa;
-    const gHi = Math.floor(gpa / TWO32), gLo = gpa >>> 0;
+    const gHi = this.tHi, gLo = this.tLo;
     const it = this.iotlb;
     if (it.enabled && !this.ctx.peek) {
       it.page[0] = gHi; it.page[1] = gLo; // (see page-tag-cache.ts)
@@ -247,12 +247,12 @@ export class GuestWalker {
     let lo = 0, hi = 0, aAll = -1;
     // the current table as an int32 word index (SPA / 4) while it lies below 8 GiB, else -1 and `table` holds it
     let tw = tableIsSpa && table < 8589934592 ? (table * 0.25) | 0 : -1;
+    if (tableIsSpa === false) { this.tLo = table >>> 0; this.tHi = (table - this.tLo) * 2.3283064365386963e-10; } // the guest CR3, a GPA: tableSpa()'s input
     const top = level;
     for (;;) {
       let hostW = 1;
       let tspa = table;
-      if (tableIsSpa === false) {
-        this.tGpa = table;
+      if (tableIsSpa === false) { // (a GPA, in tHi / tLo)
         if (!this.tableSpa(d, false)) return Walk.Fault;
         tspa = this.tSpa; hostW = this.tW ? 1 : 0;
         tw = tspa < 8589934592 ? (tspa * 0.25) | 0 : -1;
@@ -298,6 +298,7 @@ export class GuestWalker {
       level--;
       if (nested || (hi & Lm.AddrHi & ~1) !== 0) { // a GPA to translate, or a table at or above 8 GiB
         table = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
+        if (nested) { this.tHi = hi & Lm.AddrHi; this.tLo = (lo & Lm.AddrLo) >>> 0; }
         tableIsSpa = !nested;
         tw = -1;
       } else {
