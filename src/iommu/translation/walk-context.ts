@@ -142,8 +142,8 @@ export class WalkContext {
     this.adWrites++;
     const u32 = this.u32;
     let found: number;
-    if (u32 !== null) { // (pa is the entry just read: inside memory)
-      const w = pa * 0.25;
+    if (u32 !== null && pa < 8589934592) { // (pa is the entry just read: inside memory; an int32 word index below 8 GiB)
+      const w = (pa * 0.25) | 0;
       found = u32[w]!;
       if (found === expected >>> 0) u32[w] = value;
     } else found = this.mem.cas32(pa, expected, value);
