@@ -18,12 +18,17 @@
  *      Failure with "pri-failure". Accesses that found no outstanding-request unit are retried.
  *
  * Every access reports its modelled cycles (ATC hit, ATS round trip plus the IOMMU's
- * translation, memory reference). A translated request whose SPA lies outside memory is an
+ * translation, memory reference). An untranslated request pays its translation less the root
+ * complex's own handling of the request, which the IOMMU's look-ups overlap (timing
+ * rootComplexOverlap, dmaAddedCycles; docs/calibration.md section 9): the translation's own
+ * cycles (TranslationResult.cycles) are unchanged. An ATS Translation Request pays the
+ * IOMMU's translation whole, after atsRoundTrip (no anchor splits that round trip). A translated request whose SPA lies outside memory is an
  * Unsupported Request ("unsupported-request"), never an exception.
  */
 import type { MemoryPort } from "../memory/memory-port.js";
 import { PPR_RESPONSE } from "../spec/commands.js";
 import { TranslationResult, type FaultReason, type TranslationRequest } from "../iommu/translation/request.js";
+import { dmaAddedCycles } from "../iommu/timing-profile.js";
 import { ATC_NO_PASID, ATC_R, ATC_U, ATC_W, ATC_X, type AtsDeviceTlb } from "./ats-device-tlb.js";
 import { PRG_ANSWERED, type PageRequestInterface } from "./page-request-interface.js";
 import type { UpstreamPort } from "./upstream-port.js";
@@ -168,7 +173,7 @@ export class DmaEngine {
     const atc = this.atc;
     if (atc === null) {
       const tr = up.translateInto(q, this.tr);
-      out.cycles += tr.cycles;
+      out.cycles += dmaAddedCycles(up.timing, tr.cycles);
       if (!tr.ok) { out.status = "fault"; out.fault = tr.fault; this.stats.faults++; return; }
       this.memoryAccess(out, tr.spa);
       return;

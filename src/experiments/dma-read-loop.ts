@@ -5,7 +5,9 @@
  * has completed. Each read:
  *
  *   1. is translated by the model's IOMMU (translateTimed: an IOTLB hit, or a walk that waits
- *      for a free walker);
+ *      for a free walker); the translation delays the read by its latency less the root
+ *      complex's own handling of the request, which the look-ups overlap (profile
+ *      rootComplexOverlap, dmaAddedCycles; docs/calibration.md section 9);
  *   2. goes on for the rest of its unloaded round trip (host memory, root complex, the device's
  *      DMA engine): the published no-IOMMU read latency for that size less the completion's
  *      own time on the link;
@@ -17,6 +19,7 @@
  * bound it.
  */
 import { TranslationResult } from "../iommu/translation/request.js";
+import { dmaAddedCycles } from "../iommu/timing-profile.js";
 import { PcieLink } from "../device/pcie-gen3-link.js";
 import { Xorshift32, type ExperimentOptions } from "./experiment.js";
 import { DEVICE, hostWorkload } from "./workload.js";
@@ -88,11 +91,13 @@ export function closedLoopReads(timing: Timing, size: 64 | 128 | 256 | 512, page
   const start = (io.timingModel.inFlightUntil + 1) * ns;
   const ready = new ReadyQueue();
   let hits = 0;
+  const profile = io.timing;
   const issue = (at: number) => {
     req.address = w.address(rng.below(pages), size * rng.below(slots));
-    io.translateTimed(req, Math.ceil(at / ns), out);
+    const cycle = Math.ceil(at / ns);
+    io.translateTimed(req, cycle, out);
     if (out.iotlbHit) hits++;
-    ready.push(out.completionCycle * ns + rest);
+    ready.push((cycle + dmaAddedCycles(profile, out.completionCycle - cycle)) * ns + rest);
   };
   for (let i = 0; i < tags; i++) issue(start);
   const warm = Math.floor(requests / 10);

@@ -6,7 +6,10 @@
  *
  * In the model the curve is a line by construction (every read costs the hit or the miss
  * latency), so its linearity is not checked; its end at h = 0 is the miss latency that
- * walkOverhead was fitted to (a fitted row). The hit end is experiment iotlb-reach's B1 row.
+ * walkOverhead was fitted to (a fitted row). The curve is the translation's own latency; what
+ * a hit adds to a DMA read (less the root complex's handling the look-ups overlap,
+ * rootComplexOverlap) is experiment iotlb-reach's B1 row. The fitted row is a difference of two
+ * translation latencies, which that overlap shifts alike.
  */
 import { TranslationResult } from "../iommu/translation/request.js";
 import { lineChart, svgDocument } from "../report/svg-chart.js";

@@ -8,6 +8,14 @@ import { OPTION_LIMITS } from "./options.js";
 
 export interface TimingProfile {
   clockHz: number; iotlbHit: number; pdeCacheHit: number; dteCacheHit: number; gcr3CacheHit: number;
+  /**
+   * Cycles of the root complex's own handling of an inbound DMA request (done with the IOMMU
+   * off too) that the IOMMU's look-ups overlap: a translation adds
+   * max(0, its latency - rootComplexOverlap) to a DMA read (dmaAddedCycles). It does not change
+   * the translation's own latency (TranslationResult.cycles, completionCycle). Fitted to B1
+   * (docs/calibration.md section 9).
+   */
+  rootComplexOverlap: number;
   memoryReference: number; memoryReferenceLlc: number; tableCacheLines: number; tableCacheWays: number; walkOverhead: number; walkers: number; adUpdate: number;
   commandFetchPerLine: number; commandDecode: number; invalidationBase: number; invalidationPerSet: number;
   completionWaitStore: number; eventLogWrite: number; pprLogWrite: number; interruptDelivery: number;
@@ -53,4 +61,15 @@ export function resolveTimingProfile(opt: TimingProfileName | (Partial<TimingPro
   if (!Number.isInteger(out.tableCacheLines)) throw new RangeError(`timing.tableCacheLines must be an integer (0 = no table-line cache), got ${out.tableCacheLines}`);
   if (!Number.isInteger(out.tableCacheWays) || out.tableCacheWays! < 1) throw new RangeError(`timing.tableCacheWays must be a positive integer, got ${out.tableCacheWays}`);
   return out as unknown as TimingProfile;
+}
+
+/**
+ * Cycles a translation of `translationCycles` adds to a DMA read: the IOMMU's look-ups overlap
+ * the root complex's own handling of the request (`rootComplexOverlap`, which the read pays
+ * with the IOMMU off too), so only the part beyond it delays the read (docs/calibration.md
+ * section 9). The translation's own latency is not changed: this is what the device sees.
+ */
+export function dmaAddedCycles(p: Readonly<Pick<TimingProfile, "rootComplexOverlap">>, translationCycles: number): number {
+  const added = translationCycles - p.rootComplexOverlap;
+  return added > 0 ? added : 0;
 }

@@ -23,6 +23,25 @@ describe("DMA without ATS: untranslated requests", () => {
     expect(ep.read32({ address: 0x7008 }).value).toBe(0xcafe_f00d);
   });
 
+  it("an untranslated read pays its translation less the root complex's handling the look-ups overlap (rootComplexOverlap), then the memory reference; the translation's own cycles do not change", () => {
+    const run = (rootComplexOverlap: number) => {
+      const s = svaSetup({ tb: { iommu: { timing: { rootComplexOverlap } } } });
+      const pt = hostDomain(s.tb, 0x0200, 9);
+      const ep = new PcieEndpoint(s.tb.iommu, { deviceId: 0x0200, ats: false });
+      pt.map(0x7000, s.frame());
+      const miss = ep.read32({ address: 0x7008 }).cycles, hit = ep.read32({ address: 0x7008 }).cycles;
+      const t = s.tb.iommu.translate({ deviceId: 0x0200, address: 0x7008 }); // a hit, as the second read
+      return { miss, hit, translation: t.cycles, memory: s.tb.iommu.timing.memoryReference };
+    };
+    const none = run(0), fit = run(4), big = run(1e6);
+    expect(fit.translation).toBe(none.translation); // the IOMMU's latency is the same
+    expect(none.hit).toBe(none.translation + none.memory); // in series
+    expect(fit.hit).toBe(none.translation - 4 + fit.memory);
+    expect(fit.miss).toBe(none.miss - 4);
+    expect(big.hit).toBe(big.memory); // hidden entirely, never negative
+    expect(big.miss).toBe(big.memory);
+  });
+
   it("a refused untranslated request fails the access (no exception) and the IOMMU logs IO_PAGE_FAULT", () => {
     const s = svaSetup();
     hostDomain(s.tb, 0x0200, 9);
