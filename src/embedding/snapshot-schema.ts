@@ -95,8 +95,15 @@ export const IOMMU_OPTIONS_IN = obj({
   concurrency: Type.Optional(CONCURRENCY),
 }, { description: "AmdIommu options (README \"Options\")" });
 
+/** The timing profile a snapshot carries: rootComplexOverlap may be absent (a snapshot written before it existed; restore takes the default profile's). */
+function snapshotTimingProps(): TProperties {
+  const p = timingProps();
+  p.rootComplexOverlap = Type.Optional(p.rootComplexOverlap!);
+  return p;
+}
+
 const SNAPSHOT_OPTIONS = obj({
-  features: obj(featureProps()), quirks: obj(quirkProps()), timing: obj(timingProps()),
+  features: obj(featureProps()), quirks: obj(quirkProps()), timing: obj(snapshotTimingProps()),
   iotlb: obj(GEOMETRY), pdeCache: obj({ ...GEOMETRY, minLevel: MIN_LEVEL }), dteCache: obj(GEOMETRY), gcr3Cache: obj(GEOMETRY),
   irteCache: Type.Optional(obj(GEOMETRY, { description: "IRTE cache geometry (absent in snapshots taken before it was recorded: restored only into the same geometry)" })),
   segment: Type.Integer({ minimum: 0, maximum: OPTION_LIMITS.segment }), concurrency: CONCURRENCY,

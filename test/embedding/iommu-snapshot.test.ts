@@ -195,6 +195,17 @@ describe("snapshots: the IRTE cache geometry (options.irteCache)", () => {
     expect(twin.remapInterrupt({ deviceId: DEV, address: MSI, data: 4 }).irteCacheHit).toBe(true);
   });
 
+  it("a snapshot taken before timing.rootComplexOverlap existed (no such key) still restores, with the default profile's overlap and the same state", () => {
+    const s = warm();
+    const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
+    delete snap.options.timing.rootComplexOverlap;
+    const twin = AmdIommu.restore(snap, { memory: copyOf(s.tb.memory) });
+    expect(twin.timing.rootComplexOverlap).toBe(new AmdIommu({ memory: copyOf(s.tb.memory) }).timing.rootComplexOverlap);
+    const again = twin.snapshot();
+    expect({ ...again, options: { ...again.options, timing: { ...again.options.timing, rootComplexOverlap: undefined } } })
+      .toEqual({ ...s.tb.iommu.snapshot(), options: { ...s.tb.iommu.snapshot().options, timing: { ...s.tb.iommu.snapshot().options.timing, rootComplexOverlap: undefined } } });
+  });
+
   it("an IRTE cache turned off ({ entries: 0 }) round-trips too", () => {
     const s = irSetup({ format: "128", iommu: { irteCache: { entries: 0 } } });
     const snap = JSON.parse(JSON.stringify(s.tb.iommu.snapshot()));
