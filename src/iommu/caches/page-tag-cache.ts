@@ -53,10 +53,6 @@ export class PageTagCache {
 
   get enabled(): boolean { return this.tags.entries > 0; }
 
-  /** The page number of (aHi, aLo) for pages of 2^k bytes (12 <= k < 64). */
-  private vpn(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32);
-  }
   /** The set of that page: a hash of the low 32 bits of its page number. */
   private setOf(aHi: number, aLo: number, k: number): number {
     const x = k < 32 ? (aLo >>> k) | (aHi << (32 - k)) : aHi >>> (k - 32);
@@ -90,7 +86,9 @@ export class PageTagCache {
    * tags.stats.misses.
    */
   probe(k0: number, k1: number): number {
-    const aHi = this.page[0]!, aLo = this.page[1]!;
+    // the low word as an int32 (its bits: every use below shifts it with >>>), so that it is a
+    // small integer, never a heap number, in a call V8 leaves out of line (setOf() on a hint miss)
+    const aHi = this.page[0]!, aLo = this.page[1]! | 0;
     const act = this.active;
     const t = this.tags;
     const kA = t.kA, K3 = t.k3, hint = this.hint;
@@ -100,7 +98,7 @@ export class PageTagCache {
       const k = act[i]!;
       const h = this.hintIndex(aHi, aLo, k);
       let slot = hint[h]!;
-      const vpn = this.vpn(aHi, aLo, k);
+      const vpn = k < 32 ? aHi * (1 << (32 - k)) + (aLo >>> k) : aHi >>> (k - 32); // the page number, written out (a double returned from a call left out of line is a heap number)
       const ka = kbase + k;
       if (K3[slot] !== vpn || kA[slot] !== ka) {
         t.key[0] = ka; t.key[1] = vpn;
@@ -125,7 +123,9 @@ export class PageTagCache {
    * probe() for its common case in few bytecodes (the translator's hit path inlines it): one
    * page size below 4 GiB held and the way hint right. Otherwise -2: the caller then calls
    * probe(), which decides. kbase = TagStore.key(k0, k1, 0). (The address as arguments: on the
-   * hit path V8 inlines this, and the two stores into page cost 2 ns of a 17 ns hit.)
+   * hit path V8 inlines this, and the two stores into page cost 2 ns of a 17 ns hit. The low
+   * word may be given as an int32, `aLo | 0`: only its bits are used, and an int32 is a small
+   * integer, never a heap number, in the calls V8 leaves out of line.)
    */
   probeHinted(kbase: number, aHi: number, aLo: number): number {
     const k = this.hintLog2;
@@ -150,7 +150,7 @@ export class PageTagCache {
     const t = this.tags;
     if (t.entries === 0) return -1;
     const aHi = this.page[0]!, aLo = this.page[1]!, spaBase = this.page[2]!;
-    // vpn(), written out: returned from a call V8 left out of line (fill() is inlined into the
+    // the page number, written out (as in probe()): returned from a call V8 left out of line (fill() is inlined into the
     // translator's miss routes), it was a heap number per fill
     t.key[1] = log2 < 32 ? aHi * (1 << (32 - log2)) + (aLo >>> log2) : aHi >>> (log2 - 32);
     // setOf() and hintIndex(), written out: calls here were left out of line

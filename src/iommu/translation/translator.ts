@@ -227,9 +227,9 @@ export class Translator {
         it.page[0] = aHi; it.page[1] = aLo;
         s = it.tags.entries === 0 ? -1 : it.probe(d.domain, 0);
         if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, true, false); }
-        return this.hitAnswer(out, d, aHi, aLo, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
+        return this.hitAnswer(out, d, aHi, aLo | 0, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
       }
-      s = it.probeHinted(d.hostKey, aHi, aLo);
+      s = it.probeHinted(d.hostKey, aHi, aLo | 0);
       if (s < 0) { it.page[0] = aHi; it.page[1] = aLo; this.aHi = aHi; this.aLo = aLo; return this.hostLookup(req, out, d); } // (the address for the probes: see page-tag-cache.ts)
       need = write === true ? Perm.W | Perm.Dirty : Perm.R; // R, or W with D already set
     } else {
@@ -243,7 +243,7 @@ export class Translator {
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
-    return this.hitAnswer(out, d, aHi, aLo, s, need, pasid);
+    return this.hitAnswer(out, d, aHi, aLo | 0, s, need, pasid);
   }
 
   /** fastHit()'s IOTLB look-up when the hinted one did not decide it: the full look-up, then a hit or the walk. */
@@ -251,7 +251,7 @@ export class Translator {
     const it = this.iotlb;
     const aHi = this.aHi, aLo = this.aLo;
     const s = it.tags.entries === 0 ? -1 : it.probe(d.domain, PasidKey.Host); // (page[0..1] set by fastHit)
-    if (s >= 0) return this.hitAnswer(out, d, aHi, aLo, s, req.write === true ? Perm.W | Perm.Dirty : Perm.R, undefined);
+    if (s >= 0) return this.hitAnswer(out, d, aHi, aLo | 0, s, req.write === true ? Perm.W | Perm.Dirty : Perm.R, undefined);
     this.iotlbMiss();
     return this.fastWalk(out, d, req.deviceId, req.write === true);
   }
@@ -260,6 +260,8 @@ export class Translator {
    * The answer of an IOTLB hit in probed slot s for a request that needs the permission bits
    * `need` (pasid undefined: the host space), or null when the entry and the DTE do not allow
    * it: nothing is committed then, and the general path looks up (counts, touches) and walks.
+   * aLo is the low word as an int32 (`| 0`: a small integer, never a heap number, should V8
+   * leave this call out of line).
    */
   private hitAnswer(out: TranslationResult, d: Dte, aHi: number, aLo: number, s: number, need: number, pasid: number | undefined): TranslationResult | null {
     const it = this.iotlb;
@@ -351,7 +353,7 @@ export class Translator {
 
   /** The offset of (aHi, aLo) in its page of 2^k bytes, with integer masks (-1 >>> (32 - k): the low k bits for 12 <= k < 32). */
   private pageOffset(aHi: number, aLo: number, k: number): number {
-    return k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + aLo;
+    return k < 32 ? aLo & (-1 >>> (32 - k)) : (aHi & ((1 << (k - 32)) - 1)) * 4294967296 + (aLo >>> 0); // (aLo as uint32 or int32: its bits)
   }
 
   /**
@@ -559,7 +561,7 @@ export class Translator {
     let s: number;
     if (pasid === undefined) {
       if (it.tags.entries === 0 || d.hostWalk !== true) return null; // (GIoV: the general path)
-      s = it.probeHinted(d.hostKey, aHi, aLo);
+      s = it.probeHinted(d.hostKey, aHi, aLo | 0);
       if (s < 0) { it.page[0] = aHi; it.page[1] = aLo; s = it.probe(d.domain, PasidKey.Host); }
       if (s < 0) return null;
     } else {
