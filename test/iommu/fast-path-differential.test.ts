@@ -1,6 +1,7 @@
 /**
  * Property: the translator's fast path (fastHit / fastWalk / fastAtsHit, the guest miss route into
- * guestWalk, the plain-load branches of the walkers) gives exactly what the general path
+ * guestWalk, the guest walker's common case GuestWalker.walkDirect, the plain-load branches of
+ * the walkers) gives exactly what the general path
  * gives. Two IOMMUs are built identically over random tables (host v1; guest long-mode with
  * a PASID, through GIoV, nested in a v1 table; 4 and 5 levels) with random corruption, HAD
  * settings, A/D bits, R/W, U/S, NX and cache geometries; one is driven with number addresses

@@ -45,6 +45,15 @@ export class Gcr3Cache {
     if (s >= 0) t.stats.hits++; else t.stats.misses++;
     return s;
   }
+  /** The slot lookup() finds through the slot last found or filled, or -1 (then lookup() decides), changing nothing: commitHit() counts it as lookup() would. */
+  probeFront(deviceId: number, pasid: number, domain: number): number {
+    return this.tags.version === this.frontVersion && deviceId === this.frontDevice && pasid === this.frontPasid && domain === this.frontDomain ? this.frontSlot : -1;
+  }
+  /** lookup()'s effects of a hit on slot s: the replacement-state update and the hit count. */
+  commitHit(s: number): void {
+    this.tags.touch(s);
+    this.tags.stats.hits++;
+  }
   insert(deviceId: number, pasid: number, domain: number, cr3: number): void {
     if (this.tags.entries === 0) return;
     const slot = this.tags.allocate(this.setOf(deviceId, pasid), deviceId, pasid, 0, domain);

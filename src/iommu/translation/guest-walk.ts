@@ -26,6 +26,8 @@ import type { TranslationStats } from "./translation-stats.js";
 const SHIFT = [0, 12, 21, 30, 39, 48];
 /** eBits: the host grants write to the entry's table (nested walks); a const enum, inlined (a module binding is loaded and checked at each use). */
 const enum EBit { HostW = 0x80 }
+/** walkDirect()'s answer when the walk is not its case (nothing done: walkTables() decides); else a Walk code. A const enum: inlined. */
+const enum Direct { NotTaken = 3 }
 const TWO32 = 4294967296;
 
 export interface GuestWalkFlags {
@@ -65,6 +67,9 @@ export class GuestWalker {
   private readonly ePa = new Float64Array(6);
   private readonly eLo = new Uint32Array(6);
   private readonly eBits = new Uint8Array(6);
+  /** walkDirect()'s entries by level: word index (SPA / 4) and low word. */
+  private readonly dWord = new Int32Array(7);
+  private readonly dLo = new Uint32Array(7);
   /** Host translation of a table GPA: SPA and whether the host grants write. */
   private tSpa = 0;
   private tW = false;
@@ -86,7 +91,8 @@ export class GuestWalker {
     const ctx = this.ctx;
     const before = ctx.walkRefs;
     this.hostReads = 0;
-    const ok = this.walkTables(d, pasid, fl);
+    const r = d.f.Mode === 0 && ctx.peek === false ? this.walkDirect(d, pasid, fl) : Direct.NotTaken;
+    const ok = r === Direct.NotTaken ? this.walkTables(d, pasid, fl) : r === Walk.Ok;
     if (ctx.peek === false) { // performance events 0Eh (guest tables) and 0Dh (host tables of a nested walk)
       const st = this.stats, host = this.hostReads;
       st.nestedTableReads += host;
@@ -118,15 +124,128 @@ export class GuestWalker {
       cr3 = this.gcr3Walk(d, pasid, glxLevels, nested && fl.gcr3IsGpa, fl.gcr3RsvdCheck);
       if (cr3 < 0) return false;
     }
-    const levels = d.guestLevels;
     this.cr3 = cr3;
-    for (let i = 0; i < MAX_WALK_RETRIES; i++) {
+    return this.walkAttempts(d, pasid, fl, nested, 0);
+  }
+
+  /** The walk of the long-mode table from this.cr3, attempts `first` onwards (retried while an A/D update loses a race). */
+  private walkAttempts(d: Dte, pasid: number, fl: GuestWalkFlags, nested: boolean, first: number): boolean {
+    const ctx = this.ctx;
+    const levels = d.guestLevels;
+    for (let i = first; i < MAX_WALK_RETRIES; i++) {
       const r = this.walkOnce(d, pasid, fl, nested, levels);
       if (r !== Walk.Retry) return r === Walk.Ok;
       ctx.retries++;
     }
     ctx.fault("ad-contention", 0);
     return false;
+  }
+
+  /**
+   * walk()'s common case in one pass, as Translator.fastWalk is the v1 walk's: a guest (not
+   * nested) walk of an untranslated request in single mode with the memory's words for plain
+   * loads, the guest CR3 from the GCR3 cache's front slot, tables below 8 GiB, a 4 KiB leaf,
+   * the permissions the request needs, and no page-directory-cache entry to fill. The caches
+   * are probed (GCR3 front slot, page-directory cache) and the reads made without a side
+   * effect; any other case returns Direct.NotTaken before one, and walkTables() decides it. Once the
+   * walk completes, what it did is committed in the order walkTables() does it (GCR3 and
+   * page-directory look-ups, the reads and their table lines, then the A/D compare-exchanges,
+   * top-down); an A/D update that loses a race goes on as walkTables()'s next attempt.
+   * test/iommu/fast-path-differential.test.ts holds the two equal (number addresses take this
+   * walk, bigint addresses with the memory-access log the general one).
+   */
+  private walkDirect(d: Dte, pasid: number, fl: GuestWalkFlags): number {
+    const ctx = this.ctx;
+    const u32 = ctx.direct();
+    if (u32 === null || fl.enforce !== true) return Direct.NotTaken;
+    const f = d.f;
+    const glxBits = 9 * (f.GLX + 1); // walkTables()'s PASID range check (a refusal is its fault)
+    if ((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1) return Direct.NotTaken;
+    const g3 = this.gcr3;
+    const gs = g3.probeFront(d.deviceId, pasid, f.DomainID);
+    if (gs < 0) return Direct.NotTaken;
+    const cr3 = g3.cr3[gs]!;
+    if (!(cr3 < 8589934592)) return Direct.NotTaken;
+    const aHi = this.aHi, aLo = this.aLo;
+    const pde = this.pde;
+    const pdeOn = pde.tags.entries !== 0;
+    let w = 1, u = 1, nx = 0, level = d.guestLevels, tw = (cr3 * 0.25) | 0, probes = 0, pdeSlot = -1;
+    if (pdeOn) {
+      // walkOnce()'s look-ups, as probes: committed once the walk completes
+      for (let L = pde.minLevel; L <= level; L++) {
+        probes++;
+        const sh = 9 * L + 3; // pde.prefixOf(), written out
+        const slot = pde.probe(d.domain, pasid, L, sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh));
+        if (slot < 0) continue;
+        const next = pde.next[slot]!;
+        if (!(next < 8589934592)) return Direct.NotTaken;
+        const p = pde.perms[slot]!;
+        w = (p >>> 1) & 1; u = (p >>> 3) & 1; nx = ((p >>> 2) & 1) ^ 1; // Perm.W, Perm.U, Perm.X
+        pdeSlot = slot; tw = (next * 0.25) | 0; level = L - 1;
+        break;
+      }
+    }
+    const last = ctx.lastWord; // the entry's high word must be in memory too
+    const dWord = this.dWord, dLo = this.dLo;
+    const top = level;
+    let lo = 0, hi = 0, aAll = -1, nxHi = 0;
+    for (;;) {
+      const sh = 9 * level + 3;
+      const e = tw + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+      if (e >= last) return Direct.NotTaken;
+      dWord[level] = e;
+      lo = u32[e]!; hi = u32[e + 1]!;
+      dLo[level] = lo;
+      if ((lo & Lm.P) === 0) return Direct.NotTaken;
+      aAll &= lo;
+      w &= lo >>> 1; // R/W, ANDed over the levels
+      u &= lo >>> 2; // U/S, ANDed over the levels
+      nxHi |= hi;
+      if (level === 1) break;
+      // a large page (or PS where it is reserved), or the next table at or above 8 GiB: the general walk
+      if ((lo & Lm.PS) !== 0 || (hi & Lm.AddrHi & ~1) !== 0) return Direct.NotTaken;
+      tw = ((hi & 1) << 30) | ((lo & Lm.AddrLo) >>> 2);
+      level--;
+    }
+    w &= 1; u &= 1;
+    if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1;
+    if ((fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1)) return Direct.NotTaken; // its fault
+    if (pdeOn && top > 1 && top >= pde.minLevel) return Direct.NotTaken; // directory entries to fill: the general walk
+    // the walk completes (or loses an A/D race): commit what it did, in walkTables()'s order
+    this.cr3 = cr3;
+    this.gcr3Hit = true;
+    g3.commitHit(gs);
+    if (pdeOn) {
+      pde.commitLookups(probes, pdeSlot);
+      if (pdeSlot >= 0) ctx.pdeHits++;
+    }
+    ctx.refs += top; ctx.walkRefs += top; // the reads: levels top .. 1
+    const lines = ctx.lines;
+    if (lines !== null) {
+      let h = 0;
+      for (let L = top; L >= 1; L--) h += lines.touchWord(dWord[L]!); // in walk order
+      ctx.lineHits += h;
+    }
+    // Accessed / Dirty, top-down (walkOnce's step)
+    const wantD = fl.dUpdate === true && fl.write === true && w === 1;
+    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    if ((wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0)) {
+      for (let L = top; L >= 1; L--) {
+        const el = dLo[L]!;
+        let want = wantA;
+        if (L === 1 && wantD) want |= Lm.D;
+        if ((el & want) === want) continue;
+        if (!ctx.cas(dWord[L]! * 4, el, (el | want) >>> 0, "guest-ad")) {
+          ctx.retries++; // lost a race: the general walk's next attempt
+          return this.walkAttempts(d, pasid, fl, false, 1) ? Walk.Ok : Walk.Fault;
+        }
+      }
+    }
+    this.spaBase = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
+    this.log2 = 12;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    this.perms = Perm.R | (w === 1 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) | (leafDirty ? Perm.Dirty : 0);
+    return Walk.Ok;
   }
 
   /**
