@@ -90,9 +90,12 @@ export class GuestWalker {
   walk(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const before = ctx.walkRefs;
+    if (d.f.Mode === 0 && ctx.peek === false) { // the common case first (no host-table reads: performance event 0Eh only)
+      const r = this.walkDirect(d, pasid, fl);
+      if (r !== Direct.NotTaken) { this.stats.guestTableReads += ctx.walkRefs - before; return r === Walk.Ok; }
+    }
     this.hostReads = 0;
-    const r = d.f.Mode === 0 && ctx.peek === false ? this.walkDirect(d, pasid, fl) : Direct.NotTaken;
-    const ok = r === Direct.NotTaken ? this.walkTables(d, pasid, fl) : r === Walk.Ok;
+    const ok = this.walkTables(d, pasid, fl);
     if (ctx.peek === false) { // performance events 0Eh (guest tables) and 0Dh (host tables of a nested walk)
       const st = this.stats, host = this.hostReads;
       st.nestedTableReads += host;
