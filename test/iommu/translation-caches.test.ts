@@ -225,3 +225,39 @@ describe("tag store replacement (IOTLB, page-directory, GCR3 and DTE caches)", (
     expect([t.find(0, 1, -1, 12, 0), t.stats.evictions]).toEqual([-1, 1]);
   });
 });
+
+describe("guest walks on the warm path (GCR3 entry cached, number address: GuestWalker.walkDirect's case)", () => {
+  const MiB2 = 0x20_0000, GiB = 0x4000_0000;
+  /** A guest device whose GCR3 entry a first translation has cached (IOTLB off, so every request walks). */
+  function warm(size: 4096 | 2097152 | 1073741824) {
+    const tb = new IommuTestbench({ bytes: 64 * 1024 * 1024, iommu: { iotlb: { entries: 0 } } });
+    const g = new LongModeTable(tb.memory, tb.pages, 4);
+    const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
+    gcr3.set(5, g.root);
+    tb.deviceTable.set(3, { V: true, TV: true, IR: true, IW: true, GV: true, GCR3TableRootPtr: gcr3.root, DomainID: 3 });
+    const va = Number(GVA) - (Number(GVA) % size);
+    g.map(va, size === GiB ? GiB : MiB2 * 3, { size });
+    const first = tb.iommu.translate({ deviceId: 3, address: va, pasid: 5 });
+    expect([first.ok, first.gcr3CacheHit]).toEqual([true, false]);
+    return { tb, g, va };
+  }
+
+  it("a 2 MiB and a 1 GiB leaf translate with their own page size, and the GCR3 entry is a cache hit", () => {
+    for (const size of [MiB2, GiB] as const) {
+      const { tb, va } = warm(size);
+      const r = tb.iommu.translate({ deviceId: 3, address: va + 0x1234, pasid: 5 });
+      expect([r.ok, r.pageSize, r.spa, r.gcr3CacheHit]).toEqual([true, size, (size === GiB ? GiB : MiB2 * 3) + 0x1234, true]);
+    }
+  });
+
+  it("a 2 MiB leaf with address bits 20:13 set, or a 1 GiB leaf with bits 29:13 set, is a reserved-bit fault (RZ)", () => {
+    for (const [size, bit] of [[MiB2, 0x2000], [MiB2, 0x10_0000], [GiB, 0x2000], [GiB, 0x2000_0000]] as const) {
+      const { tb, g, va } = warm(size);
+      const pa = g.entryAddress(va, size === GiB ? 3 : 2);
+      tb.memory.write32(pa, tb.memory.read32(pa) | bit);
+      const r = tb.iommu.translate({ deviceId: 3, address: va, pasid: 5 });
+      expect([r.ok, r.fault, r.gcr3CacheHit]).toEqual([false, "reserved-bit", true]);
+      expect(tb.events().at(-1)!.flags.RZ).toBe(true);
+    }
+  });
+});

@@ -147,7 +147,7 @@ export class GuestWalker {
   /**
    * walk()'s common case in one pass, as Translator.fastWalk is the v1 walk's: a guest (not
    * nested) walk of an untranslated request in single mode with the memory's words for plain
-   * loads, the guest CR3 from the GCR3 cache's front slot, tables below 8 GiB, a 4 KiB leaf,
+   * loads, the guest CR3 from the GCR3 cache's front slot, tables below 8 GiB, a 4 KiB, 2 MiB or 1 GiB leaf,
    * the permissions the request needs, and no page-directory-cache entry to fill. The caches
    * are probed (GCR3 front slot, page-directory cache) and the reads made without a side
    * effect; any other case returns Direct.NotTaken before one, and walkTables() decides it. Once the
@@ -205,15 +205,20 @@ export class GuestWalker {
       u &= lo >>> 2; // U/S, ANDed over the levels
       nxHi |= hi;
       if (level === 1) break;
-      // a large page (or PS where it is reserved), or the next table at or above 8 GiB: the general walk
-      if ((lo & Lm.PS) !== 0 || (hi & Lm.AddrHi & ~1) !== 0) return Direct.NotTaken;
+      if ((lo & Lm.PS) !== 0) {
+        // a 2 MiB or 1 GiB leaf with its reserved low address bits clear; PS in a PML4E / PML5E or a
+        // reserved bit set is the general walk's fault
+        if (level >= 4 || (lo & (level === 3 ? Lm.Rsvd1GLo : Lm.Rsvd2MLo)) !== 0) return Direct.NotTaken;
+        break;
+      }
+      if ((hi & Lm.AddrHi & ~1) !== 0) return Direct.NotTaken; // the next table at or above 8 GiB: the general walk
       tw = ((hi & 1) << 30) | ((lo & Lm.AddrLo) >>> 2);
       level--;
     }
     w &= 1; u &= 1;
     if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1;
     if ((fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1)) return Direct.NotTaken; // its fault
-    if (pdeOn && top > 1 && top >= pde.minLevel) return Direct.NotTaken; // directory entries to fill: the general walk
+    if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // directory entries to fill: the general walk
     // the walk completes (or loses an A/D race): commit what it did, in walkTables()'s order
     this.cr3 = cr3;
     this.gcr3Hit = true;
@@ -222,21 +227,22 @@ export class GuestWalker {
       pde.commitLookups(probes, pdeSlot);
       if (pdeSlot >= 0) ctx.pdeHits++;
     }
-    ctx.refs += top; ctx.walkRefs += top; // the reads: levels top .. 1
+    const reads = top - level + 1; // levels top .. the leaf's
+    ctx.refs += reads; ctx.walkRefs += reads;
     const lines = ctx.lines;
     if (lines !== null) {
       let h = 0;
-      for (let L = top; L >= 1; L--) h += lines.touchWord(dWord[L]!); // in walk order
+      for (let L = top; L >= level; L--) h += lines.touchWord(dWord[L]!); // in walk order
       ctx.lineHits += h;
     }
     // Accessed / Dirty, top-down (walkOnce's step)
     const wantD = fl.dUpdate === true && fl.write === true && w === 1;
     const wantA = fl.aUpdate === true ? Lm.A : 0;
     if ((wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0)) {
-      for (let L = top; L >= 1; L--) {
+      for (let L = top; L >= level; L--) {
         const el = dLo[L]!;
         let want = wantA;
-        if (L === 1 && wantD) want |= Lm.D;
+        if (L === level && wantD) want |= Lm.D;
         if ((el & want) === want) continue;
         if (!ctx.cas(dWord[L]! * 4, el, (el | want) >>> 0, "guest-ad")) {
           ctx.retries++; // lost a race: the general walk's next attempt
@@ -244,8 +250,9 @@ export class GuestWalker {
         }
       }
     }
-    this.spaBase = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo) >>> 0);
-    this.log2 = 12;
+    const log2 = 9 * level + 3; // 12, 21 or 30
+    this.spaBase = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo & (-1 << log2)) >>> 0);
+    this.log2 = log2;
     const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
     this.perms = Perm.R | (w === 1 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) | (leafDirty ? Perm.Dirty : 0);
     return Walk.Ok;
