@@ -33,16 +33,11 @@ export class Gcr3Cache {
   private frontDomain = -1;
 
   lookup(deviceId: number, pasid: number, domain: number): number {
+    const front = this.probeFront(deviceId, pasid, domain);
+    if (front >= 0) { this.commitHit(front); return front; }
     const t = this.tags;
-    let s: number;
-    if (t.version === this.frontVersion && deviceId === this.frontDevice && pasid === this.frontPasid && domain === this.frontDomain) {
-      s = this.frontSlot;
-      t.touch(s);
-    } else {
-      s = t.find(this.setOf(deviceId, pasid), deviceId, pasid, 0, domain);
-      if (s >= 0) this.front(s, deviceId, pasid, domain);
-    }
-    if (s >= 0) t.stats.hits++; else t.stats.misses++;
+    const s = t.find(this.setOf(deviceId, pasid), deviceId, pasid, 0, domain); // (find() touches a hit)
+    if (s >= 0) { this.front(s, deviceId, pasid, domain); t.stats.hits++; } else t.stats.misses++;
     return s;
   }
   /** The slot lookup() finds through the slot last found or filled, or -1 (then lookup() decides), changing nothing: commitHit() counts it as lookup() would. */

@@ -211,7 +211,6 @@ export class TagStore {
     return slot;
   }
 
-
   /** The random policy's victim in the set at `base` of `w` ways (xorshift32 from the injected seed). */
   private randomWay(base: number, w: number): number {
     let x = this.rng; x ^= x << 13; x ^= x >>> 17; x ^= x << 5; this.rng = x;

@@ -110,11 +110,7 @@ export class GuestWalker {
     const f = d.f;
     const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
     const glxLevels = f.GLX + 1;
-    // PASID below 2^(9 x GCR3 levels) and 2^(PASmax + 1), with integer shifts (a `2 **` here
-    // was a call to Math.pow, a third of a guest walk): 9 x levels <= 36 and PASmax <= 19,
-    // and a PASID is below 2^20, so a width of 31 bits or more never refuses one
-    const glxBits = 9 * glxLevels;
-    if ((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1) { ctx.fault("pasid-out-of-range", 0); return false; }
+    if (!this.pasidInRange(glxLevels, pasid, fl)) { ctx.fault("pasid-out-of-range", 0); return false; }
     // ---- GCR3 table: PASID -> guest CR3 ----
     let cr3 = -1;
     this.gcr3Hit = false;
@@ -129,6 +125,16 @@ export class GuestWalker {
     }
     this.cr3 = cr3;
     return this.walkAttempts(d, pasid, fl, nested, 0);
+  }
+
+  /**
+   * The PASID is below 2^(9 x GCR3 levels) and 2^(PASmax + 1), with integer shifts (a `2 **` here
+   * was a call to Math.pow, a third of a guest walk): 9 x levels <= 36 and PASmax <= 19, and a
+   * PASID is below 2^20, so a width of 31 bits or more never refuses one.
+   */
+  private pasidInRange(glxLevels: number, pasid: number, fl: GuestWalkFlags): boolean {
+    const glxBits = 9 * glxLevels;
+    return !((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1);
   }
 
   /** The walk of the long-mode table from this.cr3, attempts `first` onwards (retried while an A/D update loses a race). */
@@ -162,8 +168,7 @@ export class GuestWalker {
     const u32 = ctx.direct();
     if (u32 === null || fl.enforce !== true) return Direct.NotTaken;
     const f = d.f;
-    const glxBits = 9 * (f.GLX + 1); // walkTables()'s PASID range check (a refusal is its fault)
-    if ((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1) return Direct.NotTaken;
+    if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
     const g3 = this.gcr3;
     const gs = g3.probeFront(d.deviceId, pasid, f.DomainID);
     if (gs < 0) return Direct.NotTaken;
