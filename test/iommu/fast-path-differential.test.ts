@@ -1,7 +1,7 @@
 /**
  * Property: the translator's fast path (fastHit / fastWalk / fastAtsHit, the guest miss route into
- * guestWalk, the guest walker's common case GuestWalker.walkDirect, the plain-load branches of
- * the walkers) gives exactly what the general path
+ * guestWalk, the guest walker's common cases GuestWalker.walkDirect and walkNested with the host
+ * walks HostWalker.walkDirect, the plain-load branches of the walkers) gives exactly what the general path
  * gives. Two IOMMUs are built identically over random tables (host v1; guest long-mode with
  * a PASID, through GIoV, nested in a v1 table; 4 and 5 levels) with random corruption, HAD
  * settings, A/D bits, R/W, U/S, NX and cache geometries; one is driven with number addresses
@@ -114,19 +114,23 @@ const GVA = 0x7f00_0000_0000;
 const gsetup = fc.record({
   kind: fc.constantFrom("guest", "nested", "giov"), levels: fc.constantFrom(4, 5), had: fc.constantFrom(0, 1, 3), ir: mostly, iw: mostly,
   iotlb: fc.constantFrom(0, 4, 64), pde: fc.constantFrom(0, 4, 64), gcr3: fc.constantFrom(0, 4), dte: fc.constantFrom(1, 64),
+  // nested: the host maps the guest tables with A set or clear, and the data with 2 MiB or 4 KiB pages
+  hostTablesAccessed: mostly, hostSmall: fc.boolean(), accessedInPde: fc.constantFrom(false, false, true),
 });
+// (a 4 KiB mapping is a run of 1-16 pages sharing their tables: walks of its other pages find the tables' translations cached)
 const gmapping = fc.record({ slot: fc.integer({ min: 0, max: 255 }), big: fc.constantFrom(false, false, false, true), writable: mostly, user: mostly,
-  nx: fc.constantFrom(false, false, true), accessed: fc.boolean(), dirty: fc.boolean() });
+  nx: fc.constantFrom(false, false, true), accessed: fc.boolean(), dirty: fc.boolean(), run: fc.integer({ min: 1, max: 16 }) });
 const grequest = fc.record({ which: fc.nat(), offset: fc.integer({ min: 0, max: 2 * 1024 * 1024 - 1 }), write: fc.boolean(), privileged: fc.constantFrom(undefined, false, true),
   execute: fc.constantFrom(undefined, false, true), far: fc.constantFrom(0, 0, 0, 0, 1, 2), pasid: fc.constantFrom(1, 1, 1, 2), repeat: fc.boolean(), device: fc.constantFrom(0, 0, 0, 1),
   ats: fc.constantFrom(false, false, false, true) });
-type GSetup = { kind: string; levels: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; gcr3: number; dte: number };
-type GMapping = { slot: number; big: boolean; writable: boolean; user: boolean; nx: boolean; accessed: boolean; dirty: boolean };
+type GSetup = { kind: string; levels: number; had: number; ir: boolean; iw: boolean; iotlb: number; pde: number; gcr3: number; dte: number; hostTablesAccessed: boolean; hostSmall: boolean; accessedInPde: boolean };
+type GMapping = { slot: number; big: boolean; writable: boolean; user: boolean; nx: boolean; accessed: boolean; dirty: boolean; run: number };
 
 function buildGuest(s: GSetup, maps: GMapping[], corrupt: { page: number; entry: number; bitNo: number }[]) {
   const tb = new IommuTestbench({
     bytes: 4 * 1024 * 1024, deviceTableEntries: 256, ringLen: 8,
-    iommu: { iotlb: { entries: s.iotlb }, pdeCache: { entries: s.pde }, gcr3Cache: { entries: s.gcr3, ways: Math.min(Math.max(s.gcr3, 1), 4) }, dteCache: { entries: s.dte, ways: Math.min(s.dte, 2) } },
+    iommu: { iotlb: { entries: s.iotlb }, pdeCache: { entries: s.pde }, gcr3Cache: { entries: s.gcr3, ways: Math.min(Math.max(s.gcr3, 1), 4) }, dteCache: { entries: s.dte, ways: Math.min(s.dte, 2) },
+      quirks: { v1AccessedInPde: s.accessedInPde } },
   });
   const first = tb.pages.used;
   const nested = s.kind === "nested";
@@ -135,9 +139,12 @@ function buildGuest(s: GSetup, maps: GMapping[], corrupt: { page: number; entry:
   const gvas: number[] = [];
   for (const m of maps) {
     const size = m.big ? 2097152 : 4096;
-    const gva = GVA + m.slot * 2 * 1024 * 1024 + (m.big ? 0 : (m.slot % 7) * 4096);
-    guest.map(gva, (m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024, { size, writable: m.writable, user: m.user, nx: m.nx, accessed: m.accessed, dirty: m.dirty });
-    gvas.push(gva);
+    for (let k = 0; k < (m.big ? 1 : m.run); k++) {
+      const gva = GVA + m.slot * 2 * 1024 * 1024 + (m.big ? 0 : ((m.slot % 7) + k) * 4096);
+      if (gvas.includes(gva)) continue;
+      guest.map(gva, (m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024 + k * 4096, { size, writable: m.writable, user: m.user, nx: m.nx, accessed: m.accessed, dirty: m.dirty });
+      gvas.push(gva);
+    }
   }
   const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
   gcr3.set(s.kind === "giov" ? 0 : 1, guest.root);
@@ -145,8 +152,16 @@ function buildGuest(s: GSetup, maps: GMapping[], corrupt: { page: number; entry:
   let hostRoot = 0;
   if (nested) {
     const host = new V1PageTable(tb.memory, tb.pages, 4);
-    for (let a = first; a < end; a += 4096) host.map(a, a, { accessed: true, dirty: true });
-    for (const m of maps) host.map((m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024, 0x100000000 + m.slot * 2 * 1024 * 1024, { size: 2 * 1024 * 1024, accessed: m.accessed, dirty: m.dirty });
+    for (let a = first; a < end; a += 4096) host.map(a, a, { accessed: s.hostTablesAccessed, dirty: true });
+    const mapped = new Set<number>();
+    for (const m of maps) {
+      const gpa = (m.big ? 64 : 32) * 1024 * 1024 * 16 + m.slot * 2 * 1024 * 1024, spa = 0x100000000 + m.slot * 2 * 1024 * 1024;
+      if (mapped.has(gpa)) continue;
+      mapped.add(gpa);
+      // (host 4 KiB pages: under a 2 MiB guest page its first 128 KiB mapped, beyond them a host fault)
+      if (s.hostSmall) for (let k = 0; k < 32; k++) host.map(gpa + k * 4096, spa + k * 4096, { accessed: m.accessed, dirty: m.dirty });
+      else host.map(gpa, spa, { size: 2 * 1024 * 1024, accessed: m.accessed, dirty: m.dirty });
+    }
     hostRoot = host.root;
   }
   const tablePages = Array.from({ length: (tb.pages.used - first) / 4096 }, (_, i) => first + i * 4096);
@@ -163,37 +178,55 @@ function buildGuest(s: GSetup, maps: GMapping[], corrupt: { page: number; entry:
   return { tb, gvas };
 }
 
+type GRequest = { which: number; offset: number; write: boolean; privileged: boolean | undefined; execute: boolean | undefined; far: number; pasid: number; repeat: boolean; device: number; ats: boolean };
+const gbit = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 63 }), weight: 1 }, { arbitrary: fc.constantFrom(0, 1, 2, 5, 6, 7, 63, 13, 21), weight: 3 });
+
+/** Two IOMMUs over the same guest tables, one driven with number addresses (fast paths), the other with bigint addresses and the access log (general path): equal after every request. */
+function guestProperty(setup: fc.Arbitrary<GSetup>, req: fc.Arbitrary<GRequest>, maxRequests: number, numRuns: number, seed: number) {
+  fc.assert(fc.property(setup, fc.array(gmapping, { minLength: 1, maxLength: 8 }), fc.array(fc.record({ page: fc.nat(), entry: fc.integer({ min: 0, max: 511 }), bitNo: gbit }), { maxLength: 3 }),
+    fc.array(req, { minLength: 1, maxLength: maxRequests }),
+    (s, maps, corrupt, reqs) => {
+      const fast = buildGuest(s, maps, corrupt);
+      const slow = buildGuest(s, maps, corrupt);
+      const log: MemoryAccess[] = [];
+      slow.tb.iommu.traceMemoryAccesses(log);
+      let gva = GVA;
+      for (const q of reqs) {
+        // a mapped page, beyond the width (non-canonical / above 2^48 or 2^57), or a page of the high half
+        if (!q.repeat) {
+          gva = fast.gvas[q.which % fast.gvas.length]! + (q.offset % 4096);
+          if (q.far === 1) gva += 2 ** 50;
+        }
+        // (far 1: bit 50 set, beyond a 4-level table's width; far 2: bit 52, beyond both)
+        const address = q.far === 2 ? gva + 2 ** 52 : gva;
+        const deviceId = 1 + q.device;
+        const pasid = s.kind === "giov" ? undefined : q.pasid;
+        // (an ATS request fills the IOTLB without enforcing permissions: entries the untranslated requests must refuse)
+        const go = (io: typeof fast.tb.iommu, r: Parameters<typeof io.translate>[0]) => (q.ats ? io.translateAts(r) : io.translate(r));
+        const a = go(fast.tb.iommu, { deviceId, address, pasid, write: q.write, privileged: q.privileged, execute: q.execute });
+        const b = go(slow.tb.iommu, { deviceId, address: BigInt(address), pasid, write: q.write, privileged: q.privileged, execute: q.execute });
+        expect({ ...a }, `gva 0x${gva.toString(16)} ${JSON.stringify(q)}`).toEqual({ ...b });
+      }
+      expect(fast.tb.iommu.stats()).toEqual(slow.tb.iommu.stats());
+      expect(fast.tb.iommu.snapshot()).toEqual(slow.tb.iommu.snapshot());
+      const differs = Buffer.compare(new Uint8Array(fast.tb.memory.buffer), new Uint8Array(slow.tb.memory.buffer));
+      expect(differs, "memory contents differ").toBe(0);
+    }), { seed, numRuns });
+}
+
 describe("fast path = general path (guest tables: PASID, GIoV, nested, 4 and 5 levels)", () => {
   it("same results, memory, statistics and events for random guest tables, corruption, flags and cache geometries", { timeout: 180_000 }, () => {
-    const gbit = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 63 }), weight: 1 }, { arbitrary: fc.constantFrom(0, 1, 2, 5, 6, 7, 63, 13, 21), weight: 3 });
-    fc.assert(fc.property(gsetup, fc.array(gmapping, { minLength: 1, maxLength: 8 }), fc.array(fc.record({ page: fc.nat(), entry: fc.integer({ min: 0, max: 511 }), bitNo: gbit }), { maxLength: 3 }),
-      fc.array(grequest, { minLength: 1, maxLength: 20 }),
-      (s, maps, corrupt, reqs) => {
-        const fast = buildGuest(s, maps, corrupt);
-        const slow = buildGuest(s, maps, corrupt);
-        const log: MemoryAccess[] = [];
-        slow.tb.iommu.traceMemoryAccesses(log);
-        let gva = GVA;
-        for (const q of reqs) {
-          // a mapped page, beyond the width (non-canonical / above 2^48 or 2^57), or a page of the high half
-          if (!q.repeat) {
-            gva = fast.gvas[q.which % fast.gvas.length]! + (q.offset % 4096);
-            if (q.far === 1) gva += 2 ** 50;
-          }
-          // (far 1: bit 50 set, beyond a 4-level table's width; far 2: bit 52, beyond both)
-          const address = q.far === 2 ? gva + 2 ** 52 : gva;
-          const deviceId = 1 + q.device;
-          const pasid = s.kind === "giov" ? undefined : q.pasid;
-          // (an ATS request fills the IOTLB without enforcing permissions: entries the untranslated requests must refuse)
-          const go = (io: typeof fast.tb.iommu, r: Parameters<typeof io.translate>[0]) => (q.ats ? io.translateAts(r) : io.translate(r));
-          const a = go(fast.tb.iommu, { deviceId, address, pasid, write: q.write, privileged: q.privileged, execute: q.execute });
-          const b = go(slow.tb.iommu, { deviceId, address: BigInt(address), pasid, write: q.write, privileged: q.privileged, execute: q.execute });
-          expect({ ...a }, `gva 0x${gva.toString(16)} ${JSON.stringify(q)}`).toEqual({ ...b });
-        }
-        expect(fast.tb.iommu.stats()).toEqual(slow.tb.iommu.stats());
-        expect(fast.tb.iommu.snapshot()).toEqual(slow.tb.iommu.snapshot());
-        const differs = Buffer.compare(new Uint8Array(fast.tb.memory.buffer), new Uint8Array(slow.tb.memory.buffer));
-        expect(differs, "memory contents differ").toBe(0);
-      }), { seed: 0x6e57, numRuns: 400 });
+    guestProperty(gsetup, grequest, 20, 400, 0x6e57);
+  });
+  // the walks of a device that keeps its PASID: the GCR3 cache's front slot holds it, and the
+  // walks of a mapping's other pages find the tables' translations cached (the one-pass
+  // walks, GuestWalker.walkDirect and walkNested, take most of them)
+  it("same with warm caches: one device and PASID, runs of pages sharing their tables", { timeout: 180_000 }, () => {
+    const warm = gsetup.chain((s) => fc.record({ kind: fc.constantFrom("guest", "nested", "nested", "giov"), gcr3: fc.constantFrom(4, 16), iotlb: fc.constantFrom(0, 16, 64), pde: fc.constantFrom(0, 64) })
+      .map((g) => ({ ...s, ...g })));
+    const steady = fc.record({ which: fc.nat(), offset: fc.integer({ min: 0, max: 4095 }), write: fc.boolean(), privileged: fc.constantFrom(undefined, false, true),
+      execute: fc.constantFrom(undefined, undefined, false, true), far: fc.constantFrom(0, 0, 0, 0, 0, 0, 0, 1), pasid: fc.constantFrom(1, 1, 1, 1, 1, 1, 1, 2), repeat: fc.constantFrom(false, false, false, true),
+      device: fc.constantFrom(0, 0, 0, 0, 0, 0, 0, 1), ats: fc.constantFrom(false, false, false, false, false, false, false, true) });
+    guestProperty(warm, steady, 80, 300, 0x3a11);
   });
 });

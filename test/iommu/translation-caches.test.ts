@@ -261,3 +261,52 @@ describe("guest walks on the warm path (GCR3 entry cached, number address: Guest
     }
   });
 });
+
+describe("nested walks on the warm path (GCR3 entry cached, number address: GuestWalker.walkNested's case)", () => {
+  const GPA_DATA = 0x4000_0000, SPA_DATA = 0x800_0000;
+  /** A nested device (guest tables identity-mapped by the host, 4 KiB host pages) whose GCR3 entry a first translation has cached; every request walks. */
+  function warm(iotlb: number, hostWritable: boolean) {
+    const tb = new IommuTestbench({ bytes: 256 * 1024 * 1024, iommu: { iotlb: { entries: iotlb } } });
+    const first = tb.pages.used;
+    const g = new LongModeTable(tb.memory, tb.pages, 4);
+    for (let k = 0; k < 4; k++) g.map(Number(GVA) + k * 4096, GPA_DATA + k * 4096, { accessed: true, dirty: true });
+    const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
+    gcr3.set(5, g.root);
+    const end = tb.pages.used;
+    const h = new V1PageTable(tb.memory, tb.pages, 4);
+    for (let a = first; a < end; a += 4096) h.map(a, a, { accessed: true, dirty: true });
+    for (let k = 0; k < 4; k++) h.map(GPA_DATA + k * 4096, SPA_DATA + k * 4096, { writable: hostWritable, accessed: true, dirty: true });
+    tb.deviceTable.set(3, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: h.root, IR: true, IW: true, HAD: 3, GV: true, GCR3TableRootPtr: gcr3.root, DomainID: 3 });
+    const warmUp = tb.iommu.translate({ deviceId: 3, address: Number(GVA), pasid: 5 });
+    expect([warmUp.ok, warmUp.path]).toEqual([true, "nested"]);
+    return { tb, g, h };
+  }
+  const va = Number(GVA) + 4096;
+
+  it("a write to a page the host table maps read-only is a permission fault of the host space (GN = 0, the GPA); a read is served", () => {
+    for (const iotlb of [0, 64]) {
+      const { tb } = warm(iotlb, false);
+      const r = tb.iommu.translate({ deviceId: 3, address: va + 8, pasid: 5 });
+      expect([r.ok, r.spa, r.writable]).toEqual([true, SPA_DATA + 4096 + 8, false]);
+      const w = tb.iommu.translate({ deviceId: 3, address: va + 0x2008, pasid: 5, write: true });
+      expect([w.ok, w.fault]).toEqual([false, "permission"]);
+      const e = tb.events().at(-1)!;
+      expect([e.flags.GN, e.address]).toEqual([false, BigInt(GPA_DATA + 0x3008)]);
+    }
+  });
+
+  it("a reserved bit in the host PTE of the final GPA, or of a guest table's GPA, is a reserved-bit fault (RZ) of the host space", () => {
+    // (with the IOTLB on, the guest table's translation stays cached: the IOTLB-off walk reads its host PTE)
+    for (const [which, iotlb] of [["data", 0], ["data", 64], ["table", 0]] as const) {
+      {
+        const { tb, g, h } = warm(iotlb, true);
+        const pa = h.entryAddress(which === "data" ? GPA_DATA + 4096 : g.entryAddress(va, 1), 1);
+        tb.memory.write32(pa + 4, tb.memory.read32(pa + 4) | (1 << 20)); // bit 52
+        const r = tb.iommu.translate({ deviceId: 3, address: va, pasid: 5 });
+        expect([which, iotlb, r.ok, r.fault]).toEqual([which, iotlb, false, "reserved-bit"]);
+        const e = tb.events().at(-1)!;
+        expect([e.flags.RZ, e.flags.GN]).toEqual([true, false]);
+      }
+    }
+  });
+});

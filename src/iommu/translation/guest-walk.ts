@@ -11,6 +11,11 @@
  * the translation succeeds; a lost race re-walks. In nested mode every guest table address
  * and the final GPA are translated by the host table (table reads need IR, A/D writes IW);
  * the final permission is the intersection and the page size the smaller of the two.
+ *
+ * walk() tries the common case of each format in one pass first, without a side effect until
+ * it completes: walkDirect() for a guest table alone, walkNested() for one nested in the host
+ * table. Every other case is the general walk's (walkTables(), walkOnce()), which is the
+ * reference the fast-path differential property holds them to.
  */
 import { Gcr3, Lm } from "../../spec/page-tables.js";
 import { EVT_NX, EVT_PE, EVT_US } from "../../spec/events.js";
@@ -20,7 +25,7 @@ import { PasidKey, Perm, type Iotlb } from "../caches/iotlb.js";
 import type { PdeCache } from "../caches/pde-cache.js";
 import { levelIndex, type HostWalker } from "./host-walk.js";
 import { offsetIn } from "./address-math.js";
-import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
+import { F_PR, F_RZ, MAX_WALK_RETRIES, Pending, Walk, type WalkContext } from "./walk-context.js";
 import type { TranslationStats } from "./translation-stats.js";
 
 const SHIFT = [0, 12, 21, 30, 39, 48];
@@ -70,6 +75,8 @@ export class GuestWalker {
   /** walkDirect()'s entries by level: word index (SPA / 4) and low word. */
   private readonly dWord = new Int32Array(7);
   private readonly dLo = new Uint32Array(7);
+  /** walkNested()'s entries by level: the host grants write to the entry's table (1) or not (0). */
+  private readonly dHostW = new Uint8Array(7);
   /** Host translation of a table GPA: SPA and whether the host grants write. */
   private tSpa = 0;
   private tW = false;
@@ -90,12 +97,11 @@ export class GuestWalker {
   walk(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
     const ctx = this.ctx;
     const before = ctx.walkRefs;
-    if (d.f.Mode === 0 && ctx.peek === false) { // the common case first (no host-table reads: performance event 0Eh only)
-      const r = this.walkDirect(d, pasid, fl);
-      if (r !== Direct.NotTaken) { this.stats.guestTableReads += ctx.walkRefs - before; return r === Walk.Ok; }
-    }
     this.hostReads = 0;
-    const ok = this.walkTables(d, pasid, fl);
+    // the common cases first: a guest table alone, or nested (TV = 0 with a Mode, quirks.tvGatesHostTableOnly, is walkTables()')
+    const f = d.f;
+    const r = ctx.peek === true ? Direct.NotTaken : f.Mode === 0 ? this.walkDirect(d, pasid, fl) : f.TV === true ? this.walkNested(d, pasid, fl) : Direct.NotTaken;
+    const ok = r === Direct.NotTaken ? this.walkTables(d, pasid, fl) : r === Walk.Ok;
     if (ctx.peek === false) { // performance events 0Eh (guest tables) and 0Dh (host tables of a nested walk)
       const st = this.stats, host = this.hostReads;
       st.nestedTableReads += host;
@@ -261,6 +267,181 @@ export class GuestWalker {
     const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
     this.perms = Perm.R | (w === 1 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) | (leafDirty ? Perm.Dirty : 0);
     return Walk.Ok;
+  }
+
+  /**
+   * walkDirect() for a nested walk (DTE Mode 1-6 with TV): the guest table of an untranslated
+   * request in single mode, guest CR3 from the GCR3 cache's front slot, each guest table's GPA
+   * translated through an IOTLB hit (the IOTLB on) or HostWalker.walkDirect (off), a 4 KiB,
+   * 2 MiB or 1 GiB guest leaf, the final GPA through HostWalker.walkDirect, the permissions the
+   * request needs, and nothing to fill (no page-directory-cache entry, guest or host, and no
+   * IOTLB entry for a guest table: a look-up that misses is walkTables()'s). The reads and
+   * look-ups are made without a side effect and deferred (WalkContext.pending); any other case
+   * returns Direct.NotTaken before one. Once the walk completes they are committed in the
+   * order walkTables() makes them (GCR3 look-up; guest page-directory look-ups; per guest
+   * level, its table's translation, then its read; the final GPA's host walk), then the guest
+   * A/D compare-exchanges, top-down; an A/D update that loses a race goes on as walkTables()'s
+   * next attempt. test/iommu/fast-path-differential.test.ts holds the two equal.
+   */
+  private walkNested(d: Dte, pasid: number, fl: GuestWalkFlags): number {
+    const ctx = this.ctx;
+    const u32 = ctx.direct();
+    if (u32 === null || fl.enforce !== true) return Direct.NotTaken;
+    const f = d.f;
+    if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
+    const g3 = this.gcr3;
+    const gs = g3.probeFront(d.deviceId, pasid, f.DomainID);
+    if (gs < 0) return Direct.NotTaken;
+    const cr3 = g3.cr3[gs]!; // a GPA
+    const aHi = this.aHi, aLo = this.aLo;
+    const pde = this.pde;
+    const pdeOn = pde.tags.entries !== 0;
+    ctx.pendingCount = 0;
+    let w = 1, u = 1, nx = 0, level = d.guestLevels, tw = -1;
+    // the current table's GPA as halves (tHi, tLo) while tw = -1
+    let tLo = cr3 >>> 0, tHi = (cr3 - tLo) * 2.3283064365386963e-10;
+    if (pdeOn) {
+      // walkOnce()'s look-ups, as probes (a hit's next table is an SPA)
+      let probes = 0, pdeSlot = -1;
+      for (let L = pde.minLevel; L <= level; L++) {
+        probes++;
+        const sh = 9 * L + 3; // pde.prefixOf(), written out
+        const slot = pde.probe(d.domain, pasid, L, sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh));
+        if (slot < 0) continue;
+        const next = pde.next[slot]!;
+        if (!(next < 8589934592)) return Direct.NotTaken;
+        const p = pde.perms[slot]!;
+        w = (p >>> 1) & 1; u = (p >>> 3) & 1; nx = ((p >>> 2) & 1) ^ 1; // Perm.W, Perm.U, Perm.X
+        pdeSlot = slot; tw = (next * 0.25) | 0; level = L - 1;
+        break;
+      }
+      ctx.pend(Pending.Pde, probes, pdeSlot);
+    }
+    const it = this.iotlb;
+    const itOn = it.tags.entries !== 0;
+    const host = this.host;
+    const irOk = f.IR === true, iwOk = f.IW === true;
+    const last = ctx.lastWord;
+    const dWord = this.dWord, dLo = this.dLo, dHostW = this.dHostW;
+    const top = level;
+    let lo = 0, hi = 0, aAll = -1, nxHi = 0, hostReads = 0;
+    for (;;) {
+      let hostW = 1;
+      if (tw < 0) {
+        // tableSpa(): the table's GPA through an IOTLB hit, or the host walk when the IOTLB is off
+        let tspa: number;
+        if (itOn) {
+          it.page[0] = tHi; it.page[1] = tLo;
+          const s = it.probe(f.DomainID, PasidKey.Host);
+          if (s < 0) return Direct.NotTaken;
+          const p = it.perms[s]!;
+          if ((p & Perm.R) === 0 || !irOk) return Direct.NotTaken;
+          ctx.pend(Pending.Iotlb, s, 0);
+          const k = it.hitLog2;
+          tspa = it.spa[s]! + (k < 32 ? tLo & (-1 >>> (32 - k)) : (tHi & ((1 << (k - 32)) - 1)) * TWO32 + tLo);
+          hostW = (p & Perm.W) !== 0 && iwOk ? 1 : 0;
+        } else {
+          host.aHi = tHi; host.aLo = tLo;
+          if (!host.walkDirect(d, false)) return Direct.NotTaken;
+          hostReads += host.directReads;
+          const k = host.log2;
+          tspa = host.spaBase + (k < 32 ? tLo & (-1 >>> (32 - k)) : (tHi & ((1 << (k - 32)) - 1)) * TWO32 + tLo);
+          hostW = (host.perms & Perm.W) !== 0 && iwOk ? 1 : 0;
+        }
+        if (!(tspa < 8589934592)) return Direct.NotTaken;
+        tw = (tspa * 0.25) | 0;
+      }
+      const sh = 9 * level + 3;
+      const e = tw + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+      if (e >= last) return Direct.NotTaken;
+      ctx.pend(Pending.Line, e, 0);
+      dWord[level] = e;
+      lo = u32[e]!; hi = u32[e + 1]!;
+      dLo[level] = lo;
+      dHostW[level] = hostW;
+      if ((lo & Lm.P) === 0) return Direct.NotTaken;
+      aAll &= lo;
+      w &= lo >>> 1; // R/W, ANDed over the guest levels
+      u &= lo >>> 2; // U/S, ANDed over the guest levels
+      nxHi |= hi;
+      if (level === 1) break;
+      if ((lo & Lm.PS) !== 0) {
+        if (level >= 4 || ((level === 3 ? Lm.Rsvd1GLo : Lm.Rsvd2MLo) & lo) !== 0) return Direct.NotTaken; // (walkTables()' fault)
+        break;
+      }
+      tHi = hi & Lm.AddrHi; tLo = (lo & Lm.AddrLo) >>> 0; tw = -1; // the next table's GPA
+      level--;
+    }
+    w &= 1; u &= 1;
+    if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1; // NX in any guest level
+    const denied = (fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1);
+    if (denied) return Direct.NotTaken; // walkTables()' fault
+    if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // guest directory entries to fill: the general walk
+    // ---- the final GPA through the host table ----
+    const log2 = 9 * level + 3; // the guest page: 12, 21 or 30
+    const low = -1 << log2;
+    const gHi = hi & Lm.AddrHi, gLo = ((lo & Lm.AddrLo & low) | (aLo & ~low)) >>> 0;
+    host.aHi = gHi; host.aLo = gLo;
+    if (!host.walkDirect(d, fl.write === true && w === 1)) return Direct.NotTaken;
+    hostReads += host.directReads;
+    const hostPerms = host.perms & (Perm.R | Perm.W);
+    const hk = host.log2;
+    const outLog2 = hk < log2 ? hk : log2;
+    const x = host.spaBase + (hk < 32 ? gLo & (-1 >>> (32 - hk)) : (gHi & ((1 << (hk - 32)) - 1)) * TWO32 + gLo);
+    const wantD = fl.dUpdate === true && fl.write === true && w === 1 && (hostPerms & Perm.W) !== 0;
+    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    const adNeeded = (wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0);
+    if (adNeeded) {
+      // a table the host maps read-only refuses the update: walkTables()'s fault
+      for (let L = top; L >= level; L--) {
+        const want = wantA | (L === level && wantD ? Lm.D : 0);
+        if ((dLo[L]! & want) !== want && dHostW[L] === 0) return Direct.NotTaken;
+      }
+    }
+    // the walk completes (or loses an A/D race): commit what it did, in walkTables()'s order
+    this.cr3 = cr3;
+    this.gcr3Hit = true;
+    g3.commitHit(gs); // the GCR3 look-up
+    this.commitPending();
+    const reads = top - level + 1 + hostReads;
+    ctx.refs += reads; ctx.walkRefs += reads;
+    this.hostReads += hostReads;
+    if (adNeeded) {
+      for (let L = top; L >= level; L--) {
+        const entry = dLo[L]!;
+        let want = wantA;
+        if (L === level && wantD) want |= Lm.D;
+        if ((entry & want) === want) continue;
+        if (!ctx.cas(dWord[L]! * 4, entry, (entry | want) >>> 0, "guest-ad")) {
+          ctx.retries++; // lost a race: the general walk's next attempt
+          return this.walkAttempts(d, pasid, fl, true, 1) ? Walk.Ok : Walk.Fault;
+        }
+      }
+    }
+    this.spaBase = x - ((x >>> 0) & ((1 << outLog2) - 1));
+    this.log2 = outLog2;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    this.perms = (hostPerms & Perm.R) | (w === 1 && (hostPerms & Perm.W) !== 0 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) |
+      (leafDirty ? Perm.Dirty : 0) | Perm.Nested;
+    return Walk.Ok;
+  }
+
+  /** walkNested()'s deferred steps (ctx.pending), committed in walk order: table-line touches, page-directory-cache and IOTLB look-ups. */
+  private commitPending(): void {
+    const ctx = this.ctx;
+    const p = ctx.pending, n = 3 * ctx.pendingCount;
+    const lines = ctx.lines;
+    let lineHits = 0;
+    for (let i = 0; i < n; i += 3) {
+      const kind = p[i]!;
+      if (kind === Pending.Line) { if (lines !== null) lineHits += lines.touchWord(p[i + 1]!); }
+      else if (kind === Pending.Pde) {
+        const slot = p[i + 2]!;
+        this.pde.commitLookups(p[i + 1]!, slot);
+        if (slot >= 0) ctx.pdeHits++;
+      } else this.iotlb.hit(p[i + 1]!);
+    }
+    ctx.lineHits += lineHits;
   }
 
   /**

@@ -13,7 +13,9 @@
  * This is the general walk. The common case of an untranslated request (plain loads, every
  * level in order, NextLevel-0 leaves) is walked by Translator.fastWalk, which uses the
  * page-directory-cache fill helpers at the end of this class and leaves every other case to
- * walk(); test/iommu/fast-path-differential.test.ts holds the two equal.
+ * walk(); the host walks of a nested walk's common case (GuestWalker.walkNested) by
+ * walkDirect(), without a side effect. test/iommu/fast-path-differential.test.ts holds them
+ * equal to the general walk.
  */
 import { V1, v1LevelShift } from "../../spec/page-tables.js";
 import { EVT_PE } from "../../spec/events.js";
@@ -21,7 +23,7 @@ import type { Dte } from "../device-table.js";
 import type { PdeCache } from "../caches/pde-cache.js";
 import { PasidKey, Perm } from "../caches/iotlb.js";
 import { alignDown } from "./address-math.js";
-import { F_PR, F_RZ, MAX_WALK_RETRIES, Walk, type WalkContext } from "./walk-context.js";
+import { F_PR, F_RZ, MAX_WALK_RETRIES, Pending, Walk, type WalkContext } from "./walk-context.js";
 
 /** Index of level L for the address (hi, lo). */
 export function levelIndex(aHi: number, aLo: number, shift: number): number {
@@ -97,6 +99,92 @@ export class HostWalker {
       const L = this.eLevel[i]!;
       if (L >= pde.minLevel) pde.insert(d.domain, PasidKey.Host, L, pde.prefixOf(aHi, aLo, L), this.eNext[i]!, this.eNextLevel[i]!, this.ePerms[i]!, false);
     }
+  }
+
+  /** walkDirect(): the table reads it made (its Line steps). */
+  directReads = 0;
+
+  /**
+   * walk()'s common case for (this.aHi, this.aLo) with permissions enforced, and no side
+   * effect: the host walks of GuestWalker.walkNested (each guest table's GPA, the final GPA).
+   * Single mode with the memory's words for plain loads, tables below 8 GiB, every level in
+   * order (NextLevel = level - 1, a page-directory-cache entry too), a NextLevel-0 leaf, no
+   * reserved bit, the permission `write` asks for, no page-directory-cache entry to fill and no
+   * A/D bit to set. Returns false otherwise, having done nothing: the caller leaves the walk to
+   * the general one. On success spaBase, log2, perms and lastLeafDirty are set as walk() sets
+   * them, directReads counts the reads, and the look-ups and reads to commit are appended to
+   * ctx.pending (a Pde step when the cache is on, then a Line step per read).
+   */
+  walkDirect(d: Dte, write: boolean): boolean {
+    const aHi = this.aHi, aLo = this.aLo;
+    const ctx = this.ctx;
+    const u32 = ctx.direct();
+    const mode = d.mode;
+    if (u32 === null || mode < 1 || mode > this.maxLevels || !(aHi * 4294967296 + aLo < d.hostLimit)) return false;
+    const f = d.f;
+    const dteOk = write ? f.IW : f.IR;
+    if (dteOk !== true) return false;
+    let tw = d.rootWord;
+    let level = mode;
+    let ph = V1.IrHi | V1.IwHi; // IR, IW (bits 61, 62 = bits 29, 30 of the high word) ANDed along the path
+    const pde = this.pde;
+    const pdeOn = pde.tags.entries !== 0;
+    if (pdeOn) {
+      let probes = 0, pdeSlot = -1;
+      for (let L = pde.minLevel; L <= level; L++) {
+        probes++;
+        const sh = 9 * L + 3; // pde.prefixOf(), written out
+        const slot = pde.probe(d.domain, PasidKey.Host, L, sh >= 32 ? aHi >>> (sh - 32) : aHi * (1 << (32 - sh)) + (aLo >>> sh));
+        if (slot < 0) continue;
+        const next = pde.next[slot]!;
+        if (pde.nextLevel[slot] !== L - 1 || !(next < 8589934592)) return false; // level skipping, a table above 8 GiB: the general walk
+        pdeSlot = slot;
+        tw = (next * 0.25) | 0;
+        level = L - 1;
+        ph = (pde.perms[slot]! & (Perm.R | Perm.W)) << 29;
+        break;
+      }
+      ctx.pend(Pending.Pde, probes, pdeSlot);
+    }
+    if (tw < 0) return false;
+    // a directory entry read at a level the page-directory cache holds is a fill; A in a
+    // directory entry is checked (not set) when quirks.v1AccessedInPde asks for it
+    const fillFrom = pdeOn ? pde.minLevel : 7;
+    const pdeA = this.accessedInPde ? V1.A : 0;
+    const last = ctx.lastWord; // the entry's high word must be in memory too
+    const top = level;
+    let present: number = V1.PR, pdeHi = 0, pdeLo = -1;
+    let lo = 0, hi = 0;
+    for (;;) {
+      const sh = 9 * level + 3;
+      const e = tw + 2 * (sh >= 32 ? (aHi >>> (sh - 32)) & 0x1ff : sh <= 23 ? (aLo >>> sh) & 0x1ff : ((aLo >>> sh) | (aHi << (32 - sh))) & 0x1ff);
+      if (e >= last) return false;
+      ctx.pend(Pending.Line, e, 0);
+      lo = u32[e]!;
+      hi = u32[e + 1]!;
+      present &= lo;
+      ph &= hi;
+      const nl = (lo >>> 9) & 7;
+      if (nl === 0) break;
+      if (nl !== level - 1 || level >= fillFrom) return false; // NextLevel 7, level skipping, invalid levels; a fill
+      pdeHi |= hi;
+      pdeLo &= lo;
+      tw = ((hi & 1) << 30) | ((lo & V1.AddrLo) >>> 2);
+      level--;
+    }
+    const had = f.HAD;
+    const w = (ph & V1.IwHi) !== 0 ? 1 : 0;
+    const want = (had & 1) === 0 ? 0 : V1.A | (write && had === 3 && w === 1 ? V1.D : 0);
+    if (present === 0 || (pdeHi & (V1.PdeRsvdHi | (V1.AddrHi & ~1))) !== 0 || (hi & V1.PteRsvdHi) !== 0 || level === 6 ||
+      (ph & (write ? V1.IwHi : V1.IrHi)) === 0 || (lo & want) !== want || ((had & 1) !== 0 && (pdeLo & pdeA) !== pdeA)) return false;
+    this.directReads = top - level + 1;
+    const log2 = 9 * level + 3;
+    this.spaBase = log2 < 32 ? (hi & V1.AddrHi) * 4294967296 + ((lo & V1.AddrLo & (-1 << log2)) >>> 0)
+      : ((hi & V1.AddrHi & (-1 << (log2 - 32))) >>> 0) * 4294967296;
+    this.log2 = log2;
+    this.perms = ((ph >>> 29) & (Perm.R | Perm.W)) | ((hi & V1.UHi) !== 0 ? Perm.NoAts : 0);
+    this.lastLeafDirty = had !== 3 || (lo & V1.D) !== 0 || (write && w === 1);
+    return true;
   }
 
   private walkOnce(d: Dte, write: boolean, enforce: boolean): number {

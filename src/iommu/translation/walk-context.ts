@@ -17,6 +17,20 @@ export const enum Walk {
 }
 export const MAX_WALK_RETRIES = 64;
 
+/**
+ * A step a walk made without side effects defers until it completes (GuestWalker.walkNested,
+ * HostWalker.walkDirect), kept in WalkContext.pending in walk order with two operands:
+ * Line (a table read's word index: its table-line-cache touch), Pde (look-ups made, slot hit or
+ * -1: PdeCache.commitLookups) and Iotlb (the slot a look-up hit: PageTagCache.hit). A const
+ * enum: inlined.
+ */
+export const enum Pending { Line = 0, Pde = 1, Iotlb = 2 }
+/**
+ * Room for the deferred steps of one walk: 5 guest levels, each with a host walk of at most 6
+ * reads and a look-up, 5 guest reads, the final host walk and the guest look-up: 48.
+ */
+const PENDING_MAX = 64;
+
 export class WalkContext {
   /** Low and high word of the last entry read. */
   lo = 0;
@@ -45,6 +59,9 @@ export class WalkContext {
   faultLo = 0;
   /** Memory accesses in order, when enabled. */
   log: MemoryAccess[] | null = null;
+  /** Deferred steps of the current walk (see Pending): kind, operand, operand; pendingCount of them. */
+  readonly pending = new Int32Array(3 * PENDING_MAX);
+  pendingCount = 0;
 
   /**
    * The words of the memory for plain loads: a PhysicalMemory's view in single (not shared)
@@ -67,6 +84,13 @@ export class WalkContext {
   /** The memory's words when plain loads are the whole story (single mode, no access log), else null. */
   direct(): Uint32Array | null {
     return this.log === null ? this.u32 : null;
+  }
+
+  /** Defer a step (see Pending). */
+  pend(kind: Pending, a: number, b: number): void {
+    const i = 3 * this.pendingCount++;
+    const p = this.pending;
+    p[i] = kind; p[i + 1] = a; p[i + 2] = b;
   }
 
   reset(): void {
