@@ -1,5 +1,5 @@
 /**
- * The benchmark runner (`npm run bench -- [--quick] [--filter TEXT] [--json FILE] [--shared] [--list]`).
+ * The benchmark runner (`npm run bench -- [--quick] [--filter TEXT] [--json FILE] [--shared] [--raise-inlining-budget] [--list]`).
  *
  * Imports every bench/*.bench.ts (each exports `cases: BenchCase[]`) and times each case
  * against two baselines measured in the same run:
@@ -34,6 +34,7 @@ import type { BenchCase, BenchSubject } from "./bench-case.js";
 import { NativeProcess, compileNative, imageHash } from "./native-reference.js";
 import { barChart, svgDocument } from "../src/report/svg-chart.js";
 import { resolveTimingProfile } from "../src/iommu/timing-profile.js";
+import { appliedV8Flags, raiseInliningBudget } from "../src/cli/v8-inlining.js";
 
 export interface BenchResult {
   name: string; group: string; measures: string; opsPerCall: number;
@@ -60,6 +61,10 @@ const HELP = `usage: npm run bench -- [options]
   --time MS        timing window per task (tinybench) or per round (native cases) in ms (default 1000 / 150; quick 150 / 40)
   --rounds N       interleaved rounds per native case (default 7, quick 3)
   --shared         run every case in this process (default: each case in a worker thread of its own)
+  --raise-inlining-budget
+                   V8's inlining limits raised as the command line raises them (src/cli/v8-inlining.ts:
+                   --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000);
+                   default: V8's own, what a program importing the model gets
   --list           list the cases and what each measures
   -h, --help       this text
 
@@ -285,6 +290,8 @@ export function environment(quick: boolean, loadBefore: number[], loadAfter: num
   return {
     package: "amd-iommu-v2-model", version: pkg.version, commit: pkg.commit, uncommittedChanges: pkg.dirty,
     node: process.version, v8: process.versions.v8, platform: process.platform, arch: process.arch,
+    // V8 flags of the run: set by --raise-inlining-budget, and given on node's command line
+    v8Flags: [...appliedV8Flags()], execArgv: [...process.execArgv],
     cpuModel: c[0]?.model ?? "unknown", cpus: c.length, totalMemoryBytes: totalmem(), quick, date: new Date().toISOString(),
     loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, machineLoaded: loaded,
     modelledClockHz: clockHz,
@@ -318,9 +325,10 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       quick: { type: "boolean" }, filter: { type: "string" }, json: { type: "string" }, time: { type: "string" }, rounds: { type: "string" },
-      shared: { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      shared: { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" }, "raise-inlining-budget": { type: "boolean" },
     },
   });
+  if (values["raise-inlining-budget"] === true) raiseInliningBudget(); // (process-wide: the case workers compile with it too)
   if (values.help) { console.log(HELP); return 0; }
   if (values.list) {
     for (const c of await loadCases()) console.log(`${c.name}\n    ${c.measures}${c.native !== undefined ? " [native twin]" : ""}`);
@@ -339,6 +347,8 @@ async function main(argv: string[]): Promise<number> {
   console.log(formatTable(results));
   console.log(`\n${env.package} ${env.version} commit ${env.commit ?? "unknown"}${env.uncommittedChanges ? " (+ uncommitted changes)" : ""}; Node ${env.node}; ${env.cpus} x ${env.cpuModel}`);
   console.log(`load average (1/5/15 min) before ${loadBefore.map((x) => x.toFixed(2)).join("/")}, after ${loadAfter.map((x) => x.toFixed(2)).join("/")}`);
+  const flags = [...env.v8Flags, ...env.execArgv];
+  console.log(flags.length > 0 ? `V8 flags: ${flags.join(" ")}` : "V8 flags: none (V8's default inlining limits)");
   const disturbed = results.filter((r) => r.spread !== null && r.spread > DISTURBED_SPREAD).length;
   if (env.machineLoaded || disturbed > 0) {
     console.log(`WARNING: the run was disturbed (${env.machineLoaded ? "load average above 0.75 per CPU" : ""}${env.machineLoaded && disturbed > 0 ? "; " : ""}${disturbed > 0 ? `${disturbed} case(s) with rounds spread over ${DISTURBED_SPREAD * 100}%` : ""}): absolute ns are inflated; the native ratios, measured in interleaved rounds, are the figures to compare.`);

@@ -3,8 +3,14 @@
  * Command line of the model. `npm start` runs the main job (the RFC race under every
  * notifier policy); subcommands: `race` (the default), `experiment NAME`, `report`, `serve` (the
  * co-simulation pipe), `demo`. Each subcommand lives in src/cli/<name>.ts and exports
- * `main(argv: string[]): Promise<number>` (the exit code).
+ * `main(argv: string[]): Promise<number>` (the exit code). The process runs with V8's inlining
+ * budget raised (src/cli/v8-inlining.ts).
  */
+import { raiseInliningBudget } from "./cli/v8-inlining.js";
+
+// V8's inlining limits raised before the model's modules load (src/cli/v8-inlining.ts)
+raiseInliningBudget();
+
 const SUBCOMMANDS = ["race", "experiment", "serve", "demo", "report"] as const;
 
 async function run(argv: string[]): Promise<number> {
