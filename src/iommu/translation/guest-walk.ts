@@ -158,9 +158,10 @@ export class GuestWalker {
 
   /**
    * walk()'s common case in one pass, as Translator.fastWalk is the v1 walk's: a guest (not
-   * nested) walk of an untranslated request in single mode with the memory's words for plain
+   * nested) walk of an untranslated or ATS request in single mode with the memory's words for plain
    * loads, the guest CR3 from the GCR3 cache's front slot, tables below 8 GiB, a 4 KiB, 2 MiB or 1 GiB leaf,
-   * the permissions the request needs, and no page-directory-cache entry to fill. The caches
+   * the permissions an untranslated request needs (an ATS request's are accumulated, as
+   * walkOnce() does), and no page-directory-cache entry to fill. The caches
    * are probed (GCR3 front slot, page-directory cache) and the reads made without a side
    * effect; any other case returns Direct.NotTaken before one, and walkTables() decides it. Once the
    * walk completes, what it did is committed in the order walkTables() does it (GCR3 and
@@ -172,7 +173,7 @@ export class GuestWalker {
   private walkDirect(d: Dte, pasid: number, fl: GuestWalkFlags): number {
     const ctx = this.ctx;
     const u32 = ctx.direct();
-    if (u32 === null || fl.enforce !== true) return Direct.NotTaken;
+    if (u32 === null) return Direct.NotTaken;
     const f = d.f;
     if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
     const g3 = this.gcr3;
@@ -228,7 +229,8 @@ export class GuestWalker {
     }
     w &= 1; u &= 1;
     if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1;
-    if ((fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1)) return Direct.NotTaken; // its fault
+    // a permission the request lacks is walkTables()' fault; an ATS request (enforce false) only accumulates
+    if (fl.enforce === true && ((fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1))) return Direct.NotTaken;
     if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // directory entries to fill: the general walk
     // the walk completes (or loses an A/D race): commit what it did, in walkTables()'s order
     this.cr3 = cr3;
@@ -271,7 +273,7 @@ export class GuestWalker {
 
   /**
    * walkDirect() for a nested walk (DTE Mode 1-6 with TV): the guest table of an untranslated
-   * request in single mode, guest CR3 from the GCR3 cache's front slot, each guest table's GPA
+   * or ATS request in single mode, guest CR3 from the GCR3 cache's front slot, each guest table's GPA
    * translated through an IOTLB hit (the IOTLB on) or HostWalker.walkDirect (off), a 4 KiB,
    * 2 MiB or 1 GiB guest leaf, the final GPA through HostWalker.walkDirect, the permissions the
    * request needs, and nothing to fill (no page-directory-cache entry, guest or host, and no
@@ -286,7 +288,7 @@ export class GuestWalker {
   private walkNested(d: Dte, pasid: number, fl: GuestWalkFlags): number {
     const ctx = this.ctx;
     const u32 = ctx.direct();
-    if (u32 === null || fl.enforce !== true) return Direct.NotTaken;
+    if (u32 === null) return Direct.NotTaken;
     const f = d.f;
     if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
     const g3 = this.gcr3;
@@ -375,7 +377,7 @@ export class GuestWalker {
     w &= 1; u &= 1;
     if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1; // NX in any guest level
     const denied = (fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1);
-    if (denied) return Direct.NotTaken; // walkTables()' fault
+    if (denied && fl.enforce === true) return Direct.NotTaken; // walkTables()' fault (an ATS request only accumulates)
     if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // guest directory entries to fill: the general walk
     // ---- the final GPA through the host table ----
     const log2 = 9 * level + 3; // the guest page: 12, 21 or 30
