@@ -34,7 +34,7 @@ import type { BenchCase, BenchSubject } from "./bench-case.js";
 import { NativeProcess, compileNative, imageHash } from "./native-reference.js";
 import { barChart, svgDocument } from "../src/report/svg-chart.js";
 import { resolveTimingProfile } from "../src/iommu/timing-profile.js";
-import { appliedV8Flags, raiseInliningBudget } from "../src/cli/v8-inlining.js";
+import { appliedV8Flags, raiseInliningBudget } from "../src/embedding/v8-inlining.js";
 
 export interface BenchResult {
   name: string; group: string; measures: string; opsPerCall: number;
@@ -62,7 +62,7 @@ const HELP = `usage: npm run bench -- [options]
   --rounds N       interleaved rounds per native case (default 7, quick 3)
   --shared         run every case in this process (default: each case in a worker thread of its own)
   --raise-inlining-budget
-                   V8's inlining limits raised as the command line raises them (src/cli/v8-inlining.ts:
+                   V8's inlining limits raised as the command line raises them (src/embedding/v8-inlining.ts:
                    --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000);
                    default: V8's own, what a program importing the model gets
   --list           list the cases and what each measures

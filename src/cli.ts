@@ -4,11 +4,11 @@
  * notifier policy); subcommands: `race` (the default), `experiment NAME`, `report`, `serve` (the
  * co-simulation pipe), `demo`. Each subcommand lives in src/cli/<name>.ts and exports
  * `main(argv: string[]): Promise<number>` (the exit code). The process runs with V8's inlining
- * budget raised (src/cli/v8-inlining.ts).
+ * budget raised (src/embedding/v8-inlining.ts).
  */
-import { raiseInliningBudget } from "./cli/v8-inlining.js";
+import { raiseInliningBudget } from "./embedding/v8-inlining.js";
 
-// V8's inlining limits raised before the model's modules load (src/cli/v8-inlining.ts)
+// V8's inlining limits raised before the model's modules load (src/embedding/v8-inlining.ts)
 raiseInliningBudget();
 
 const SUBCOMMANDS = ["race", "experiment", "serve", "demo", "report"] as const;

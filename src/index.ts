@@ -27,6 +27,7 @@ export type { ReplayIterator, ReplayOptions } from "./embedding/mapping-replay.j
 export { SteppedTranslation, type MemoryRequest, type SteppedOptions } from "./embedding/stepped-translation.js";
 export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/callback-memory-port.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";
+export { raiseInliningBudget, appliedV8Flags, INLINING_FLAGS } from "./embedding/v8-inlining.js";
 export * as host from "./host/index.js";
 export * as scenarios from "./scenarios/index.js";
 export * as shared from "./shared/index.js";

@@ -1,16 +1,19 @@
 /**
- * V8's inlining budget (src/cli/v8-inlining.ts): the command line raises it at start, the
+ * V8's inlining budget (src/embedding/v8-inlining.ts): the command line raises it at start, the
  * benchmark runner with --raise-inlining-budget, and the runner's environment (text and JSON)
  * says which V8 flags a run had, so that no figure measured with them passes for one without.
  */
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
-import { INLINING_FLAGS, appliedV8Flags, raiseInliningBudget } from "../../src/cli/v8-inlining.js";
+import { INLINING_FLAGS, appliedV8Flags, raiseInliningBudget } from "../../src/embedding/v8-inlining.js";
 import { environment } from "../../bench/run.js";
+import * as pkg from "../../src/index.js";
 
 describe("V8 inlining budget", () => {
   it("the runner's environment records no V8 flag by default, and the two raiseInliningBudget() sets after it", () => {
+    // importing the model (and the runner) set none; the package exports the same function for embedders
     expect(appliedV8Flags()).toEqual([]);
+    expect(pkg.raiseInliningBudget).toBe(raiseInliningBudget);
     expect(environment(true, [0, 0, 0], [0, 0, 0]).v8Flags).toEqual([]);
     expect(raiseInliningBudget()).toEqual(["--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"]);
     expect(appliedV8Flags()).toEqual(INLINING_FLAGS);

@@ -13,7 +13,9 @@
  * The command line (every subcommand, the co-simulation pipe and binary channel included)
  * raises them at start, before the model's modules load; the benchmark runner does with
  * `--raise-inlining-budget`. A program that imports the model chooses for its own process:
- * `node --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000 app.js`.
+ * `node --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000 app.js`,
+ * or raiseInliningBudget() (exported by the package) before the model's code runs hot. Importing
+ * the model changes no V8 flag.
  */
 import { setFlagsFromString } from "node:v8";
 
