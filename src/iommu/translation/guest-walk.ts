@@ -35,13 +35,23 @@ const enum EBit { HostW = 0x80 }
 const enum Direct { NotTaken = 3 }
 const TWO32 = 4294967296;
 
-export interface GuestWalkFlags {
-  write: boolean; user: boolean; execute: boolean;
+/**
+ * The flags of a guest walk (GuestWalker.walk's `fl`), one bit each (a const enum: inlined; a
+ * number, not an object whose fields the miss route would write per request).
+ */
+export const enum GuestFlag {
+  /** The request writes; is a user-mode request (U/S checked); executes. */
+  Write = 1, User = 2, Execute = 4,
   /** Untranslated request: fault on missing permission. ATS: accumulate only. */
-  enforce: boolean;
-  /** GIoV request through PASID 0: no sign extension (docs/spec-readings.md reg 5.3). */
-  noSignExtend: boolean;
-  nx: boolean; aUpdate: boolean; dUpdate: boolean; gcr3IsGpa: boolean; gcr3RsvdCheck: boolean; pasMax: number;
+  Enforce = 8,
+  /** EFR.NXSup: NX honoured. */
+  Nx = 16,
+  /** Control.GAUpdateDis / GDUpdateDis clear (or not supported): A / D are set. */
+  AUpdate = 32, DUpdate = 64,
+  /** Control.GCR3TRPMode: the GCR3 table's pointers are GPAs (with a host table). */
+  Gcr3IsGpa = 128,
+  /** quirks.gcr3ReservedBitsFault: reserved bits of a GCR3 entry fault. */
+  Gcr3RsvdCheck = 256,
 }
 
 export class GuestWalker {
@@ -89,12 +99,14 @@ export class GuestWalker {
     private readonly gcr3: Gcr3Cache,
     /** guestTableReads and nestedTableReads (performance events 0Eh, 0Dh) are counted here. */
     private readonly stats: Pick<TranslationStats, "guestTableReads" | "nestedTableReads">,
+    /** EFR.PASmax: PASIDs below 2^(PASmax + 1). */
+    private readonly pasMax: number,
   ) {}
 
   /** Host-table reads of the current walk (nested: guest table addresses and the final GPA). */
   private hostReads = 0;
 
-  walk(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
+  walk(d: Dte, pasid: number, fl: number): boolean {
     const ctx = this.ctx;
     const before = ctx.walkRefs;
     this.hostReads = 0;
@@ -111,12 +123,12 @@ export class GuestWalker {
   }
 
   /** walk(): the GCR3 table, then the long-mode table (retried while an A/D update loses a race). */
-  private walkTables(d: Dte, pasid: number, fl: GuestWalkFlags): boolean {
+  private walkTables(d: Dte, pasid: number, fl: number): boolean {
     const ctx = this.ctx;
     const f = d.f;
     const nested = f.Mode !== 0 && f.TV; // (TV = 0 reaches here only with quirks.tvGatesHostTableOnly: no host table)
     const glxLevels = f.GLX + 1;
-    if (!this.pasidInRange(glxLevels, pasid, fl)) { ctx.fault("pasid-out-of-range", 0); return false; }
+    if (!this.pasidInRange(glxLevels, pasid)) { ctx.fault("pasid-out-of-range", 0); return false; }
     // ---- GCR3 table: PASID -> guest CR3 ----
     let cr3 = -1;
     this.gcr3Hit = false;
@@ -126,7 +138,7 @@ export class GuestWalker {
       if (s >= 0) { cr3 = this.gcr3.cr3[s]!; this.gcr3Hit = true; }
     }
     if (cr3 < 0) {
-      cr3 = this.gcr3Walk(d, pasid, glxLevels, nested && fl.gcr3IsGpa, fl.gcr3RsvdCheck);
+      cr3 = this.gcr3Walk(d, pasid, glxLevels, nested && (fl & GuestFlag.Gcr3IsGpa) !== 0, (fl & GuestFlag.Gcr3RsvdCheck) !== 0);
       if (cr3 < 0) return false;
     }
     this.cr3 = cr3;
@@ -138,13 +150,13 @@ export class GuestWalker {
    * was a call to Math.pow, a third of a guest walk): 9 x levels <= 36 and PASmax <= 19, and a
    * PASID is below 2^20, so a width of 31 bits or more never refuses one.
    */
-  private pasidInRange(glxLevels: number, pasid: number, fl: GuestWalkFlags): boolean {
+  private pasidInRange(glxLevels: number, pasid: number): boolean {
     const glxBits = 9 * glxLevels;
-    return !((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (fl.pasMax + 1)) - 1);
+    return !((glxBits < 31 && pasid >= 1 << glxBits) || pasid > (1 << (this.pasMax + 1)) - 1);
   }
 
   /** The walk of the long-mode table from this.cr3, attempts `first` onwards (retried while an A/D update loses a race). */
-  private walkAttempts(d: Dte, pasid: number, fl: GuestWalkFlags, nested: boolean, first: number): boolean {
+  private walkAttempts(d: Dte, pasid: number, fl: number, nested: boolean, first: number): boolean {
     const ctx = this.ctx;
     const levels = d.guestLevels;
     for (let i = first; i < MAX_WALK_RETRIES; i++) {
@@ -170,12 +182,12 @@ export class GuestWalker {
    * test/iommu/fast-path-differential.test.ts holds the two equal (number addresses take this
    * walk, bigint addresses with the memory-access log the general one).
    */
-  private walkDirect(d: Dte, pasid: number, fl: GuestWalkFlags): number {
+  private walkDirect(d: Dte, pasid: number, fl: number): number {
     const ctx = this.ctx;
     const u32 = ctx.direct();
     if (u32 === null) return Direct.NotTaken;
     const f = d.f;
-    if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
+    if (!this.pasidInRange(f.GLX + 1, pasid)) return Direct.NotTaken; // (walkTables()' fault)
     const g3 = this.gcr3;
     const gs = g3.probeFront(d.deviceId, pasid, f.DomainID);
     if (gs < 0) return Direct.NotTaken;
@@ -228,9 +240,9 @@ export class GuestWalker {
       level--;
     }
     w &= 1; u &= 1;
-    if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1;
+    if ((fl & GuestFlag.Nx) !== 0 && (nxHi & Lm.NxHi) !== 0) nx = 1;
     // a permission the request lacks is walkTables()' fault; an ATS request (enforce false) only accumulates
-    if (fl.enforce === true && ((fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1))) return Direct.NotTaken;
+    if ((fl & GuestFlag.Enforce) !== 0 && (((fl & GuestFlag.Write) !== 0 && w === 0) || ((fl & GuestFlag.User) !== 0 && u === 0) || ((fl & GuestFlag.Execute) !== 0 && nx === 1))) return Direct.NotTaken;
     if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // directory entries to fill: the general walk
     // the walk completes (or loses an A/D race): commit what it did, in walkTables()'s order
     this.cr3 = cr3;
@@ -249,8 +261,8 @@ export class GuestWalker {
       ctx.lineHits += h;
     }
     // Accessed / Dirty, top-down (walkOnce's step)
-    const wantD = fl.dUpdate === true && fl.write === true && w === 1;
-    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    const wantD = (fl & GuestFlag.DUpdate) !== 0 && (fl & GuestFlag.Write) !== 0 && w === 1;
+    const wantA = (fl & GuestFlag.AUpdate) !== 0 ? Lm.A : 0;
     if ((wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0)) {
       for (let L = top; L >= level; L--) {
         const el = dLo[L]!;
@@ -266,7 +278,7 @@ export class GuestWalker {
     const log2 = 9 * level + 3; // 12, 21 or 30
     this.spaBase = (hi & Lm.AddrHi) * TWO32 + ((lo & Lm.AddrLo & (-1 << log2)) >>> 0);
     this.log2 = log2;
-    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || (fl & GuestFlag.DUpdate) === 0;
     this.perms = Perm.R | (w === 1 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) | (leafDirty ? Perm.Dirty : 0);
     return Walk.Ok;
   }
@@ -285,12 +297,12 @@ export class GuestWalker {
    * A/D compare-exchanges, top-down; an A/D update that loses a race goes on as walkTables()'s
    * next attempt. test/iommu/fast-path-differential.test.ts holds the two equal.
    */
-  private walkNested(d: Dte, pasid: number, fl: GuestWalkFlags): number {
+  private walkNested(d: Dte, pasid: number, fl: number): number {
     const ctx = this.ctx;
     const u32 = ctx.direct();
     if (u32 === null) return Direct.NotTaken;
     const f = d.f;
-    if (!this.pasidInRange(f.GLX + 1, pasid, fl)) return Direct.NotTaken; // (walkTables()' fault)
+    if (!this.pasidInRange(f.GLX + 1, pasid)) return Direct.NotTaken; // (walkTables()' fault)
     const g3 = this.gcr3;
     const gs = g3.probeFront(d.deviceId, pasid, f.DomainID);
     if (gs < 0) return Direct.NotTaken;
@@ -375,23 +387,23 @@ export class GuestWalker {
       level--;
     }
     w &= 1; u &= 1;
-    if (fl.nx === true && (nxHi & Lm.NxHi) !== 0) nx = 1; // NX in any guest level
-    const denied = (fl.write === true && w === 0) || (fl.user === true && u === 0) || (fl.execute === true && nx === 1);
-    if (denied && fl.enforce === true) return Direct.NotTaken; // walkTables()' fault (an ATS request only accumulates)
+    if ((fl & GuestFlag.Nx) !== 0 && (nxHi & Lm.NxHi) !== 0) nx = 1; // NX in any guest level
+    const denied = ((fl & GuestFlag.Write) !== 0 && w === 0) || ((fl & GuestFlag.User) !== 0 && u === 0) || ((fl & GuestFlag.Execute) !== 0 && nx === 1);
+    if (denied && (fl & GuestFlag.Enforce) !== 0) return Direct.NotTaken; // walkTables()' fault (an ATS request only accumulates)
     if (pdeOn && top > level && top >= pde.minLevel) return Direct.NotTaken; // guest directory entries to fill: the general walk
     // ---- the final GPA through the host table ----
     const log2 = 9 * level + 3; // the guest page: 12, 21 or 30
     const low = -1 << log2;
     const gHi = hi & Lm.AddrHi, gLo = ((lo & Lm.AddrLo & low) | (aLo & ~low)) >>> 0;
     host.aHi = gHi; host.aLo = gLo;
-    if (!host.walkDirect(d, fl.write === true && w === 1)) return Direct.NotTaken;
+    if (!host.walkDirect(d, (fl & GuestFlag.Write) !== 0 && w === 1)) return Direct.NotTaken;
     hostReads += host.directReads;
     const hostPerms = host.perms & (Perm.R | Perm.W);
     const hk = host.log2;
     const outLog2 = hk < log2 ? hk : log2;
     const x = host.spaBase + (hk < 32 ? gLo & (-1 >>> (32 - hk)) : (gHi & ((1 << (hk - 32)) - 1)) * TWO32 + gLo);
-    const wantD = fl.dUpdate === true && fl.write === true && w === 1 && (hostPerms & Perm.W) !== 0;
-    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    const wantD = (fl & GuestFlag.DUpdate) !== 0 && (fl & GuestFlag.Write) !== 0 && w === 1 && (hostPerms & Perm.W) !== 0;
+    const wantA = (fl & GuestFlag.AUpdate) !== 0 ? Lm.A : 0;
     const adNeeded = (wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0);
     if (adNeeded) {
       // a table the host maps read-only refuses the update: walkTables()'s fault
@@ -422,7 +434,7 @@ export class GuestWalker {
     }
     this.spaBase = x - ((x >>> 0) & ((1 << outLog2) - 1));
     this.log2 = outLog2;
-    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || (fl & GuestFlag.DUpdate) === 0;
     this.perms = (hostPerms & Perm.R) | (w === 1 && (hostPerms & Perm.W) !== 0 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) |
       (leafDirty ? Perm.Dirty : 0) | Perm.Nested;
     return Walk.Ok;
@@ -534,7 +546,7 @@ export class GuestWalker {
    * the entry's halves and the address's low word (guest pages are at most 1 GiB): no
    * floating-point division, Math.pow or table look-up on the way.
    */
-  private walkOnce(d: Dte, pasid: number, fl: GuestWalkFlags, nested: boolean, levels: number): number {
+  private walkOnce(d: Dte, pasid: number, fl: number, nested: boolean, levels: number): number {
     const aHi = this.aHi, aLo = this.aLo, cr3 = this.cr3;
     const ctx = this.ctx;
     const domain = d.domain;
@@ -555,7 +567,7 @@ export class GuestWalker {
         break;
       }
     }
-    const nxOn = fl.nx === true;
+    const nxOn = (fl & GuestFlag.Nx) !== 0;
     const u32 = ctx.direct();
     const last = ctx.lastWord;
     const ePa = this.ePa, eLo = this.eLo, eBits = this.eBits;
@@ -623,10 +635,10 @@ export class GuestWalker {
       }
     }
     w &= 1; u &= 1;
-    if (fl.enforce === true) {
-      if (fl.write === true && w === 0) return ctx.fault("permission", EVT_PE | F_PR);
-      if (fl.user === true && u === 0) return ctx.fault("user-supervisor", EVT_PE | F_PR | EVT_US);
-      if (fl.execute === true && nx === 1) return ctx.fault("no-execute", EVT_PE | F_PR | EVT_NX);
+    if ((fl & GuestFlag.Enforce) !== 0) {
+      if ((fl & GuestFlag.Write) !== 0 && w === 0) return ctx.fault("permission", EVT_PE | F_PR);
+      if ((fl & GuestFlag.User) !== 0 && u === 0) return ctx.fault("user-supervisor", EVT_PE | F_PR | EVT_US);
+      if ((fl & GuestFlag.Execute) !== 0 && nx === 1) return ctx.fault("no-execute", EVT_PE | F_PR | EVT_NX);
     }
     // the leaf's page (2^log2 bytes, log2 <= 30) and the request's offset in it, as halves
     const log2 = 9 * level + 3;
@@ -641,7 +653,7 @@ export class GuestWalker {
       // ---- final GPA -> SPA ----
       const r0 = ctx.walkRefs;
       this.host.aHi = gHi; this.host.aLo = gLo;
-      const hostOk = this.host.walk(d, fl.write && w === 1, fl.enforce);
+      const hostOk = this.host.walk(d, (fl & GuestFlag.Write) !== 0 && w === 1, (fl & GuestFlag.Enforce) !== 0);
       this.hostReads += ctx.walkRefs - r0;
       if (!hostOk) {
         ctx.hostFault = true; ctx.faultHi = gHi; ctx.faultLo = gLo;
@@ -656,8 +668,8 @@ export class GuestWalker {
       spaBase = x - ((x >>> 0) & ((1 << outLog2) - 1));
     }
     // ---- Accessed / Dirty: top-down, only now that the translation succeeds ----
-    const wantD = fl.dUpdate === true && fl.write === true && w === 1 && (hostPerms & Perm.W) !== 0;
-    const wantA = fl.aUpdate === true ? Lm.A : 0;
+    const wantD = (fl & GuestFlag.DUpdate) !== 0 && (fl & GuestFlag.Write) !== 0 && w === 1 && (hostPerms & Perm.W) !== 0;
+    const wantA = (fl & GuestFlag.AUpdate) !== 0 ? Lm.A : 0;
     // (A already set in every entry read, and D in the leaf when wanted: nothing to write)
     if ((wantA !== 0 && (aAll & Lm.A) === 0) || (wantD && (lo & Lm.D) === 0)) { // peek too: a table the host maps read-only refuses the A/D update (same fault)
       // every update allowed before the first is written: a refused one leaves no A/D bit set
@@ -692,7 +704,7 @@ export class GuestWalker {
     }
     this.spaBase = spaBase;
     this.log2 = outLog2;
-    const leafDirty = (lo & Lm.D) !== 0 || wantD || fl.dUpdate !== true;
+    const leafDirty = (lo & Lm.D) !== 0 || wantD || (fl & GuestFlag.DUpdate) === 0;
     this.perms = (hostPerms & Perm.R) | (w === 1 && (hostPerms & Perm.W) !== 0 ? Perm.W : 0) | (u === 1 ? Perm.U : 0) | (nx === 0 ? Perm.X : 0) |
       (leafDirty ? Perm.Dirty : 0) | (nested ? Perm.Nested : 0);
     return Walk.Ok;

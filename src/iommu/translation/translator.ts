@@ -39,7 +39,7 @@ import type { MmioRegisters } from "../mmio-registers.js";
 import type { FeatureOptions, QuirkOptions } from "../options.js";
 import type { TimingProfile } from "../timing-profile.js";
 import { HostWalker } from "./host-walk.js";
-import { GuestWalker, type GuestWalkFlags } from "./guest-walk.js";
+import { GuestFlag, GuestWalker } from "./guest-walk.js";
 import { flagsOk, Kind, TranslationResult, type FaultReason, type TranslationRequest } from "./request.js";
 import { newTranslationStats, type TranslationStats } from "./translation-stats.js";
 import { WalkContext } from "./walk-context.js";
@@ -62,7 +62,8 @@ export class Translator {
   readonly stats: TranslationStats = newTranslationStats();
   /** The Event Log entries of refused requests (fault-event.ts). */
   private readonly faultEvents: FaultEventWriter;
-  private readonly gflags: GuestWalkFlags;
+  /** The guest walk's flags that do not change per request (GuestFlag.Nx, Gcr3RsvdCheck). */
+  private readonly gconst: number;
   // request being served
   private aHi = 0;
   private aLo = 0;
@@ -158,11 +159,8 @@ export class Translator {
     this.gcr3TrpMask = hiMask(CONTROL.GCR3TRPMode, features.gcr3TrpMode);
     this.host = new HostWalker(this.ctx, pde, features.hats + 4, quirks.v1AccessedInPde, quirks.v1EncodingFaultRz ? EVT_RZ : 0);
     this.idrRw = quirks.invalidDeviceRequestRw ? EVT_RW : 0;
-    this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3, this.stats);
-    this.gflags = {
-      write: false, user: true, execute: false, enforce: true, noSignExtend: false, nx: features.nx,
-      aUpdate: true, dUpdate: true, gcr3IsGpa: false, gcr3RsvdCheck: quirks.gcr3ReservedBitsFault, pasMax: features.pasMax,
-    };
+    this.guest = new GuestWalker(this.ctx, this.host, iotlb, pde, gcr3, this.stats, features.pasMax);
+    this.gconst = (features.nx ? GuestFlag.Nx : 0) | (quirks.gcr3ReservedBitsFault ? GuestFlag.Gcr3RsvdCheck : 0);
   }
 
   /** Split and check the request's address (embedder misuse throws). */
@@ -226,7 +224,7 @@ export class Translator {
         if (d.guestWalk !== true || d.f.GIoV !== true || (control & RegWord.GTEn) === 0 || (aHi >>> (d.guestLevels === 5 ? 25 : 16)) !== 0) return null;
         it.page[0] = aHi; it.page[1] = aLo;
         s = it.tags.entries === 0 ? -1 : it.probe(d.domain, 0);
-        if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, true, false); }
+        if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, 0, write === true, this.usCheck, true, false, false); }
         return this.hitAnswer(out, d, aHi, aLo | 0, s, (write === true ? Perm.W | Perm.Dirty : Perm.R) | (this.usCheck === true ? Perm.U : 0), 0);
       }
       s = it.probeHinted(d.hostKey, aHi, aLo | 0);
@@ -239,7 +237,7 @@ export class Translator {
       if (!this.guest.canonical(d, aHi)) return null;
       it.page[0] = aHi; it.page[1] = aLo;
       s = it.tags.entries === 0 ? -1 : it.probe(d.domain, pasid);
-      if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, false); }
+      if (s < 0) { this.aHi = aHi; this.aLo = aLo; return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false); }
       // also U for a user-mode request, X for an execute request
       need = (write === true ? Perm.W | Perm.Dirty : Perm.R) | (privileged === true || this.usCheck !== true ? 0 : Perm.U) | (execute === true ? Perm.X : 0);
     }
@@ -285,7 +283,7 @@ export class Translator {
    * guest half of the differential property test holds the two equal.
    */
   private guestMiss(out: TranslationResult, d: Dte, pasid: number, write: boolean, user: boolean, reqUser: boolean, execute: boolean,
-    giov: boolean, ats: boolean): TranslationResult {
+    ats: boolean): TranslationResult {
     const aHi = this.aHi, aLo = this.aLo; // (set by the caller: a number above 2^30 passed to a call is a heap number)
     this.iotlbMiss();
     const ctx = this.ctx;
@@ -300,12 +298,7 @@ export class Translator {
     this.dteStats.hits++;
     const f = d.f;
     // guestWalk()'s flags (an ATS request accumulates permissions instead of faulting), then the walk
-    const g = this.gflags;
-    g.write = write; g.user = user; g.execute = execute; g.enforce = ats !== true; g.noSignExtend = giov;
-    const ctlHi = this.regWords[RegWord.Control + 1]!;
-    g.aUpdate = (ctlHi & this.gaDisMask) === 0;
-    g.dUpdate = (ctlHi & this.gdDisMask) === 0;
-    g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
+    const g = this.guestFlags(write, user, execute, ats);
     const gw = this.guest;
     const path = f.Mode !== 0 ? "nested" : "guest"; // (TV = 1: d.guestWalk)
     gw.aHi = aHi; gw.aLo = aLo;
@@ -576,7 +569,7 @@ export class Translator {
         // makes there and guestPath() makes here; a non-canonical address goes to the general path, which faults
         if (!this.guest.canonical(d, aHi)) return null;
         this.aHi = aHi; this.aLo = aLo;
-        return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, false, true);
+        return this.guestMiss(out, d, pasid, write === true, privileged !== true && this.usCheck === true, privileged !== true, execute === true, true);
       }
       const p = it.perms[s]!;
       if (write === true && (p & Perm.Dirty) === 0 && (p & Perm.W) !== 0) return null; // walks again to set D
@@ -766,23 +759,17 @@ export class Translator {
         }
       }
     }
-    return this.guestWalk(out, d, deviceId, pasid, write, user, execute, ats, giov);
+    return this.guestWalk(out, d, deviceId, pasid, write, user, execute, ats);
   }
 
   /** The guest path after its IOTLB look-up (out.path set): the walk, the fill and the answer. */
   private guestWalk(out: TranslationResult, d: Dte, deviceId: number, pasid: number, write: boolean, user: boolean,
-    execute: boolean, ats: boolean, giov: boolean): TranslationResult {
+    execute: boolean, ats: boolean): TranslationResult {
     const f = d.f;
     const it = this.iotlb;
     const ctx = this.ctx;
     if (!ctx.peek) this.stats.walks++;
-    const g = this.gflags;
-    g.write = write; g.user = user; g.execute = execute; g.enforce = !ats; g.noSignExtend = giov;
-    // Control's guest bits (GAUpdateDis, GDUpdateDis, GCR3TRPMode: high word), each honoured when its feature is present
-    const ctlHi = this.regWords[RegWord.Control + 1]!;
-    g.aUpdate = (ctlHi & this.gaDisMask) === 0;
-    g.dUpdate = (ctlHi & this.gdDisMask) === 0;
-    g.gcr3IsGpa = (ctlHi & this.gcr3TrpMask) !== 0;
+    const g = this.guestFlags(write, user, execute, ats);
     const gw = this.guest;
     gw.aHi = this.aHi; gw.aLo = this.aLo;
     const ok = gw.walk(d, pasid, g);
@@ -791,6 +778,18 @@ export class Translator {
     if (!ats && !(write ? f.IW : f.IR)) return this.pageFault(out, d, deviceId, "permission", EVT_PE | EVT_PR, write, ats, true, pasid);
     if (it.enabled && !ctx.peek) it.insert(f.DomainID, pasid, this.aHi, this.aLo, gw.log2, gw.spaBase, gw.perms);
     return this.success(out, gw.spaBase + this.offset(gw.log2), gw.log2, gw.perms, ats, false, d);
+  }
+
+  /**
+   * A guest walk's flags (GuestFlag) for a request: its kind, the IOMMU's constant ones, and
+   * Control's guest bits (GAUpdateDis, GDUpdateDis, GCR3TRPMode: high word), each honoured when
+   * its feature is present. An ATS request accumulates permissions instead of faulting.
+   */
+  private guestFlags(write: boolean, user: boolean, execute: boolean, ats: boolean): number {
+    const ctlHi = this.regWords[RegWord.Control + 1]!;
+    return this.gconst | (write ? GuestFlag.Write : 0) | (user ? GuestFlag.User : 0) | (execute ? GuestFlag.Execute : 0) |
+      (ats ? 0 : GuestFlag.Enforce) | ((ctlHi & this.gaDisMask) === 0 ? GuestFlag.AUpdate : 0) |
+      ((ctlHi & this.gdDisMask) === 0 ? GuestFlag.DUpdate : 0) | ((ctlHi & this.gcr3TrpMask) !== 0 ? GuestFlag.Gcr3IsGpa : 0);
   }
 
   /** Offset of the request address inside a page of 2^log2 bytes. */
