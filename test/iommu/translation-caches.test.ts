@@ -95,6 +95,26 @@ describe("ATS requests and DTE.I", () => {
     expect(e.flags.TR).toBe(true);
   });
 
+  it("an ATS write that hits a writable guest IOTLB entry whose D is clear walks again and sets D in the PTE (number and bigint address alike)", () => {
+    for (const address of [Number(GVA), GVA]) {
+      const tb = new IommuTestbench({ iommu: { iotlb: { entries: 64 } } });
+      const g = new LongModeTable(tb.memory, tb.pages, 4);
+      g.map(Number(GVA), 0x40_0000, { writable: true, accessed: true, dirty: false });
+      const gcr3 = new Gcr3Table(tb.memory, tb.pages, 0);
+      gcr3.set(5, g.root);
+      tb.deviceTable.set(3, { V: true, TV: true, IR: true, IW: true, GV: true, GCR3TableRootPtr: gcr3.root, DomainID: 3, I: true });
+      const pte = g.entryAddress(Number(GVA), 1);
+      // a read fills the IOTLB with the page, writable, D clear
+      expect(tb.iommu.translate({ deviceId: 3, address, pasid: 5 }).ok).toBe(true);
+      expect(tb.memory.read32(pte) & 0x40).toBe(0);
+      const walks = tb.iommu.stats().translation.walks;
+      const w = tb.iommu.translateAts({ deviceId: 3, address, pasid: 5, write: true });
+      expect([w.ok, w.writable, w.iotlbHit]).toEqual([true, true, false]);
+      expect(tb.memory.read32(pte) & 0x40).toBe(0x40);
+      expect(tb.iommu.stats().translation.walks).toBe(walks + 1);
+    }
+  });
+
   it("a v1 PTE with U=1 (untranslated access only) is never handed out through ATS", () => {
     const tb = new IommuTestbench();
     const t = new V1PageTable(tb.memory, tb.pages, 4);
