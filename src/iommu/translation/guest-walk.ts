@@ -342,26 +342,25 @@ export class GuestWalker {
     for (;;) {
       let hostW = 1;
       if (tw < 0) {
-        // tableSpa(): the table's GPA through an IOTLB hit, or the host walk when the IOTLB is off
-        let tspa: number;
+        // tableSpa(): the table's GPA through an IOTLB hit, or the host walk when the IOTLB is off:
+        // the host page's SPA (base) and size (2^k), and its write grant
+        let base: number, k: number, p: number;
         if (itOn) {
           it.page[0] = tHi; it.page[1] = tLo;
           const s = it.probe(f.DomainID, PasidKey.Host);
           if (s < 0) return Direct.NotTaken;
-          const p = it.perms[s]!;
+          p = it.perms[s]!;
           if ((p & Perm.R) === 0 || !irOk) return Direct.NotTaken;
           ctx.pend(Pending.Iotlb, s, 0);
-          const k = it.hitLog2;
-          tspa = it.spa[s]! + (k < 32 ? tLo & (-1 >>> (32 - k)) : (tHi & ((1 << (k - 32)) - 1)) * TWO32 + tLo);
-          hostW = (p & Perm.W) !== 0 && iwOk ? 1 : 0;
+          base = it.spa[s]!; k = it.hitLog2;
         } else {
           host.aHi = tHi; host.aLo = tLo;
           if (!host.walkDirect(d, false)) return Direct.NotTaken;
           hostReads += host.directReads;
-          const k = host.log2;
-          tspa = host.spaBase + (k < 32 ? tLo & (-1 >>> (32 - k)) : (tHi & ((1 << (k - 32)) - 1)) * TWO32 + tLo);
-          hostW = (host.perms & Perm.W) !== 0 && iwOk ? 1 : 0;
+          base = host.spaBase; k = host.log2; p = host.perms;
         }
+        hostW = (p & Perm.W) !== 0 && iwOk ? 1 : 0;
+        const tspa = base + (k < 32 ? tLo & (-1 >>> (32 - k)) : (tHi & ((1 << (k - 32)) - 1)) * TWO32 + tLo);
         if (!(tspa < 8589934592)) return Direct.NotTaken;
         tw = (tspa * 0.25) | 0;
       }
