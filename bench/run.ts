@@ -1,5 +1,6 @@
 /**
- * The benchmark runner (`npm run bench -- [--quick] [--filter TEXT] [--json FILE] [--shared] [--raise-inlining-budget] [--list]`).
+ * The benchmark runner (`npm run bench -- [--quick] [--filter TEXT] [--json FILE] [--shared] [--list]`), with V8's
+ * inlining limits as importing the model sets them (AMD_IOMMU_MODEL_V8_INLINING=default: V8's own).
  *
  * Imports every bench/*.bench.ts (each exports `cases: BenchCase[]`) and times each case
  * against two baselines measured in the same run:
@@ -34,7 +35,7 @@ import type { BenchCase, BenchSubject } from "./bench-case.js";
 import { NativeProcess, compileNative, imageHash } from "./native-reference.js";
 import { barChart, svgDocument } from "../src/report/svg-chart.js";
 import { resolveTimingProfile } from "../src/iommu/timing-profile.js";
-import { appliedV8Flags, raiseInliningBudget } from "../src/embedding/v8-inlining.js";
+import { appliedV8Flags } from "../src/embedding/v8-inlining.js"; // (importing it sets V8's inlining limits as the environment says: process-wide, the case workers compile with them too)
 
 export interface BenchResult {
   name: string; group: string; measures: string; opsPerCall: number;
@@ -61,12 +62,12 @@ const HELP = `usage: npm run bench -- [options]
   --time MS        timing window per task (tinybench) or per round (native cases) in ms (default 1000 / 150; quick 150 / 40)
   --rounds N       interleaved rounds per native case (default 7, quick 3)
   --shared         run every case in this process (default: each case in a worker thread of its own)
-  --raise-inlining-budget
-                   V8's inlining limits raised as the command line raises them (src/embedding/v8-inlining.ts:
-                   --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000);
-                   default: V8's own, what a program importing the model gets
   --list           list the cases and what each measures
   -h, --help       this text
+
+V8's inlining limits: raised, as importing the model raises them (src/embedding/v8-inlining.ts);
+AMD_IOMMU_MODEL_V8_INLINING=default npm run bench measures with V8's own. The run's text and
+JSON name the flags it had.
 
 Columns: model ns/op (host time of the model per operation: for cases with a native twin the
 CPU time of rounds, so time spent waiting for a CPU on a busy machine is left out; wall-clock
@@ -290,7 +291,7 @@ export function environment(quick: boolean, loadBefore: number[], loadAfter: num
   return {
     package: "amd-iommu-v2-model", version: pkg.version, commit: pkg.commit, uncommittedChanges: pkg.dirty,
     node: process.version, v8: process.versions.v8, platform: process.platform, arch: process.arch,
-    // V8 flags of the run: set by --raise-inlining-budget, and given on node's command line
+    // V8 flags of the run: set when the model is imported (AMD_IOMMU_MODEL_V8_INLINING), and given on node's command line
     v8Flags: [...appliedV8Flags()], execArgv: [...process.execArgv],
     cpuModel: c[0]?.model ?? "unknown", cpus: c.length, totalMemoryBytes: totalmem(), quick, date: new Date().toISOString(),
     loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, machineLoaded: loaded,
@@ -325,10 +326,9 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       quick: { type: "boolean" }, filter: { type: "string" }, json: { type: "string" }, time: { type: "string" }, rounds: { type: "string" },
-      shared: { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" }, "raise-inlining-budget": { type: "boolean" },
+      shared: { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" },
     },
   });
-  if (values["raise-inlining-budget"] === true) raiseInliningBudget(); // (process-wide: the case workers compile with it too)
   if (values.help) { console.log(HELP); return 0; }
   if (values.list) {
     for (const c of await loadCases()) console.log(`${c.name}\n    ${c.measures}${c.native !== undefined ? " [native twin]" : ""}`);

@@ -4,12 +4,10 @@
  * notifier policy); subcommands: `race` (the default), `experiment NAME`, `report`, `serve` (the
  * co-simulation pipe), `demo`. Each subcommand lives in src/cli/<name>.ts and exports
  * `main(argv: string[]): Promise<number>` (the exit code). The process runs with V8's inlining
- * budget raised (src/embedding/v8-inlining.ts).
+ * budget raised (src/embedding/v8-inlining.ts; AMD_IOMMU_MODEL_V8_INLINING=default keeps V8's own).
  */
-import { raiseInliningBudget } from "./embedding/v8-inlining.js";
-
-// V8's inlining limits raised before the model's modules load (src/embedding/v8-inlining.ts)
-raiseInliningBudget();
+// V8's inlining limits, as the environment says, before the model's modules load (importing the module sets them)
+import "./embedding/v8-inlining.js";
 
 const SUBCOMMANDS = ["race", "experiment", "serve", "demo", "report"] as const;
 

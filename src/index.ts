@@ -27,7 +27,8 @@ export type { ReplayIterator, ReplayOptions } from "./embedding/mapping-replay.j
 export { SteppedTranslation, type MemoryRequest, type SteppedOptions } from "./embedding/stepped-translation.js";
 export { CallbackMemoryPort, type CallbackMemoryOptions } from "./embedding/callback-memory-port.js";
 export { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type IommuSnapshot } from "./embedding/iommu-snapshot.js";
-export { raiseInliningBudget, appliedV8Flags, INLINING_FLAGS } from "./embedding/v8-inlining.js";
+// (importing the package raises V8's inlining limits unless AMD_IOMMU_MODEL_V8_INLINING=default: src/embedding/v8-inlining.ts)
+export { raiseInliningBudget, appliedV8Flags, INLINING_FLAGS, INLINING_ENV } from "./embedding/v8-inlining.js";
 export * as host from "./host/index.js";
 export * as scenarios from "./scenarios/index.js";
 export * as shared from "./shared/index.js";

@@ -1,26 +1,35 @@
 /**
- * V8's inlining budget for the model's own processes (issue 13; README "Host speed").
+ * V8's inlining budget (issue 13; README "Host speed"). Importing the package raises it for the
+ * process, unless the environment says otherwise (AMD_IOMMU_MODEL_V8_INLINING below).
  *
- * The translation paths are a few large functions (`Translator.fastHit` and its miss routes,
- * the walkers' one-pass walks) that V8's default limits (460 bytes of bytecode for a function
- * to be inlined, 920 inlined into one optimized function) leave as calls. With the limits
- * raised to 1,000 and 3,000 bytes, V8 inlines them into their callers: on the development box
- * the IOTLB hit of `npm run bench` went from 18.3-18.8 to 12.7-13.4 ns, the guest 4-level miss
- * with the page-directory cache from 76-85 to 57-59 ns (ats-v1-hit unchanged), and the binary
- * channel's C client from 7.7-8.1 to 7.9-8.5 M translations/s (README "Host speed"). The
- * flags are process-wide and only change how V8 compiles, never what the model computes.
+ * The translation paths are a few large functions (`Translator.fastHit` and its miss routes, the
+ * walkers' one-pass walks: `GuestWalker.walkDirect` is 1,529 bytes of bytecode) that V8's default
+ * limits (460 bytes for a function to be inlined, 920 inlined into one optimized function) leave
+ * as calls, and a call in V8's optimized code costs far more than its instructions: no register
+ * survives it, so the caller spills and reloads what it keeps live, and the callee hands its
+ * outputs back through fields. With the limits at 2,000 and 6,000 bytes V8 inlines the one-pass
+ * walks into the miss routes: on the development box the guest 4-level miss with the
+ * page-directory cache went from 79 to 47 ns, the v1 working set from 97 to 74 ns, the IOTLB
+ * hit from 19 to 13 ns (`npm run bench`, README "Host speed"). (At 1,000 and 3,000, the setting
+ * before, the walks stayed calls.)
  *
- * The command line (every subcommand, the co-simulation pipe and binary channel included)
- * raises them at start, before the model's modules load; the benchmark runner does with
- * `--raise-inlining-budget`. A program that imports the model chooses for its own process:
- * `node --max-inlined-bytecode-size=1000 --max-inlined-bytecode-size-cumulative=3000 app.js`,
- * or raiseInliningBudget() (exported by the package) before the model's code runs hot. Importing
- * the model changes no V8 flag.
+ * The flags are process-wide and change how V8 compiles, never what the model computes; they
+ * take effect for code V8 optimizes after they are set, and the model's code is optimized once
+ * it runs hot, after the import. They apply to the embedder's own code in the same process too
+ * (more inlining: more compile work and code, in return for fewer calls). Every entry point sets
+ * them: the package's (src/index.ts), the command line's (src/cli.ts, the pipe and the binary
+ * channel included) and the benchmark runner's, which records them (environment.v8Flags).
+ *
+ * AMD_IOMMU_MODEL_V8_INLINING: unset, empty or "raised" raises the limits; "default" keeps V8's
+ * own (importing then changes no flag); anything else is refused at import, naming the variable.
  */
 import { setFlagsFromString } from "node:v8";
 
 /** The V8 flags raiseInliningBudget() sets. */
-export const INLINING_FLAGS: readonly string[] = ["--max-inlined-bytecode-size=1000", "--max-inlined-bytecode-size-cumulative=3000"];
+export const INLINING_FLAGS: readonly string[] = ["--max-inlined-bytecode-size=2000", "--max-inlined-bytecode-size-cumulative=6000"];
+
+/** The environment variable that chooses what importing the package does with V8's inlining limits. */
+export const INLINING_ENV = "AMD_IOMMU_MODEL_V8_INLINING";
 
 let applied: readonly string[] = [];
 
@@ -31,7 +40,20 @@ export function raiseInliningBudget(): readonly string[] {
   return applied;
 }
 
-/** The V8 flags this module has set in this process (none until raiseInliningBudget()). */
+/** The V8 flags this module has set in this process (none when AMD_IOMMU_MODEL_V8_INLINING=default and raiseInliningBudget() was not called). */
 export function appliedV8Flags(): readonly string[] {
   return applied;
 }
+
+/**
+ * What importing the package does, decided by `env[INLINING_ENV]`: the flags this call set
+ * (INLINING_FLAGS, or none for "default"). Any other value is a RangeError naming the variable.
+ */
+export function inliningFromEnvironment(env: Record<string, string | undefined>): readonly string[] {
+  const v = env[INLINING_ENV];
+  if (v === undefined || v === "" || v === "raised") return raiseInliningBudget();
+  if (v === "default") return [];
+  throw new RangeError(`${INLINING_ENV} must be "raised" (V8's inlining limits raised, the default) or "default" (V8's own limits), got ${JSON.stringify(v)}`);
+}
+
+inliningFromEnvironment(process.env);

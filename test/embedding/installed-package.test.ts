@@ -92,6 +92,19 @@ const fault: number = io.translate({ deviceId: 1, address: 0 }).fault;
 io.translate({ device: 1, address: 0 });
 `;
 
+/** A function of about 660 bytes of bytecode (above V8's default inlining limit of 460, below the model's 2,000) called from a hot loop. */
+const INLINING_JS = `
+import { appliedV8Flags } from "amd-iommu-v2-model";
+function big(x) {
+${Array.from({ length: 60 }, (_, i) => `  x = (x * 31 + ${i}) | 0;`).join("\n")}
+  return x;
+}
+function hot() { let s = 0; for (let i = 0; i < 100000; i++) s = (s + big(i)) | 0; return s; }
+let s = 0;
+for (let k = 0; k < 40; k++) s ^= hot();
+console.log(JSON.stringify({ flags: appliedV8Flags(), s }));
+`;
+
 /** Compile files with the repository's tsc as a user project would (strict, no skipLibCheck), emitting even with errors. */
 function compile(files: string[]): { status: number | null; out: string } {
   const r = spawnSync(TSC, ["--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--strict", "--types", "node",
@@ -125,6 +138,29 @@ describe("the installed package", () => {
     expect(out).toEqual({ spa: 0x30_0004, maps: 1, stepped: 0x30_0008, requests: out.requests, unmaps: 1, twin: 0x30_0010 });
     expect(out.requests).toBeGreaterThan(0);
   });
+
+  it("importing the package raises V8's inlining limits and V8 honours them (a 660-byte function is inlined into its hot caller); AMD_IOMMU_MODEL_V8_INLINING=default keeps V8's own; another value is refused", () => {
+    writeFileSync(join(consumer, "inlining.mjs"), INLINING_JS);
+    const run = (value: string | undefined) => {
+      const env = { ...process.env };
+      delete env.AMD_IOMMU_MODEL_V8_INLINING;
+      if (value !== undefined) env.AMD_IOMMU_MODEL_V8_INLINING = value;
+      return spawnSync(process.execPath, ["--trace-turbo-inlining", join(consumer, "inlining.mjs")], { cwd: consumer, encoding: "utf8", env, timeout: 60_000 });
+    };
+    const inlined = (out: string) => /Inlining \S+ \{\S+ <SharedFunctionInfo big>\} into \S+ \{\S+ <SharedFunctionInfo hot>\}/.test(out);
+    const flags = (out: string) => (JSON.parse(out.trim().split("\n").pop()!) as { flags: string[] }).flags;
+    const raised = run(undefined);
+    expect(raised.status, raised.stderr).toBe(0);
+    expect(flags(raised.stdout)).toEqual(["--max-inlined-bytecode-size=2000", "--max-inlined-bytecode-size-cumulative=6000"]);
+    expect(inlined(raised.stdout)).toBe(true);
+    const kept = run("default");
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(flags(kept.stdout)).toEqual([]);
+    expect(inlined(kept.stdout)).toBe(false);
+    const bad = run("fast");
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/AMD_IOMMU_MODEL_V8_INLINING must be "raised" .* got "fast"/);
+  }, 120_000);
 
   it("the declarations are real types: misuse of the API does not compile", () => {
     expect(compiled.status).not.toBe(0);
