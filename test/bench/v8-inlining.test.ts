@@ -12,9 +12,9 @@ import { environment } from "../../bench/run.js";
 import * as pkg from "../../src/index.js";
 
 describe("V8 inlining budget", () => {
-  it("importing the model raises V8's inlining limits to 2,000 / 6,000 bytes of bytecode (the environment here does not say otherwise), and the runner records them", () => {
+  it("importing the model raises V8's inlining limits to 3,000 / 16,000 / 32,000 bytes of bytecode (one function, cumulative, absolute) (the environment here does not say otherwise), and the runner records them", () => {
     expect(process.env[INLINING_ENV]).toBeUndefined();
-    expect(INLINING_FLAGS).toEqual(["--max-inlined-bytecode-size=2000", "--max-inlined-bytecode-size-cumulative=6000"]);
+    expect(INLINING_FLAGS).toEqual(["--max-inlined-bytecode-size=3000", "--max-inlined-bytecode-size-cumulative=16000", "--max-inlined-bytecode-size-absolute=32000"]);
     expect(appliedV8Flags()).toEqual(INLINING_FLAGS);
     expect(environment(true, [0, 0, 0], [0, 0, 0]).v8Flags).toEqual([...INLINING_FLAGS]);
     expect(pkg.raiseInliningBudget).toBe(raiseInliningBudget);
