@@ -60,7 +60,7 @@ const HELP = `usage: npm run bench -- [options]
   --filter TEXT    only cases whose name contains TEXT
   --json FILE      write results + environment to FILE and an SVG report next to it
   --time MS        timing window per task (tinybench) or per round (native cases) in ms (default 1000 / 150; quick 150 / 40)
-  --rounds N       interleaved rounds per native case (default 7, quick 3)
+  --rounds N       interleaved rounds per native case (default 7, quick 3), after 3 warm-up rounds (quick 1)
   --shared         run every case in this process (default: each case in a worker thread of its own)
   --list           list the cases and what each measures
   -h, --help       this text
@@ -139,7 +139,7 @@ function modelRound(sub: BenchSubject, ms: number): { cpu: number; wall: number 
   return { cpu: (t - t0) / n, wall: Number(process.hrtime.bigint() - w0) / n };
 }
 
-export interface MeasureOptions { time: number; roundMs: number; rounds: number }
+export interface MeasureOptions { time: number; roundMs: number; rounds: number; warmupRounds: number }
 
 /** Time one case and its baselines (in whatever isolate this runs in). */
 async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
@@ -184,9 +184,15 @@ async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
   }
   const refs0 = subject.memoryReferences ? subject.memoryReferences() : null;
   const base = c.baseline ? c.baseline() : null;
-  // warm-up round of each (JIT tiers, caches), then the measured rounds, interleaved
-  modelRound(subject, o.roundMs);
-  if (proc !== null) await proc.round(o.roundMs);
+  // warm-up rounds of each (JIT tiers, caches), then the measured rounds, interleaved: three
+  // (one when quick), since with V8's inlining limits raised the optimizing compiles of the
+  // large translation functions take longer and run on other threads, whose CPU time
+  // process.cpuUsage() counts (with one warm-up round, rounds 1-3 were the slow ones in 25 of
+  // the 37 rounds over 25 % above their case's median, three runs at e1f484b)
+  for (let w = 0; w < o.warmupRounds; w++) {
+    modelRound(subject, o.roundMs);
+    if (proc !== null) await proc.round(o.roundMs);
+  }
   const model: number[] = [], native: number[] = [], ratios: number[] = [], modelWall: number[] = [], nativeWall: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
     const m = modelRound(subject, o.roundMs);
@@ -229,7 +235,7 @@ export async function runBenchmarks(o: { quick: boolean; filter?: string; timeMs
   const all = await loadCases();
   const cases = all.filter((c) => o.filter === undefined || c.name.includes(o.filter));
   const mo: MeasureOptions = {
-    time: o.timeMs ?? (o.quick ? 150 : 1000), roundMs: o.timeMs ?? (o.quick ? 40 : 150), rounds: o.rounds ?? (o.quick ? 3 : 7),
+    time: o.timeMs ?? (o.quick ? 150 : 1000), roundMs: o.timeMs ?? (o.quick ? 40 : 150), rounds: o.rounds ?? (o.quick ? 3 : 7), warmupRounds: o.quick ? 1 : 3,
   };
   if (cases.some((c) => c.native !== undefined)) {
     const comp = compileNative();
