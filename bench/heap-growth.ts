@@ -57,7 +57,8 @@ const timedStep = (i: number, t: number) => {
   const w = ws[k]!, req = reqs[k]!;
   req.address = w.address((i * 2654435761) % (i % 4 === 0 ? 4096 : 32), 8);
   req.write = (i & 7) === 0;
-  w.io.translateTimed(req, TIMED_BASE + t, out);
+  w.io.timedIssue[0] = TIMED_BASE + t;
+  w.io.translateTimedAt(req, out);
 };
 for (let i = 0; i < 600_000; i++) step(i, i * 10); // warm up the JIT and the caches
 for (let i = 0; i < 300_000; i++) timedStep(i, 300_000_000 + i * 10);

@@ -119,6 +119,13 @@ export class AmdIommu {
   readonly notifiers = new InvalidationNotifiers();
   /** Current cycle of the IOMMU clock. */
   now = 0;
+  /**
+   * The issue cycle of the next translateTimedAt() (element 0). An element of a typed array, not
+   * an argument: V8 hands a number that is not a small integer (a cycle count above 2^31, so any
+   * simulation past 2.1 s of a 1 GHz clock) to a call it does not inline as a newly allocated
+   * heap number, one per translation (README "Allocation").
+   */
+  readonly timedIssue = new Float64Array(1);
   private readonly onInterrupt: ((s: InterruptSource) => void) | undefined;
   readonly interrupts = { "event-log": 0, "ppr-log": 0, "completion-wait": 0, "ga-log": 0 };
   private readonly scratch = new TranslationResult();
@@ -352,7 +359,19 @@ export class AmdIommu {
    * that start before the issue cycle run first.
    */
   translateTimed(request: TranslationRequest, issueCycle: number, out: TranslationResult = new TranslationResult()): TranslationResult {
-    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw this.timingModel.issueCycleError(issueCycle);
+    if (typeof issueCycle !== "number" || !(issueCycle >= 0) || issueCycle === Infinity) throw this.timingModel.issueCycleError("translateTimed: issueCycle", issueCycle);
+    this.timedIssue[0] = issueCycle;
+    return this.translateTimedAt(request, out);
+  }
+
+  /**
+   * translateTimed() of a request issued at cycle `timedIssue[0]`: the same translation, with
+   * the issue cycle handed over in the IOMMU's typed array rather than as an argument, so that
+   * a cycle above 2^31 allocates nothing (`io.timedIssue[0] = cycle; io.translateTimedAt(req, out)`).
+   */
+  translateTimedAt(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
+    const issueCycle = this.timedIssue[0]!;
+    if (!(issueCycle >= 0) || issueCycle === Infinity) throw this.timingModel.issueCycleError("translateTimedAt: timedIssue[0]", issueCycle);
     if (issueCycle > this.now) { if (this.commandsIdle === true) this.now = issueCycle; else this.advanceTo(issueCycle); }
     const watch = this.perfWatch;
     if (watch === true) this.perfMark();

@@ -106,10 +106,11 @@ function programmed() {
 describe("binary channel: answers at the README's offsets", () => {
   it("translate answer: flags, fault, path, page shift, references, event, SPA, completion cycle, cycles", () => {
     const { s } = programmed();
-    const [hit, miss, timed] = runFrame(s, frame([
+    const [hit, miss, timed, late] = runFrame(s, frame([
       translateRec(Op.Translate, 0x10, 0x10_0abc, L.TFlag.Write),
       translateRec(Op.Translate, 0x10, 0x20_0000),
       translateRec(Op.TranslateTimed, 0x10, 0x10_0000, 0, 0, 5000),
+      translateRec(Op.TranslateTimed, 0x10, 0x10_0000, 0, 0, 2 ** 33 + 7), // an issue cycle whose high word is not zero
     ]));
     expect(hit!.len).toBe(L.Len.TranslateAnswer);
     expect(hit!.b1).toBe(L.Status.Ok);
@@ -124,6 +125,7 @@ describe("binary channel: answers at the README's offsets", () => {
     expect(miss!.dv.getUint16(12, true)).toBe(spec.EV_IO_PAGE_FAULT);
     expect(timed!.flags & L.AFlag.IotlbHit).toBe(L.AFlag.IotlbHit);
     expect(timed!.dv.getBigUint64(24, true)).toBe(5000n + BigInt(timed!.dv.getUint32(32, true)));
+    expect(late!.dv.getBigUint64(24, true)).toBe(2n ** 33n + 7n + BigInt(late!.dv.getUint32(32, true)));
   });
 
   it("the same answers as the JSON channel's translate for the same requests (one shared implementation)", () => {

@@ -361,7 +361,8 @@ export class BinarySession {
     else {
       const clo = u32[q + 6]!, chi = u32[q + 7]!;
       if (chi >= 0x20_0000) throw new RecordError(ErrorCode.Refused, `translate-timed: cycle must be below 2^53`);
-      io.translateTimed(req, chi * TWO32 + clo, r);
+      io.timedIssue[0] = chi * TWO32 + clo; // (the issue cycle through the IOMMU's typed array: no heap number above 2^31)
+      io.translateTimedAt(req, r);
     }
     // the 40-byte answer, written word by word (host little-endian, checked at start-up)
     const w = this.w;

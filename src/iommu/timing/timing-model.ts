@@ -117,9 +117,9 @@ export class TimingModel {
       explainTranslation(out, this.profile, queue));
   }
 
-  /** The RangeError of translateTimed() for a bad issue cycle (kept out of the hot path). */
-  issueCycleError(issueCycle: unknown): RangeError {
-    return new RangeError(`translateTimed: issueCycle must be a finite non-negative number, got ${String(issueCycle)}`);
+  /** The RangeError of translateTimed() / translateTimedAt() for a bad issue cycle, `what` naming it (kept out of the hot path). */
+  issueCycleError(what: string, issueCycle: unknown): RangeError {
+    return new RangeError(`${what} must be a finite non-negative number, got ${String(issueCycle)}`);
   }
 
   /** A translation that did not walk and is not an untraced plain hit with the DTE cached: it completes at issue + cycles. */
