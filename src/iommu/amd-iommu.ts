@@ -366,8 +366,10 @@ export class AmdIommu {
 
   /**
    * translateTimed() of a request issued at cycle `timedIssue[0]`: the same translation, with
-   * the issue cycle handed over in the IOMMU's typed array rather than as an argument, so that
-   * a cycle above 2^31 allocates nothing (`io.timedIssue[0] = cycle; io.translateTimedAt(req, out)`).
+   * the issue cycle handed over in the IOMMU's typed array rather than as an argument
+   * (`io.timedIssue[0] = cycle; io.translateTimedAt(req, out)`), so that the caller hands over
+   * no heap number for a cycle above 2^31. (Inside, the cycle still reaches the timing model as
+   * an argument: where V8 does not inline that call, one is allocated; README "Allocation".)
    */
   translateTimedAt(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
     const issueCycle = this.timedIssue[0]!;
