@@ -38,27 +38,30 @@ const ws: Workload[] = [
 ];
 const out = new TranslationResult();
 const reqs = ws.map((w) => (w.pasid === undefined ? { deviceId: DEVICE, address: 0, write: false } : { deviceId: DEVICE, address: 0, pasid: w.pasid, write: false }));
-const step = (i: number, t: number) => {
+/** Request i's device (returned: a small integer) and its address and direction in reqs: 3/4 hits, 1/4 scattered misses, 1 in 8 writes. */
+const prepare = (i: number): number => {
   const k = i % ws.length;
-  const w = ws[k]!, req = reqs[k]!;
-  req.address = w.address((i * 2654435761) % (i % 4 === 0 ? 4096 : 32), 8); // 3/4 hits, 1/4 scattered misses
+  const req = reqs[k]!;
+  req.address = ws[k]!.address((i * 2654435761) % (i % 4 === 0 ? 4096 : 32), 8);
   req.write = (i & 7) === 0;
-  if ((i & 1) === 0) w.io.translateInto(req, out); else w.io.translateTimed(req, t, out);
+  return k;
+};
+const step = (i: number, t: number) => {
+  const k = prepare(i);
+  if ((i & 1) === 0) ws[k]!.io.translateInto(reqs[k]!, out); else ws[k]!.io.translateTimed(reqs[k]!, t, out);
 };
 /**
  * step() in timed mode only (in the mix above, timed walks are 1 in 8 translations), at issue
  * cycles above 2^31, as in any simulation past 2.1 s of a 1 GHz clock: V8 keeps such a number as
- * a double. The cycle is computed here from i (`t` is the issue cycle's offset, a small integer),
- * as a simulator's loop would, so that the harness hands no double to a call of its own.
+ * a double. The cycle is TIMED_BASE plus `t` (a small integer) computed here, as a simulator's
+ * loop would, so that the harness hands no double to a call of its own.
  */
 const TIMED_BASE = 8_000_000_000;
 const timedStep = (i: number, t: number) => {
-  const k = i % ws.length;
-  const w = ws[k]!, req = reqs[k]!;
-  req.address = w.address((i * 2654435761) % (i % 4 === 0 ? 4096 : 32), 8);
-  req.write = (i & 7) === 0;
-  w.io.timedIssue[0] = TIMED_BASE + t;
-  w.io.translateTimedAt(req, out);
+  const k = prepare(i);
+  const io = ws[k]!.io;
+  io.timedIssue[0] = TIMED_BASE + t;
+  io.translateTimedAt(reqs[k]!, out);
 };
 for (let i = 0; i < 600_000; i++) step(i, i * 10); // warm up the JIT and the caches
 for (let i = 0; i < 300_000; i++) timedStep(i, 300_000_000 + i * 10);
