@@ -4,6 +4,7 @@
  * a read whose line is cached costs memoryReferenceLlc, any other memoryReference.
  */
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { AmdIommu, TranslationResult } from "../../src/index.js";
 import { TableLineCache } from "../../src/iommu/timing/table-line-cache.js";
 import { resolveTimingProfile } from "../../src/iommu/timing-profile.js";
@@ -89,6 +90,29 @@ describe("TableLineCache", () => {
     expect([c.touch(0), c.touch(2 * 64), c.touch(0), c.touch(4 * 64)]).toEqual([0, 0, 1, 0]); // line 2 was the LRU
     expect([c.holds(0), c.holds(2 * 64), c.holds(4 * 64)]).toEqual([1, 0, 1]);
     expect([c.hits, c.misses]).toEqual([1, 3]);
+  });
+
+  it("a 4-way set (the unrolled geometry) is true LRU: a hit in any way moves its line to the front, a miss evicts way 3", () => {
+    // against a reference LRU list per set, over reads that hit every way and miss
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 11 }), { minLength: 1, maxLength: 200 }), (picks) => {
+      const c = new TableLineCache(8, 4); // 2 sets x 4 ways
+      const sets: number[][] = [[], []];
+      let hits = 0, misses = 0;
+      for (const k of picks) {
+        const line = k * 2 + (k & 1); // 12 lines over both sets, six to a set: hits in ways 0-3 and evictions
+        const set = sets[line & 1]!;
+        const at = set.indexOf(line);
+        const want = at >= 0 ? 1 : 0;
+        if (at >= 0) set.splice(at, 1); else if (set.length === 4) set.pop();
+        set.unshift(line);
+        if (want === 1) hits++; else misses++;
+        expect(c.touch(line * 64)).toBe(want);
+      }
+      for (let line = 0; line < 24; line++) expect(c.holds(line * 64)).toBe(sets[line & 1]!.includes(line) ? 1 : 0);
+      expect([c.hits, c.misses]).toEqual([hits, misses]);
+      // the order within each set: the snapshot lists ways front to back
+      expect(c.snapshot().lines.map(([, v]) => v)).toEqual([...sets[0]!, ...sets[1]!]);
+    }), { seed: 18, numRuns: 300 });
   });
 
   it("refuses a bad geometry and a malformed snapshot, naming the field", () => {

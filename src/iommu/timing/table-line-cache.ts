@@ -74,17 +74,20 @@ export class TableLineCache {
   private touchLine(line: number): number {
     const t = this.tags;
     if (this.ways === 4) {
-      // the default geometry, unrolled: a hit moves its line to the front, a miss shifts the set
+      // the default geometry, unrolled: a hit moves its line to the front, a miss shifts the set.
+      // Past way 0, one straight path for hits in ways 1-3 and misses (one counter site each):
+      // an optimized caller that reaches a site it never ran before is deoptimized, and a hit in
+      // way 2 or 3 is rare enough for a warmed-up loop never to have run one
       const b = (line & this.setMask) << 2;
       const w0 = t[b]!;
       if (w0 === line) { this.hits++; return 1; }
-      const w1 = t[b + 1]!;
-      if (w1 === line) { t[b + 1] = w0; t[b] = line; this.hits++; return 1; }
-      const w2 = t[b + 2]!;
-      if (w2 === line) { t[b + 2] = w1; t[b + 1] = w0; t[b] = line; this.hits++; return 1; }
-      const hit = t[b + 3] === line ? 1 : 0;
-      t[b + 3] = w2; t[b + 2] = w1; t[b + 1] = w0; t[b] = line;
-      if (hit === 1) this.hits++; else this.misses++;
+      const w1 = t[b + 1]!, w2 = t[b + 2]!;
+      const hit = w1 === line || w2 === line || t[b + 3] === line ? 1 : 0;
+      // [line, w0, then the others in order without line]: a hit in way 1 keeps ways 2 and 3, in way 2 keeps way 3
+      t[b] = line; t[b + 1] = w0;
+      if (w1 !== line) { t[b + 2] = w1; if (w2 !== line) t[b + 3] = w2; }
+      this.hits += hit;
+      this.misses += 1 - hit;
       return hit;
     }
     const ways = this.ways;
