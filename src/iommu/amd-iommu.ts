@@ -169,7 +169,7 @@ export class AmdIommu {
     } : null);
     this.translator = new Translator(this.memory, this.regs, f, this.quirks, this.deviceTable, this.iotlb, this.pdeCache,
       this.gcr3Cache, this.eventLog, this.timing, conc === "shared");
-    this.timingModel = new TimingModel(this.timing, this.translator);
+    this.timingModel = new TimingModel(this.timing, this.translator, this.timedIssue);
     this.commands = new CommandProcessor(this.regs, this.memory, f, this.quirks, this.eventLog, this.timing, this,
       this.endpoints, () => this.raise("completion-wait"));
     this.commands.onCommand = (_op, addr, dw, start, end) => this.timingModel.command(dw, addr, start, end);
@@ -253,7 +253,13 @@ export class AmdIommu {
 
   private raise(source: InterruptSource): void {
     this.interrupts[source]++;
-    if (this.onInterrupt) this.onInterrupt(source);
+    if (this.onInterrupt) {
+      // the callback may make timed translations of its own: the timed translation under way
+      // (an event-log interrupt raised by its walk) reads its issue cycle from timedIssue[0] after
+      const at = this.timedIssue, issue = at[0]!;
+      this.onInterrupt(source);
+      at[0] = issue;
+    }
   }
 
   // ---- MMIO ------------------------------------------------------------------------------
@@ -368,8 +374,7 @@ export class AmdIommu {
    * translateTimed() of a request issued at cycle `timedIssue[0]`: the same translation, with
    * the issue cycle handed over in the IOMMU's typed array rather than as an argument
    * (`io.timedIssue[0] = cycle; io.translateTimedAt(req, out)`), so that the caller hands over
-   * no heap number for a cycle above 2^31. (Inside, the cycle still reaches the timing model as
-   * an argument: where V8 does not inline that call, one is allocated; README "Allocation".)
+   * no heap number for a cycle above 2^31 (the timing model reads it from there too).
    */
   translateTimedAt(request: TranslationRequest, out: TranslationResult = new TranslationResult()): TranslationResult {
     const issueCycle = this.timedIssue[0]!;
@@ -377,7 +382,7 @@ export class AmdIommu {
     if (issueCycle > this.now) { if (this.commandsIdle === true) this.now = issueCycle; else this.advanceTo(issueCycle); }
     const watch = this.perfWatch;
     if (watch === true) this.perfMark();
-    this.timingModel.translate(request, issueCycle, out);
+    this.timingModel.translate(request, out); // reads timedIssue[0]
     if (watch === true) this.perfAttribute(request);
     if (this.notifiers.hasMap) notifyMap(this, request, out, "untranslated");
     return out;

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { IommuTestbench, V1PageTable } from "../../src/builders/index.js";
 import { TranslationResult, type InterruptSource } from "../../src/index.js";
+import { buildCompletionWait } from "../../src/spec/commands.js";
 
 const HIGH = 2 ** 33; // a cycle count above 2^31, as in a simulation past 8.6 s of a 1 GHz clock
 
@@ -82,5 +83,35 @@ describe("timed translations issued through timedIssue (translateTimedAt)", () =
     // reentrant: the callback's translation adds its references to the walk's cost, 300 cycles here,
     // as before timedIssue existed)
     for (const c of [alone.completion, reentered.completion]) expect(c > HIGH && c < HIGH + 10_000).toBe(true);
+  });
+
+  it("a timed translation made from an interrupt callback of a command run before the translation (its issue cycle is later) does not move its issue cycle", () => {
+    // a COMPLETION_WAIT with i = 1 waits in the command buffer; the timed translation first runs
+    // the commands due by its issue cycle, whose completion-wait interrupt issues another at cycle 7
+    const run = (reenter: boolean) => {
+      let tb: IommuTestbench | null = null;
+      const seen: InterruptSource[] = [];
+      tb = new IommuTestbench({
+        iommu: {
+          onInterrupt: (s) => {
+            seen.push(s);
+            if (reenter) tb!.iommu.translateTimed({ deviceId: 0x10, address: 0x10_1000 }, 7);
+          },
+        },
+      });
+      host(tb, 0x10, 2);
+      tb.control(["ComWaitIntEn"]);
+      tb.submit(buildCompletionWait({ interrupt: true }));
+      const r = tb.iommu.translateTimed({ deviceId: 0x10, address: 0x10_0000 }, HIGH);
+      return { seen, ok: r.ok, completion: r.completionCycle, issue: tb.iommu.timedIssue[0] };
+    };
+    const alone = run(false), reentered = run(true);
+    expect(alone.seen).toEqual(["completion-wait"]);
+    expect(reentered.seen).toEqual(["completion-wait"]);
+    expect([alone.ok, reentered.ok]).toEqual([true, true]);
+    for (const r of [alone, reentered]) {
+      expect(r.completion > HIGH && r.completion < HIGH + 10_000, String(r.completion)).toBe(true);
+      expect(r.issue).toBe(HIGH); // timedIssue[0] holds the caller's cycle again
+    }
   });
 });

@@ -42,9 +42,23 @@ export function bucketLow(b: number): number {
  * snapshot's) the multiplication, so the work stays bounded.
  */
 export function addRepeated(sum: number, v: number, n: number): number {
-  if ((Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) || n > 1 << 24) return sum + v * n;
-  for (let i = 0; i < n; i++) sum += v;
-  return sum;
+  SCRATCH[0] = sum;
+  addRepeatedAt(SCRATCH, 0, v, n);
+  return SCRATCH[0]!;
+}
+const SCRATCH = new Float64Array(1);
+
+/**
+ * addRepeated() in place: a[i] = a[i] + v + v + ... (n times). The sum stays in the typed
+ * array: a count of cycles beyond 2^31 handed to or returned from a call V8 does not inline
+ * is a newly allocated heap number (README "Allocation"), and the timed walks' statistics add
+ * runs of walks this way.
+ */
+export function addRepeatedAt(a: Float64Array, i: number, v: number, n: number): void {
+  let sum = a[i]!;
+  if ((Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) || n > 1 << 24) { a[i] = sum + v * n; return; }
+  for (let k = 0; k < n; k++) sum += v;
+  a[i] = sum;
 }
 
 export interface HistogramSummary {
@@ -56,7 +70,8 @@ export interface HistogramSummary {
 export class LatencyHistogram {
   readonly counts = new Float64Array(HISTOGRAM_BUCKETS);
   count = 0;
-  sum = 0;
+  /** Element 0: the sum of the samples (in a typed array so that recordRepeated() adds to it in place: addRepeatedAt). */
+  private readonly sums = new Float64Array(1);
   min = Infinity;
   max = 0;
 
@@ -79,7 +94,7 @@ export class LatencyHistogram {
     if (n <= 0) return;
     this.counts[bucketOf(v)]! += n;
     this.count += n;
-    this.sum = addRepeated(this.sum, v, n);
+    addRepeatedAt(this.sums, 0, v, n);
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
   }
@@ -121,6 +136,9 @@ export class LatencyHistogram {
     }
     return h;
   }
+
+  get sum(): number { return this.sums[0]!; }
+  set sum(v: number) { this.sums[0] = v; }
 
   get mean(): number { return this.count === 0 ? 0 : this.sum / this.count; }
 

@@ -52,7 +52,13 @@ export class TimingModel {
   private readonly preWalkDteCached: number;
   private readonly preWalkDteFetched: number;
 
-  constructor(private readonly profile: TimingProfile, private readonly translator: Translator) {
+  /**
+   * @param issue element 0: the issue cycle of the next translate() (AmdIommu.timedIssue). Read
+   *   from this typed array, not handed down as an argument: V8 hands a number that is not a
+   *   small integer (a cycle count above 2^31) to a call it does not inline as a newly
+   *   allocated heap number (README "Allocation").
+   */
+  constructor(private readonly profile: TimingProfile, private readonly translator: Translator, private readonly issue: Float64Array) {
     this.walkers = new WalkerPool(profile.walkers, () => this.stats.serviceCycles());
     this.plainHit = profile.dteCacheHit + profile.iotlbHit;
     this.fastHitCycles = this.plainHit;
@@ -75,13 +81,14 @@ export class TimingModel {
     this.fastHitCycles = t === null ? this.plainHit : -1;
   }
 
-  /** Translate `req` issued at cycle `issue`; out.completionCycle is set. */
-  translate(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
+  /** Translate `req` issued at cycle issue[0]; out.completionCycle is set. */
+  translate(req: TranslationRequest, out: TranslationResult): TranslationResult {
     // Kept small so it inlines into the caller: the common case (an IOTLB hit with the DTE
     // cached, costing exactly DTE-cache hit + IOTLB hit) is one counter; walks and everything
     // else are placed on the timeline out of line.
     const ts = this.translatorStats;
     const walks = ts.walks;
+    const issue = this.issue[0]!; // (an interrupt callback's own timed translation during the walk puts it back: AmdIommu.raise)
     this.translator.translateUntranslated(req, out); // the functional path translateInto() takes
     const cycles = out.cycles;
     if (out.iotlbHit === true && out.dteCacheHit === true && cycles === this.fastHitCycles && out.event === 0) {
@@ -92,11 +99,12 @@ export class TimingModel {
       this.stats.plainHitsDteCached++; // one translation, one iotlbHit sample, its breakdown: all added at snapshot
       return out;
     }
-    return ts.walks !== walks ? this.walk(req, issue, out) : this.other(req, issue, out);
+    return ts.walks !== walks ? this.walk(req, out) : this.other(req, out);
   }
 
-  /** A translation that walked: it waits for a walker after the DTE and IOTLB look-ups. */
-  private walk(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
+  /** A translation issued at issue[0] that walked: it waits for a walker after the DTE and IOTLB look-ups. */
+  private walk(req: TranslationRequest, out: TranslationResult): TranslationResult {
+    const issue = this.issue[0]!;
     const dteHit = out.dteCacheHit === true;
     // a walk's path is host, guest or nested: the DTE and the IOTLB look-up come first
     const pre = dteHit ? this.preWalkDteCached : this.preWalkDteFetched;
@@ -122,8 +130,9 @@ export class TimingModel {
     return new RangeError(`${what} must be a finite non-negative number, got ${String(issueCycle)}`);
   }
 
-  /** A translation that did not walk and is not an untraced plain hit with the DTE cached: it completes at issue + cycles. */
-  private other(req: TranslationRequest, issue: number, out: TranslationResult): TranslationResult {
+  /** A translation issued at issue[0] that did not walk and is not an untraced plain hit with the DTE cached: it completes at issue + cycles. */
+  private other(req: TranslationRequest, out: TranslationResult): TranslationResult {
+    const issue = this.issue[0]!;
     const p = this.profile;
     const s = this.stats;
     const cycles = out.cycles;

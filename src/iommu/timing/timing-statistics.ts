@@ -10,7 +10,7 @@
  */
 import type { TimingProfile } from "../timing-profile.js";
 import type { TranslationResult } from "../translation/request.js";
-import { LatencyHistogram, addRepeated, type HistogramSummary } from "./latency-histogram.js";
+import { LatencyHistogram, addRepeated, addRepeatedAt, type HistogramSummary } from "./latency-histogram.js";
 
 /** Where a translation's cycles go, in this order. */
 export const BREAKDOWN = [
@@ -256,7 +256,7 @@ export class TimingStatistics {
     raw[R_WALK_REFS]! += refs * n;
     raw[R_LINE_HITS]! += this.runLineHits * n;
     raw[R_AD]! += ad * n;
-    raw[R_CYCLES] = addRepeated(raw[R_CYCLES]!, this.runCycles, n);
+    addRepeatedAt(raw, R_CYCLES, this.runCycles, n);
     const other = this.runRefs - refs - ad - (this.runDteHit ? 0 : 1);
     if (other > 0) raw[R_OTHER_REFS]! += other * n;
     if (this.runGcr3Hit) raw[R_GCR3_HIT]! += n;
