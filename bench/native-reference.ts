@@ -102,6 +102,10 @@ export class NativeProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private buf = "";
   private waiting: ((line: string) => void) | null = null;
+  /** The rejection of the pending next(), called if the process exits first. */
+  private failing: ((e: Error) => void) | null = null;
+  /** Set when the process has exited: the error every later next() rejects with. */
+  private exited: Error | null = null;
   private readonly lines: string[] = [];
   private stderr = "";
 
@@ -122,8 +126,15 @@ export class NativeProcess {
       while ((i = this.buf.indexOf("\n")) >= 0) {
         const line = this.buf.slice(0, i);
         this.buf = this.buf.slice(i + 1);
-        if (this.waiting !== null) { const w = this.waiting; this.waiting = null; w(line); } else this.lines.push(line);
+        if (this.waiting !== null) { const w = this.waiting; this.waiting = null; this.failing = null; w(line); } else this.lines.push(line);
       }
+    });
+    // one exit listener for the process's life (one per next() added a listener per round)
+    this.child.once("exit", (code) => {
+      this.exited = new Error(`native reference exited (${code}): ${this.stderr.trim()}`);
+      const f = this.failing;
+      this.waiting = null; this.failing = null;
+      if (f !== null) f(this.exited);
     });
     this.child.stderr.setEncoding("utf8");
     this.child.stderr.on("data", (s: string) => { this.stderr += s; });
@@ -132,9 +143,10 @@ export class NativeProcess {
   private next(): Promise<string> {
     const l = this.lines.shift();
     if (l !== undefined) return Promise.resolve(l);
+    if (this.exited !== null) return Promise.reject(this.exited);
     return new Promise((resolve, reject) => {
       this.waiting = resolve;
-      this.child.once("exit", (code) => reject(new Error(`native reference exited (${code}): ${this.stderr.trim()}`)));
+      this.failing = reject;
     });
   }
 

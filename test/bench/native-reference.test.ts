@@ -6,6 +6,7 @@
  * would compare different work. Needs a C compiler (.ci/run installs gcc); without one these
  * tests are reported as skipped, by name.
  */
+import type { ChildProcess } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { NativeProcess, compileNative, imageHash, type NativeSpec } from "../../bench/native-reference.js";
 import { cases } from "../../bench/translation.bench.js";
@@ -63,4 +64,23 @@ describe.skipIf(!comp.ok)(`native reference ${comp.ok ? "" : `(SKIPPED: ${comp.o
       }
     });
   }
+
+  it("a native process keeps one exit listener however many rounds it answers (the bench's 10 rounds a case warned of a listener leak)", { timeout: 60_000 }, async () => {
+    const c = native[0]!;
+    const s: NativeSpec = { ...c.native!, pages: Math.min(c.native!.pages, 64), span: Math.min(c.native!.span, 64) };
+    const w = workloadFor(s);
+    const tb = w.tb;
+    const lc = w.io.translator.lines;
+    const layout = { bytes: tb.memory.bytes, deviceTable: tb.deviceTable.base, tableStart: tb.semaphore + 4096, tableCache: (lc === null ? [0, 1] : [lc.lines, lc.ways]) as [number, number] };
+    const p = new NativeProcess((comp as { binary: string }).binary, s, layout);
+    const child = (p as unknown as { child: ChildProcess }).child;
+    try {
+      await p.image();
+      const before = child.listenerCount("exit");
+      for (let k = 0; k < 25; k++) await p.round(1);
+      expect(child.listenerCount("exit")).toBe(before);
+    } finally {
+      p.close();
+    }
+  });
 });
