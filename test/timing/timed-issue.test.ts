@@ -17,6 +17,20 @@ function host(tb: IommuTestbench, deviceId: number, pages: number): void {
   tb.sync();
 }
 
+/** A testbench whose interrupt callback records each interrupt and, when `reenter`, makes a timed translation of device 0x10 at `address`, issued at cycle 7. */
+function reentrantBench(reenter: boolean, address: number): { tb: IommuTestbench; seen: InterruptSource[] } {
+  const seen: InterruptSource[] = [];
+  const tb: IommuTestbench = new IommuTestbench({
+    iommu: {
+      onInterrupt: (s) => {
+        seen.push(s);
+        if (reenter) tb.iommu.translateTimed({ deviceId: 0x10, address }, 7);
+      },
+    },
+  });
+  return { tb, seen };
+}
+
 describe("timed translations issued through timedIssue (translateTimedAt)", () => {
   it("give the results, completion cycles and timing statistics translateTimed gives for the same issue cycles (hits, walks, queueing)", () => {
     const a = new IommuTestbench(), b = new IommuTestbench();
@@ -58,16 +72,7 @@ describe("timed translations issued through timedIssue (translateTimedAt)", () =
     // device 1 faults (no table entries) and writes an event; with EventIntEn the callback runs
     // inside that translation, and issues a timed translation of its own at another cycle
     const run = (reenter: boolean) => {
-      let tb: IommuTestbench | null = null;
-      const seen: InterruptSource[] = [];
-      tb = new IommuTestbench({
-        iommu: {
-          onInterrupt: (s) => {
-            seen.push(s);
-            if (reenter) tb!.iommu.translateTimed({ deviceId: 0x10, address: 0x10_0000 }, 7);
-          },
-        },
-      });
+      const { tb, seen } = reentrantBench(reenter, 0x10_0000);
       host(tb, 0x10, 1);
       tb.deviceTable.set(1, { V: true, TV: true, Mode: 1, HostPageTableRootPtr: tb.pages.alloc(), IR: true, IW: true, DomainID: 1 });
       tb.sync();
@@ -89,16 +94,7 @@ describe("timed translations issued through timedIssue (translateTimedAt)", () =
     // a COMPLETION_WAIT with i = 1 waits in the command buffer; the timed translation first runs
     // the commands due by its issue cycle, whose completion-wait interrupt issues another at cycle 7
     const run = (reenter: boolean) => {
-      let tb: IommuTestbench | null = null;
-      const seen: InterruptSource[] = [];
-      tb = new IommuTestbench({
-        iommu: {
-          onInterrupt: (s) => {
-            seen.push(s);
-            if (reenter) tb!.iommu.translateTimed({ deviceId: 0x10, address: 0x10_1000 }, 7);
-          },
-        },
-      });
+      const { tb, seen } = reentrantBench(reenter, 0x10_1000);
       host(tb, 0x10, 2);
       tb.control(["ComWaitIntEn"]);
       tb.submit(buildCompletionWait({ interrupt: true }));
