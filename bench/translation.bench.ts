@@ -173,7 +173,7 @@ export const cases: BenchCase[] = [
   // ---- v1 (host) ----
   sva("translate/iotlb-hit", "v1 IOTLB hit, 32-page working set, reads (default 64-entry IOTLB)",
     { kind: "v1", pages: 64, span: 32, iotlb: DEFAULT_IOTLB, pde: PDE }),
-  sva("translate/iotlb-hit-timed", "translate/iotlb-hit in timed mode (translateTimed, a request every 1,000 cycles)",
+  sva("translate/iotlb-hit-timed", "translate/iotlb-hit in timed mode (translateTimedAt, the issue cycle in timedIssue[0], a request every 1,000 cycles)",
     { kind: "v1", pages: 64, span: 32, iotlb: DEFAULT_IOTLB, pde: PDE }, "timed"),
   sva("translate/v1-hit-512-w4", "v1 IOTLB hit, 512-page working set (1,024-entry 8-way IOTLB), 1 in 4 writes, HAD = 11b",
     { kind: "v1", pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }),
