@@ -105,6 +105,26 @@ for (let k = 0; k < 40; k++) s ^= hot();
 console.log(JSON.stringify({ flags: appliedV8Flags(), s }));
 `;
 
+/**
+ * A timed loop of walks (IOTLB off, 65,536 pages: a leaf's table line comes from DRAM once in eight
+ * walks, so runs of like walks end and are added to the histograms all along) long enough for
+ * the timing statistics' sums of cycles to pass 2^31, after V8 optimized the loop with smaller
+ * ones; prints the sum reached.
+ */
+const TIMED_SUMS_JS = `
+import { builders, TranslationResult } from "amd-iommu-v2-model";
+const tb = new builders.IommuTestbench({ bytes: 32 * 1024 * 1024, deviceTableEntries: 256, iommu: { iotlb: { entries: 0 } } });
+const t = new builders.V1PageTable(tb.memory, tb.pages, 4);
+for (let p = 0; p < 65536; p++) t.map(0x10_0000 + p * 4096, 0x40_0000 + p * 4096);
+tb.deviceTable.set(0x10, { V: true, TV: true, Mode: 4, HostPageTableRootPtr: t.root, IR: true, IW: true, DomainID: 1 });
+tb.sync();
+const io = tb.iommu, out = new TranslationResult(), req = { deviceId: 0x10, address: 0 };
+function run(n) { const at = io.timedIssue; for (let k = 0; k < n; k++) { req.address = 0x10_0000 + (k & 65535) * 4096; at[0] += 1000; io.translateTimedAt(req, out); } }
+let sum = 0;
+while (sum <= 2 ** 31) { run(100000); sum = io.stats().timing.histograms.walkerService.sum; }
+console.log(JSON.stringify({ sum }));
+`;
+
 /** Compile files with the repository's tsc as a user project would (strict, no skipLibCheck), emitting even with errors. */
 function compile(files: string[]): { status: number | null; out: string } {
   const r = spawnSync(TSC, ["--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--strict", "--types", "node",
@@ -161,6 +181,16 @@ describe("the installed package", () => {
     const bad = run("fast");
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/AMD_IOMMU_MODEL_V8_INLINING must be "raised" .* got "fast"/);
+  }, 120_000);
+
+  it("a timed loop keeps its optimized code while its statistics' sums of cycles pass 2^31 and new maxima come: no deoptimization in the histograms (small-integer speculation, never-run stores)", () => {
+    writeFileSync(join(consumer, "timed-sums.mjs"), TIMED_SUMS_JS);
+    const r = spawnSync(process.execPath, ["--no-concurrent-recompilation", "--trace-deopt-verbose", join(consumer, "timed-sums.mjs")], { cwd: consumer, encoding: "utf8", timeout: 120_000, maxBuffer: 64 << 20 });
+    expect(r.status, r.stderr).toBe(0);
+    const last = r.stdout.trim().split("\n").pop()!;
+    expect((JSON.parse(last) as { sum: number }).sum).toBeGreaterThan(2 ** 31);
+    const sites = r.stdout.split("\n").filter((l) => l.includes("deoptimize at") && l.includes("timing/latency-histogram.js"));
+    expect(sites).toEqual([]);
   }, 120_000);
 
   it("the declarations are real types: misuse of the API does not compile", () => {

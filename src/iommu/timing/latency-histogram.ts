@@ -56,7 +56,10 @@ const SCRATCH = new Float64Array(1);
  */
 export function addRepeatedAt(a: Float64Array, i: number, v: number, n: number): void {
   let sum = a[i]!;
-  if ((Number.isInteger(v) && Number.isInteger(sum) && Math.abs(sum) + Math.abs(v) * n <= 9007199254740992) || n > 1 << 24) { a[i] = sum + v * n; return; }
+  // (no Math.abs: its result fed V8 small-integer feedback, and the first sum above 2^31
+  // deoptimized the caller's loop; sums and latencies are never negative, and a negative one
+  // would only take the additions below)
+  if ((Number.isInteger(v) && Number.isInteger(sum) && v >= 0 && sum >= 0 && sum + v * n <= 9007199254740992) || n > 1 << 24) { a[i] = sum + v * n; return; }
   for (let k = 0; k < n; k++) sum += v;
   a[i] = sum;
 }
@@ -95,8 +98,10 @@ export class LatencyHistogram {
     this.counts[bucketOf(v)]! += n;
     this.count += n;
     addRepeatedAt(this.sums, 0, v, n);
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
+    // (stored every time, no branch: a first new maximum long after warm-up was a store the
+    // optimized caller had never run, and deoptimized it)
+    this.min = Math.min(this.min, v);
+    this.max = Math.max(this.max, v);
   }
 
   reset(): void {
