@@ -88,8 +88,16 @@ export class LatencyHistogram {
     this.counts[b]!++;
     this.count++;
     this.sum += v;
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
+    this.bound(v);
+  }
+
+  /**
+   * min and max widened to v, stored every time with no branch: a first new extreme long after
+   * warm-up was a store the optimized caller had never run, and deoptimized it.
+   */
+  private bound(v: number): void {
+    this.min = Math.min(this.min, v);
+    this.max = Math.max(this.max, v);
   }
 
   /** n samples of value v: the same histogram as n calls of record(v). */
@@ -98,10 +106,7 @@ export class LatencyHistogram {
     this.counts[bucketOf(v)]! += n;
     this.count += n;
     addRepeatedAt(this.sums, 0, v, n);
-    // (stored every time, no branch: a first new maximum long after warm-up was a store the
-    // optimized caller had never run, and deoptimized it)
-    this.min = Math.min(this.min, v);
-    this.max = Math.max(this.max, v);
+    this.bound(v);
   }
 
   reset(): void {

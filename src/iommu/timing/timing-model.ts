@@ -88,11 +88,12 @@ export class TimingModel {
     // else are placed on the timeline out of line.
     const ts = this.translatorStats;
     const walks = ts.walks;
-    const issue = this.issue[0]!; // (an interrupt callback's own timed translation during the walk puts it back: AmdIommu.raise)
     this.translator.translateUntranslated(req, out); // the functional path translateInto() takes
     const cycles = out.cycles;
     if (out.iotlbHit === true && out.dteCacheHit === true && cycles === this.fastHitCycles && out.event === 0) {
-      const done = issue + cycles;
+      // (the issue cycle read after the translation, as walk() and other() read it: an interrupt
+      // callback's own timed translation during it puts timedIssue[0] back, AmdIommu.raise)
+      const done = this.issue[0]! + cycles;
       out.completionCycle = done;
       this.lastQueue = 0;
       if (done > this.doneUntil) this.doneUntil = done;
