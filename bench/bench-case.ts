@@ -35,4 +35,9 @@ export interface BenchCase {
   baseline?: () => BenchSubject;
   /** The native C reference doing the same work (bench/native/iommu_ref.c), measured in interleaved rounds. */
   native?: NativeSpec;
+  /**
+   * The case this one does the same work as in another mode (a timed case: its functional
+   * twin). The runner reports this case's time over that case's (bench/run.ts variantRatios).
+   */
+  variantOf?: string;
 }

@@ -50,6 +50,36 @@ export interface BenchResult {
   /** Hash of the memory image both sides built (hex). */
   imageHash: string | null;
   modelledCycles: number | null; memoryReferences: number | null; samples: number;
+  /** BenchCase.variantOf (a timed case's functional twin), or null. */
+  variantOf: string | null;
+}
+
+/** A case's time over its twin's (BenchCase.variantOf), both in the same run. */
+export interface VariantRatio {
+  name: string; variantOf: string;
+  /** model ns over the twin's model ns (medians of rounds measured at different times of the run). */
+  direct: number;
+  /**
+   * nativeRatio over the twin's nativeRatio: each measured against the same native work in
+   * interleaved rounds, so a machine that got slower or faster between the two cases cancels
+   * out. Null without native ratios.
+   */
+  throughNative: number | null;
+}
+
+/** The ratios of every result whose twin is among the results too. */
+export function variantRatios(rs: readonly BenchResult[]): VariantRatio[] {
+  const out: VariantRatio[] = [];
+  for (const r of rs) {
+    if (r.variantOf === null) continue;
+    const t = rs.find((x) => x.name === r.variantOf);
+    if (t === undefined) continue;
+    out.push({
+      name: r.name, variantOf: t.name, direct: r.hostNsPerOp / t.hostNsPerOp,
+      throughNative: r.nativeRatio !== null && t.nativeRatio !== null ? r.nativeRatio / t.nativeRatio : null,
+    });
+  }
+  return out;
 }
 
 /** A case whose rounds spread more than this (max - min over the median) was disturbed by other work on the machine. */
@@ -158,7 +188,7 @@ async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
       name: c.name, group: c.group, measures: c.measures, opsPerCall: ops, hostNsPerOp: s.ns, hostRme: s.rme, baselineNsPerOp: b.ns, ratio: s.ns / b.ns,
       nativeNsPerOp: null, nativeRatio: null, nativeNote: "no native twin", rounds: null, spread: null, imageHash: null,
       modelledCycles: subject.modelledCycles ? subject.modelledCycles() : null,
-      memoryReferences: subject.memoryReferences ? subject.memoryReferences() : null, samples: s.samples,
+      memoryReferences: subject.memoryReferences ? subject.memoryReferences() : null, samples: s.samples, variantOf: c.variantOf ?? null,
     };
   }
   // ---- a case with a native twin: same image, same answers, then interleaved rounds ----
@@ -213,7 +243,7 @@ async function measure(c: BenchCase, o: MeasureOptions): Promise<BenchResult> {
     baselineNsPerOp: readNs, ratio: mMed / readNs,
     nativeNsPerOp: native.length > 0 ? median(native) : null, nativeRatio: ratios.length > 0 ? median(ratios) : null, nativeNote: note,
     rounds: { model, native, modelWall, nativeWall }, spread: Math.max(spreadOf(model), spreadOf(native)), imageHash: hex(hash),
-    modelledCycles: subject.modelledCycles ? subject.modelledCycles() : null, memoryReferences: refs, samples: model.length,
+    modelledCycles: subject.modelledCycles ? subject.modelledCycles() : null, memoryReferences: refs, samples: model.length, variantOf: c.variantOf ?? null,
   };
 }
 
@@ -266,7 +296,10 @@ export function formatTable(rs: BenchResult[]): string {
   const line = (r: string[]) => r.map((c, i) => (i === 0 || i === r.length - 1 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join("  ").trimEnd();
   const notes = rs.filter((r) => r.nativeNote !== null && r.nativeNote !== "no native twin").map((r) => `  ${r.name}: ${r.nativeNote}`);
   const legend = rs.map((r) => `  ${r.name}: ${r.measures}${r.nativeNote === "no native twin" ? " (no native twin: baseline = typed-array reads only)" : ""}`);
-  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line), ...(notes.length > 0 ? ["", "native notes:", ...notes] : []),
+  const vr = variantRatios(rs);
+  const variants = vr.length === 0 ? [] : ["", "timed mode over functional, the same work (model ns over model ns; x native over x native, which cancels a machine that changed speed between the two cases):",
+    ...vr.map((v) => `  ${v.name} / ${v.variantOf}: ${v.direct.toFixed(3)}${v.throughNative === null ? "" : `; through native ${v.throughNative.toFixed(3)}`}`)];
+  return [line(head), w.map((n) => "-".repeat(n)).join("  "), ...rows.map(line), ...variants, ...(notes.length > 0 ? ["", "native notes:", ...notes] : []),
     "", "one operation of each case (native: bench/native/iommu_ref.c doing the same work on the same tables; reads: as many dependent typed-array reads as its memory references):", ...legend].join("\n");
 }
 
@@ -306,6 +339,7 @@ export function environment(quick: boolean, loadBefore: number[], loadAfter: num
       hostNsPerOp: "model host time per operation: CPU time, median of interleaved rounds, for native cases; tinybench wall-clock mean otherwise",
       nativeNsPerOp: "the C reference bench/native/iommu_ref.c (cc -O2) doing the same work on the same tables: CPU time, median of rounds",
       nativeRatio: "model / native, median of per-round ratios",
+      variants: "a case over its twin (variantOf: a timed case's functional twin): direct = hostNsPerOp over the twin's; throughNative = nativeRatio over the twin's",
       baselineNsPerOp: "a JavaScript loop of memoryReferences dependent typed-array reads per operation", ratio: "model / baselineNsPerOp",
       modelledCycles: `modelled IOMMU cycles per operation at modelledClockHz (${clockHz} Hz), not host time`,
       spread: "(max - min) / median of the rounds; above 0.25 the case was disturbed",
@@ -362,7 +396,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(`modelled cycles: cycles of the modelled IOMMU clock (${env.modelledClockHz / 1e9} GHz), not host time`);
   if (values.json !== undefined) {
     mkdirSync(dirname(values.json), { recursive: true });
-    writeFileSync(values.json, JSON.stringify({ environment: env, results }, null, 2) + "\n");
+    writeFileSync(values.json, JSON.stringify({ environment: env, results, variants: variantRatios(results) }, null, 2) + "\n");
     const svg = values.json.replace(/\.json$/i, "") + ".svg";
     writeFileSync(svg, reportSvg(results, env));
     console.log(`\nwrote ${values.json} and ${svg}`);
