@@ -128,21 +128,24 @@ const DEFAULT_IOTLB: [number, number] = [64, 4];
 const BIG_IOTLB: [number, number] = [1024, 8];
 const PDE: [number, number] = [64, 4];
 
-/** `variantOf`: a timed case's functional twin (the same workload, bench/run.ts reports timed over functional). */
-function sva(name: string, measures: string, s: NativeSpec, how: How = "functional", variantOf?: string): BenchCase {
-  return { name, group: "translation", measures, native: s, setup: () => translating(workloadFor(s), s, how), ...(variantOf === undefined ? {} : { variantOf }) };
+/** A timed case is named after its functional twin with "-timed" added: its variantOf (bench/run.ts reports timed over functional). */
+function sva(name: string, measures: string, s: NativeSpec, how: How = "functional"): BenchCase {
+  const c: BenchCase = { name, group: "translation", measures, native: s, setup: () => translating(workloadFor(s), s, how) };
+  if (how === "timed") {
+    if (!name.endsWith("-timed")) throw new Error(`${name}: a timed case's name is its functional twin's with "-timed" added`);
+    c.variantOf = name.slice(0, -"-timed".length);
+  }
+  return c;
 }
 
 const v1Miss = (levels: 4 | 5, pde: boolean, timed = false) =>
   sva(`translate/miss-${levels}level-${pde ? "pde" : "nopde"}${timed ? "-timed" : ""}`,
     `v1 (host) ${levels}-level walk of an IOTLB miss (IOTLB off), reads over ${PAGES} pages, page-directory cache ${pde ? "on" : "off"}${timed ? ", timed mode" : ""}`,
-    { kind: "v1", hostLevels: levels, pages: PAGES, span: PAGES, iotlb: OFF, pde: pde ? PDE : OFF }, timed ? "timed" : "functional",
-    timed ? `translate/miss-${levels}level-${pde ? "pde" : "nopde"}` : undefined);
+    { kind: "v1", hostLevels: levels, pages: PAGES, span: PAGES, iotlb: OFF, pde: pde ? PDE : OFF }, timed ? "timed" : "functional");
 const guestMiss = (levels: 4 | 5, pde: boolean, timed = false) =>
   sva(`translate/guest-miss-${levels}level-${pde ? "pde" : "nopde"}${timed ? "-timed" : ""}`,
     `guest (PASID) ${levels}-level long-mode walk of an IOTLB miss (IOTLB off), GCR3 read, 1 in 4 writes over ${PAGES} pages, page-directory cache ${pde ? "on" : "off"}${timed ? ", timed mode" : ""}`,
-    { kind: "guest", guestLevels: levels, pages: PAGES, span: PAGES, writeEvery: 4, iotlb: OFF, pde: pde ? PDE : OFF }, timed ? "timed" : "functional",
-    timed ? `translate/guest-miss-${levels}level-${pde ? "pde" : "nopde"}` : undefined);
+    { kind: "guest", guestLevels: levels, pages: PAGES, span: PAGES, writeEvery: 4, iotlb: OFF, pde: pde ? PDE : OFF }, timed ? "timed" : "functional");
 
 /** One INVALIDATE_IOMMU_PAGES per operation through the ring with a full IOTLB. */
 function invalidation(kind: "page" | "range-2mib" | "all"): BenchSubject {
@@ -177,7 +180,7 @@ export const cases: BenchCase[] = [
   sva("translate/iotlb-hit", "v1 IOTLB hit, 32-page working set, reads (default 64-entry IOTLB)",
     { kind: "v1", pages: 64, span: 32, iotlb: DEFAULT_IOTLB, pde: PDE }),
   sva("translate/iotlb-hit-timed", "translate/iotlb-hit in timed mode (translateTimedAt, the issue cycle in timedIssue[0], a request every 1,000 cycles)",
-    { kind: "v1", pages: 64, span: 32, iotlb: DEFAULT_IOTLB, pde: PDE }, "timed", "translate/iotlb-hit"),
+    { kind: "v1", pages: 64, span: 32, iotlb: DEFAULT_IOTLB, pde: PDE }, "timed"),
   sva("translate/v1-hit-512-w4", "v1 IOTLB hit, 512-page working set (1,024-entry 8-way IOTLB), 1 in 4 writes, HAD = 11b",
     { kind: "v1", pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }),
   v1Miss(4, true), v1Miss(4, false), v1Miss(4, true, true), v1Miss(4, false, true), v1Miss(5, true), v1Miss(5, false),
@@ -193,7 +196,7 @@ export const cases: BenchCase[] = [
   sva("translate/guest-hit-512-w4", "guest (PASID) IOTLB hit, 512-page working set (1,024-entry 8-way IOTLB), 1 in 4 writes",
     { kind: "guest", pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }),
   sva("translate/guest-hit-512-w4-timed", "translate/guest-hit-512-w4 in timed mode",
-    { kind: "guest", pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }, "timed", "translate/guest-hit-512-w4"),
+    { kind: "guest", pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }, "timed"),
   guestMiss(4, false), guestMiss(4, true), guestMiss(5, false), guestMiss(5, true), guestMiss(4, false, true),
   sva("translate/giov-hit-512-w4", "guest translation without a PASID (DTE.GIoV, PASID 0) IOTLB hit, 512 pages, 1 in 4 writes",
     { kind: "guest", giov: true, pages: 512, span: 512, writeEvery: 4, iotlb: BIG_IOTLB, pde: PDE }),
